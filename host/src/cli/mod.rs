@@ -1,0 +1,85 @@
+//! Command-line parsing and dispatch. Errors leave here as one line: `headroom: error: …`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod install;
+mod plugins;
+mod proxy;
+mod wrap;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "headroom",
+    version,
+    about = "Local LLM proxy for AI coding tools, with durable installs and sandboxed adapters"
+)]
+struct Cli {
+    /// More log output on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the proxy in the foreground.
+    Proxy(proxy::ProxyArgs),
+    /// Persistent deployments: apply, status, start, stop, restart, remove.
+    #[command(subcommand)]
+    Install(install::InstallCommand),
+    /// Provider adapters (WebAssembly plugins): list, inspect, apply, revert.
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCommand),
+    /// Run a tool routed through headroom (reusing a persistent deployment when there is one).
+    Wrap(wrap::WrapArgs),
+    /// Undo `wrap` for tools whose routing is persisted in their config (openclaw).
+    Unwrap(wrap::UnwrapArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let result = match cli.command {
+        Command::Proxy(args) => proxy::run(args),
+        Command::Install(cmd) => install::run(cmd),
+        Command::Plugins(cmd) => plugins::run(cmd),
+        Command::Wrap(args) => wrap::run_wrap(args),
+        Command::Unwrap(args) => wrap::run_unwrap(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("headroom: error: {}", one_line(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The whole context chain of an error on one line, control characters removed, so a hostile
+/// file name or plugin message cannot draw on the terminal.
+fn one_line(err: &anyhow::Error) -> String {
+    format!("{err:#}")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HEADROOM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
