@@ -1,1 +1,26 @@
-//! headroom-deploy
+//! headroom-deploy: persistent deployments of the headroom proxy.
+//!
+//! * [`manifest`]/[`profile`]: the Python-compatible manifest and where a profile lives.
+//! * [`planner`]: `apply` arguments → a validated plan (what `--dry-run` prints).
+//! * [`supervisors`]: systemd, cron, launchd, Windows, docker behind one trait.
+//! * [`agent`]: the `run`/`ensure` entry points supervisors invoke.
+//! * [`lifecycle`]: apply/start/stop/restart/remove, transactional and locked per profile.
+//! * [`health`]/[`status`]: probes, port ownership, `status`.
+
+pub mod agent;
+pub mod command;
+pub mod deployment;
+pub mod fsutil;
+pub mod health;
+pub mod lifecycle;
+pub mod manifest;
+pub mod planner;
+pub mod procs;
+pub mod profile;
+pub mod quote;
+pub mod status;
+pub mod supervisors;
+
+pub use deployment::{Deployment, PROXY_SUBCOMMAND};
+pub use manifest::Manifest;
+pub use profile::{ProfileName, ProfilePaths};

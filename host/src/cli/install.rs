@@ -1,9 +1,205 @@
-//! `headroom install …`
+//! `headroom install …`: persistent deployments (see `docs/install.md`).
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
+use headroom_deploy::manifest::{Preset, ProviderMode, Runtime, Scope};
+use headroom_deploy::planner::{self, ApplyRequest};
+use headroom_deploy::profile::{self, ProfileName};
+use headroom_deploy::{agent, lifecycle, status};
+
 #[derive(Debug, clap::Subcommand)]
-pub enum InstallCommand {}
+pub enum InstallCommand {
+    /// Install (or replace) a persistent deployment and start it.
+    Apply(ApplyArgs),
+    /// Show supervisor state, PID, health, port owner; exits 1 when stopped or unhealthy.
+    Status {
+        #[command(flatten)]
+        profile: ProfileArg,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a stopped deployment (tool configuration is not touched).
+    Start(ProfileArg),
+    /// Stop the proxy and keep it down (tool configuration is not touched).
+    Stop(ProfileArg),
+    /// Stop, then start.
+    Restart(ProfileArg),
+    /// Stop, unregister, revert every edit byte for byte and delete the profile.
+    Remove(ProfileArg),
+    /// Entry points the supervisors run.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProfileArg {
+    /// Deployment profile name.
+    #[arg(long, default_value = "default")]
+    profile: String,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AgentCommand {
+    /// Run the proxy in the foreground with the deployment's settings (systemd, launchd, Windows).
+    Run(ProfileArg),
+    /// Start the proxy unless it is already healthy (cron, scheduled tasks); safe to run concurrently.
+    Ensure(ProfileArg),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    #[arg(long, default_value = "default")]
+    profile: String,
+    /// persistent-service (systemd/launchd/Windows service), persistent-task (cron/scheduled
+    /// task) or persistent-docker. Default: persistent-service.
+    #[arg(long)]
+    preset: Option<Preset>,
+    /// native or docker (`python` is accepted as native).
+    #[arg(long)]
+    runtime: Option<Runtime>,
+    /// provider, user or system.
+    #[arg(long, default_value = "user")]
+    scope: Scope,
+    /// Which tools to configure: auto, all, manual (with --target) or none.
+    #[arg(long, default_value = "auto")]
+    providers: ProviderMode,
+    /// A tool to configure with --providers manual (repeatable).
+    #[arg(long = "target")]
+    targets: Vec<String>,
+    /// Port of the proxy (1-65535).
+    #[arg(long, env = "HEADROOM_PORT")]
+    port: Option<String>,
+    /// Address the proxy binds.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Upstream backend, passed to the proxy as HEADROOM_BACKEND.
+    #[arg(long)]
+    backend: Option<String>,
+    /// Container image for persistent-docker (default headroom:local).
+    #[arg(long)]
+    image: Option<String>,
+    /// Extra environment of the proxy, KEY=VALUE (repeatable).
+    #[arg(long = "env")]
+    env: Vec<String>,
+    /// Print the plan (files, unit/crontab text, commands) and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Never prompt (apply never prompts; accepted for scripts).
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Arguments after `--` are passed to `headroom proxy`.
+    #[arg(last = true)]
+    proxy_args: Vec<String>,
+}
 
 pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
-    match cmd {}
+    let home = profile::home_dir()?;
+    let exe = current_exe()?;
+    match cmd {
+        InstallCommand::Apply(a) => {
+            let _ = a.yes;
+            let req = ApplyRequest {
+                profile: a.profile,
+                preset: a.preset,
+                runtime: a.runtime,
+                scope: a.scope,
+                providers: a.providers,
+                targets: a.targets,
+                port: a.port,
+                host: a.host,
+                backend: a.backend,
+                image: a.image,
+                env: a.env,
+                proxy_args: a.proxy_args,
+                home,
+                exe,
+            };
+            let plan = planner::plan(&req)?;
+            if a.dry_run {
+                print!("{}", plan.describe());
+                println!("\ndry run: nothing was changed");
+                return Ok(ExitCode::SUCCESS);
+            }
+            print_report(lifecycle::apply(plan)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        InstallCommand::Status { profile, json } => {
+            let name = ProfileName::new(&profile.profile)?;
+            let d = lifecycle::load(&home, &name, &exe)?;
+            let st = status::status(&d);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st)?);
+            } else {
+                print!("{}", st.table());
+            }
+            Ok(if st.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        InstallCommand::Start(p) => {
+            print_report(lifecycle::start(
+                &home,
+                &ProfileName::new(&p.profile)?,
+                &exe,
+            )?);
+            Ok(ExitCode::SUCCESS)
+        }
+        InstallCommand::Stop(p) => {
+            print_report(lifecycle::stop(
+                &home,
+                &ProfileName::new(&p.profile)?,
+                &exe,
+            )?);
+            Ok(ExitCode::SUCCESS)
+        }
+        InstallCommand::Restart(p) => {
+            print_report(lifecycle::restart(
+                &home,
+                &ProfileName::new(&p.profile)?,
+                &exe,
+            )?);
+            Ok(ExitCode::SUCCESS)
+        }
+        InstallCommand::Remove(p) => {
+            print_report(lifecycle::remove(
+                &home,
+                &ProfileName::new(&p.profile)?,
+                &exe,
+            )?);
+            Ok(ExitCode::SUCCESS)
+        }
+        InstallCommand::Agent(AgentCommand::Run(p)) => {
+            let name = ProfileName::new(&p.profile)?;
+            let mut d = lifecycle::load(&home, &name, &exe)?;
+            // Exec the binary that is running now: it is the one the supervisor was told to run.
+            d.exe = exe;
+            Err(agent::run(&d))
+        }
+        InstallCommand::Agent(AgentCommand::Ensure(p)) => {
+            let name = ProfileName::new(&p.profile)?;
+            let mut d = lifecycle::load(&home, &name, &exe)?;
+            d.exe = exe;
+            let outcome = agent::ensure(&d)?;
+            println!("headroom {}: {}", d.profile(), outcome.describe());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn current_exe() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find the headroom executable")?;
+    Ok(exe.canonicalize().unwrap_or(exe))
+}
+
+fn print_report(report: lifecycle::Report) {
+    for line in report.done {
+        println!("{line}");
+    }
+    for w in report.warnings {
+        eprintln!("headroom: warning: {w}");
+    }
 }

@@ -1,0 +1,174 @@
+//! The supervisor entry points. `run` becomes the proxy (same PID, so systemd/launchd/docker
+//! supervise the proxy itself); `ensure` starts it only when it is not already healthy.
+
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::deployment::Deployment;
+use crate::fsutil::{self, FileLock};
+use crate::health::{self, PortOwner};
+use crate::procs;
+
+/// How long a proxy that runs but is not ready yet gets before `ensure` gives up on it.
+pub const GRACE: Duration = Duration::from_secs(20);
+/// How long `stop` waits after SIGTERM before SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Replace this process with `headroom proxy …` carrying the deployment's environment.
+pub fn run(d: &Deployment) -> anyhow::Error {
+    let err = Command::new(&d.exe)
+        .args(d.proxy_args())
+        .envs(d.proxy_env())
+        .exec();
+    anyhow::Error::new(err).context(format!("cannot exec {}", d.exe.display()))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnsureOutcome {
+    AlreadyHealthy,
+    /// Another `ensure` holds the start lock and is starting it.
+    AnotherStarting,
+    Started {
+        pid: u32,
+        ready: bool,
+    },
+}
+
+impl EnsureOutcome {
+    pub fn describe(&self) -> String {
+        match self {
+            EnsureOutcome::AlreadyHealthy => "the proxy is already healthy".to_owned(),
+            EnsureOutcome::AnotherStarting => {
+                "another `agent ensure` is starting the proxy".to_owned()
+            }
+            EnsureOutcome::Started { pid, ready: true } => {
+                format!("started the proxy (pid {pid}), ready")
+            }
+            EnsureOutcome::Started { pid, ready: false } => {
+                format!("started the proxy (pid {pid}), not ready yet")
+            }
+        }
+    }
+}
+
+/// Healthy? Done. Otherwise, under a non-blocking start lock, give a starting proxy its grace
+/// period and start one if there is none. Never kills a healthy proxy; never starts a second
+/// one while the port is held by anything else.
+pub fn ensure(d: &Deployment) -> anyhow::Result<EnsureOutcome> {
+    let (host, port) = (d.probe_host().to_owned(), d.manifest.port);
+    let profile = d.profile().as_str();
+    if check_port(d, &host, port)? {
+        return Ok(EnsureOutcome::AlreadyHealthy);
+    }
+    let Some(_lock) = FileLock::try_acquire(&d.paths.start_lock())? else {
+        return Ok(EnsureOutcome::AnotherStarting);
+    };
+    // Someone may have finished starting it between our probe and the lock.
+    if check_port(d, &host, port)? {
+        return Ok(EnsureOutcome::AlreadyHealthy);
+    }
+    if let Some(pid) = started_pid(d) {
+        if health::wait_ready(&host, port, profile, GRACE) {
+            return Ok(EnsureOutcome::AlreadyHealthy);
+        }
+        // Ours, alive, and still not ready after the grace period: replace it.
+        terminate(pid);
+    }
+    if check_port(d, &host, port)? {
+        return Ok(EnsureOutcome::AlreadyHealthy);
+    }
+
+    let log = d.paths.log();
+    fsutil::create_private_dir(&d.paths.dir)?;
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
+    let err = out
+        .try_clone()
+        .with_context(|| format!("cannot open {}", log.display()))?;
+    let mut child = Command::new(&d.exe)
+        .args(d.agent_args("run"))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        // Its own process group: a terminal's ^C or hang-up aimed at us must not reach it.
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start {}", d.exe.display()))?;
+    let pid = child.id();
+    fsutil::write_atomic(&d.paths.pid_file(), format!("{pid}\n").as_bytes(), 0o600)?;
+
+    let deadline = Instant::now() + GRACE;
+    loop {
+        if health::port_owner(&host, port).is_ready_profile(profile) {
+            return Ok(EnsureOutcome::Started { pid, ready: true });
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let _ = fsutil::remove_file_if_exists(&d.paths.pid_file());
+            anyhow::bail!("the proxy exited at once ({status}); see {}", log.display());
+        }
+        if Instant::now() >= deadline {
+            return Ok(EnsureOutcome::Started { pid, ready: false });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `Ok(true)` when our proxy is ready; an error when the port belongs to someone else.
+fn check_port(d: &Deployment, host: &str, port: u16) -> anyhow::Result<bool> {
+    match health::port_owner(host, port) {
+        PortOwner::Free => Ok(false),
+        PortOwner::Deployment { profile, ready } if profile == d.profile().as_str() => Ok(ready),
+        other => anyhow::bail!(
+            "port {port} is held by {}; not starting profile {}",
+            other.describe(),
+            d.profile()
+        ),
+    }
+}
+
+/// The PID `ensure` recorded, if that process is alive and still ours (not a reused PID).
+pub fn started_pid(d: &Deployment) -> Option<u32> {
+    let text = std::fs::read_to_string(d.paths.pid_file()).ok()?;
+    let pid: u32 = text.trim().parse().ok()?;
+    (procs::alive(pid) && is_our_process(d, pid)).then_some(pid)
+}
+
+/// After `exec`, the agent's argv is `<exe> proxy --host H --port P …`; before it, `<exe>
+/// install agent run --profile P`.
+fn is_our_process(d: &Deployment, pid: u32) -> bool {
+    let argv = procs::argv(pid);
+    let has_pair = |flag: &str, value: &str| argv.windows(2).any(|w| w[0] == flag && w[1] == value);
+    has_pair("--profile", d.profile().as_str()) || has_pair("--port", &d.manifest.port.to_string())
+}
+
+/// Stop the proxy `ensure` started (SIGTERM, then SIGKILL after a timeout). Returns its PID.
+pub fn stop_started(d: &Deployment) -> anyhow::Result<Option<u32>> {
+    let pid = started_pid(d);
+    if let Some(pid) = pid {
+        terminate(pid);
+    }
+    fsutil::remove_file_if_exists(&d.paths.pid_file())?;
+    Ok(pid)
+}
+
+fn terminate(pid: u32) {
+    let Ok(raw) = i32::try_from(pid) else { return };
+    // SAFETY: kill(2) with a PID we checked is our proxy; no memory is involved.
+    unsafe { libc::kill(raw, libc::SIGTERM) };
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while procs::alive(pid) {
+        if Instant::now() >= deadline {
+            // SAFETY: as above.
+            unsafe { libc::kill(raw, libc::SIGKILL) };
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,82 @@
+//! One deployment as the supervisors see it: the manifest, its paths and the binary to run.
+
+use std::path::PathBuf;
+
+use crate::manifest::{Manifest, probe_host};
+use crate::profile::{ProfileName, ProfilePaths};
+
+/// The proxy subcommand the agent `exec`s: `headroom proxy --host H --port P <proxy_args>`.
+pub const PROXY_SUBCOMMAND: &str = "proxy";
+
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub manifest: Manifest,
+    pub paths: ProfilePaths,
+    /// Absolute path of the `headroom` binary the supervisor runs.
+    pub exe: PathBuf,
+}
+
+impl Deployment {
+    pub fn profile(&self) -> &ProfileName {
+        &self.paths.profile
+    }
+
+    /// `headroom-<profile>`: the systemd unit stem and docker container name.
+    pub fn service_name(&self) -> String {
+        format!("headroom-{}", self.profile())
+    }
+
+    pub fn probe_host(&self) -> &str {
+        probe_host(&self.manifest.host)
+    }
+
+    /// argv of an agent entry point (`run` or `ensure`), after the executable.
+    pub fn agent_args(&self, entry: &str) -> Vec<String> {
+        vec![
+            "install".into(),
+            "agent".into(),
+            entry.into(),
+            "--profile".into(),
+            self.profile().to_string(),
+        ]
+    }
+
+    /// argv of the proxy itself, after the executable.
+    pub fn proxy_args(&self) -> Vec<String> {
+        let mut args = vec![
+            PROXY_SUBCOMMAND.to_owned(),
+            "--host".to_owned(),
+            self.manifest.host.clone(),
+            "--port".to_owned(),
+            self.manifest.port.to_string(),
+        ];
+        args.extend(self.manifest.proxy_args.iter().cloned());
+        args
+    }
+
+    /// `HEADROOM_DEPLOYMENT_*` (what `/health` reports), then the user's `--env` values.
+    pub fn proxy_env(&self) -> Vec<(String, String)> {
+        let m = &self.manifest;
+        let mut env = vec![
+            ("HEADROOM_DEPLOYMENT_PROFILE".to_owned(), m.profile.clone()),
+            (
+                "HEADROOM_DEPLOYMENT_PRESET".to_owned(),
+                m.preset.to_string(),
+            ),
+            (
+                "HEADROOM_DEPLOYMENT_RUNTIME".to_owned(),
+                m.runtime_kind.to_string(),
+            ),
+            (
+                "HEADROOM_DEPLOYMENT_SUPERVISOR".to_owned(),
+                m.supervisor_kind.to_string(),
+            ),
+            ("HEADROOM_DEPLOYMENT_SCOPE".to_owned(), m.scope.to_string()),
+        ];
+        if let Some(backend) = &m.backend {
+            env.push(("HEADROOM_BACKEND".to_owned(), backend.clone()));
+        }
+        env.extend(m.base_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env
+    }
+}

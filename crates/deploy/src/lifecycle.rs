@@ -1,0 +1,404 @@
+//! apply / start / stop / restart / remove. Every command on a profile holds that profile's
+//! lock; apply is transactional (a failure removes everything new and restores the previous
+//! deployment), and a manifest left in the `applying` state by a crash is repaired by the next
+//! apply or remove.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::deployment::Deployment;
+use crate::fsutil::{self, FileLock};
+use crate::health::{self, PortOwner};
+use crate::manifest::{
+    InstallState, Manifest, ManifestError, Preset, Scope, SupervisorKind, now_rfc3339,
+};
+use crate::planner::Plan;
+use crate::profile::{ProfileName, ProfilePaths};
+use crate::supervisors::{self, Supervisor, cron::Cron, docker::Docker, systemd::Systemd};
+
+/// How long apply/start wait for `/readyz` after the supervisor started the proxy.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a command did and what the user should know, one line each.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub done: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+fn supervisor_of(m: &Manifest) -> Box<dyn Supervisor> {
+    supervisors::for_kind(m.supervisor_kind, m.scope, m.preset)
+}
+
+/// Load an installed deployment. `exe` is used when the manifest does not name one.
+pub fn load(home: &Path, profile: &ProfileName, exe: &Path) -> Result<Deployment, ManifestError> {
+    let paths = ProfilePaths::new(home, profile);
+    let manifest = Manifest::load(&paths.manifest())?;
+    let exe = manifest
+        .executable
+        .clone()
+        .unwrap_or_else(|| exe.to_path_buf());
+    Ok(Deployment {
+        manifest,
+        paths,
+        exe,
+    })
+}
+
+fn load_for_command(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<Deployment> {
+    load(home, profile, exe).map_err(|e| match e {
+        ManifestError::NotFound(_) => anyhow::anyhow!(
+            "no deployment named \"{profile}\"; create it with `headroom install apply --profile {profile}`"
+        ),
+        other => other.into(),
+    })
+}
+
+/// Directories between `home` (or `/`) and `file` that do not exist yet, deepest first.
+fn missing_dirs(file: &Path, home: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        if d == home || d.exists() || d.parent().is_none() {
+            break;
+        }
+        out.push(d.to_path_buf());
+        dir = d.parent();
+    }
+    out
+}
+
+fn wait_ready(d: &Deployment, timeout: Duration) -> anyhow::Result<()> {
+    let (host, port) = (d.probe_host(), d.manifest.port);
+    if health::wait_ready(host, port, d.profile().as_str(), timeout) {
+        return Ok(());
+    }
+    match health::port_owner(host, port) {
+        PortOwner::Free => anyhow::bail!(
+            "the proxy did not come up on port {port} within {}s; see {}",
+            timeout.as_secs(),
+            d.paths.log().display()
+        ),
+        PortOwner::Deployment { profile, .. } if profile == d.profile().as_str() => anyhow::bail!(
+            "the proxy runs on port {port} but /readyz did not answer 200 within {}s",
+            timeout.as_secs()
+        ),
+        other => anyhow::bail!("port {port} is held by {}", other.describe()),
+    }
+}
+
+/// Register and start `d`; on success its manifest is saved as installed.
+fn install_and_start(d: &mut Deployment, report: &mut Report) -> anyhow::Result<()> {
+    let sup = supervisor_of(&d.manifest);
+    let rendered = sup.render(d)?;
+    d.manifest.artifacts.clear();
+    let mut created = Vec::new();
+    for f in &rendered.files {
+        created.extend(missing_dirs(&f.path, &d.paths.home));
+        if d.manifest.supervisor_kind == SupervisorKind::Systemd
+            && let Some(unit_dir) = f.path.parent()
+        {
+            // `systemctl enable` creates the `.wants` directory beside the unit.
+            let wanted = if d.manifest.scope == Scope::System {
+                "multi-user"
+            } else {
+                "default"
+            };
+            created.extend(missing_dirs(
+                &unit_dir.join(format!("{wanted}.target.wants/x")),
+                &d.paths.home,
+            ));
+        }
+    }
+    created.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    created.dedup();
+    for dir in created {
+        d.manifest
+            .artifacts
+            .push(serde_json::json!({"kind": "dir", "path": dir}));
+    }
+    for f in &rendered.files {
+        d.manifest
+            .artifacts
+            .push(serde_json::json!({"kind": "file", "path": f.path}));
+    }
+    if rendered.crontab_block.is_some() {
+        d.manifest
+            .artifacts
+            .push(serde_json::json!({"kind": "crontab-block", "profile": d.manifest.profile}));
+    }
+    if d.manifest.supervisor_kind == SupervisorKind::Docker {
+        d.manifest
+            .artifacts
+            .push(serde_json::json!({"kind": "container", "name": d.service_name()}));
+    }
+    // Recorded before anything is registered, so a crash leaves a removable profile.
+    d.manifest.state = InstallState::Applying;
+    d.manifest.save(&d.paths.manifest())?;
+    sup.install(d)?;
+    let started = sup.start(d)?;
+    wait_ready(d, READY_TIMEOUT)?;
+    report.done.push(started);
+    if d.manifest.supervisor_kind == SupervisorKind::Systemd && d.manifest.scope != Scope::System {
+        match Systemd::enable_linger() {
+            Ok(by_us) => d.manifest.linger_enabled_by_us |= by_us,
+            Err(warning) => report.warnings.push(warning),
+        }
+    }
+    d.manifest.state = InstallState::Installed;
+    d.manifest.updated_at = now_rfc3339();
+    d.manifest.save(&d.paths.manifest())
+}
+
+/// `install apply`: replace the profile's deployment with `plan`, atomically from the user's
+/// point of view.
+pub fn apply(plan: Plan) -> anyhow::Result<Report> {
+    let mut new = plan.deployment;
+    let paths = new.paths.clone();
+    let _lock = FileLock::acquire(&paths.profile_lock())?;
+    let mut report = Report::default();
+
+    let previous = match load(&paths.home, &paths.profile, &new.exe) {
+        Ok(d) => Some(d),
+        Err(ManifestError::NotFound(_)) => None,
+        Err(e @ ManifestError::Corrupt { .. }) => anyhow::bail!(
+            "{e}; it is left untouched: fix it, or run `headroom install remove --profile {}` first",
+            paths.profile
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let sup = supervisor_of(&new.manifest);
+    sup.probe(&new)?;
+
+    match health::port_owner(new.probe_host(), new.manifest.port) {
+        PortOwner::Free => {}
+        PortOwner::Deployment { profile, .. } if profile == paths.profile.as_str() => {}
+        other => anyhow::bail!(
+            "port {} is held by {}; stop it or choose another --port",
+            new.manifest.port,
+            other.describe()
+        ),
+    }
+
+    if let Some(prev) = &previous {
+        new.manifest.created_at = prev.manifest.created_at.clone();
+        new.manifest.linger_enabled_by_us = prev.manifest.linger_enabled_by_us;
+        // Keep what newer versions or the user added to the manifest.
+        for (k, v) in &prev.manifest.extra {
+            new.manifest
+                .extra
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
+        }
+        supervisor_of(&prev.manifest)
+            .uninstall(prev)
+            .with_context(|| {
+                format!("cannot take down the previous deployment {}", paths.profile)
+            })?;
+        report.done.push(format!(
+            "replaced the previous {} deployment",
+            prev.manifest.preset
+        ));
+    }
+
+    match install_and_start(&mut new, &mut report) {
+        Ok(()) => {
+            report.done.push(format!(
+                "profile {} is up: {} ({})",
+                paths.profile, new.manifest.health_url, new.manifest.supervisor_kind
+            ));
+            Ok(report)
+        }
+        Err(err) => {
+            let _ = sup.uninstall(&new);
+            remove_recorded_dirs(&new.manifest);
+            let restored = match previous {
+                Some(mut prev) if prev.manifest.state == InstallState::Installed => {
+                    let mut ignored = Report::default();
+                    match install_and_start(&mut prev, &mut ignored) {
+                        Ok(()) => "the previous deployment was restored".to_owned(),
+                        Err(e) => format!("restoring the previous deployment failed too: {e:#}"),
+                    }
+                }
+                _ => {
+                    let _ = remove_state(&paths);
+                    "nothing was left installed".to_owned()
+                }
+            };
+            Err(err.context(format!("apply failed and was rolled back ({restored})")))
+        }
+    }
+}
+
+pub fn start(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<Report> {
+    let paths = ProfilePaths::new(home, profile);
+    let _lock = FileLock::acquire(&paths.profile_lock())?;
+    let d = load_for_command(home, profile, exe)?;
+    let sup = supervisor_of(&d.manifest);
+    sup.probe(&d)?;
+    let mut report = Report::default();
+    report.done.push(sup.start(&d)?);
+    wait_ready(&d, READY_TIMEOUT)?;
+    report
+        .done
+        .push(format!("healthy at {}", d.manifest.health_url));
+    Ok(report)
+}
+
+pub fn stop(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<Report> {
+    let paths = ProfilePaths::new(home, profile);
+    let _lock = FileLock::acquire(&paths.profile_lock())?;
+    let d = load_for_command(home, profile, exe)?;
+    let sup = supervisor_of(&d.manifest);
+    let mut report = Report::default();
+    report.done.push(sup.stop(&d)?);
+    // Only our own proxy was stopped; something else on the port is reported, never killed.
+    match health::port_owner(d.probe_host(), d.manifest.port) {
+        PortOwner::Free => {}
+        PortOwner::Deployment { profile: p, .. } if p == profile.as_str() => {
+            if !health::wait_free(d.probe_host(), d.manifest.port, Duration::from_secs(10)) {
+                report
+                    .warnings
+                    .push(format!("port {} still answers after stop", d.manifest.port));
+            }
+        }
+        other => report.warnings.push(format!(
+            "port {} is now held by {} (left alone)",
+            d.manifest.port,
+            other.describe()
+        )),
+    }
+    Ok(report)
+}
+
+pub fn restart(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<Report> {
+    let d = load_for_command(home, profile, exe)?;
+    let mut report = stop(home, profile, exe)?;
+    let started = start(home, profile, exe)?;
+    if d.manifest.preset == Preset::Task {
+        report
+            .done
+            .push("restarted the proxy and resumed its cron schedule".to_owned());
+    }
+    report.done.extend(started.done);
+    report.warnings.extend(started.warnings);
+    Ok(report)
+}
+
+/// `install remove`: stop, unregister, revert, delete. Works on a half-installed profile and on
+/// one whose manifest is corrupt (every supervisor's artifacts are named after the profile);
+/// removing what is not there succeeds.
+pub fn remove(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<Report> {
+    let paths = ProfilePaths::new(home, profile);
+    let mut report = Report::default();
+    {
+        let _lock = FileLock::acquire(&paths.profile_lock())?;
+        match load(home, profile, exe) {
+            Ok(d) => {
+                supervisor_of(&d.manifest).uninstall(&d)?;
+                if d.manifest.linger_enabled_by_us
+                    && let Err(e) = Systemd::disable_linger()
+                {
+                    report.warnings.push(format!("{e:#}"));
+                }
+                remove_recorded_dirs(&d.manifest);
+                report.done.push(format!(
+                    "removed the {} deployment {profile}",
+                    d.manifest.preset
+                ));
+            }
+            Err(ManifestError::NotFound(_)) if !paths.dir.exists() => {
+                report.done.push(format!(
+                    "no deployment named \"{profile}\": nothing to remove"
+                ));
+            }
+            Err(e) => {
+                report
+                    .warnings
+                    .push(format!("{e}; removing everything named after the profile"));
+                sweep(home, profile, exe)?;
+                report
+                    .done
+                    .push(format!("removed what was left of {profile}"));
+            }
+        }
+        remove_state(&paths)?;
+    }
+    cleanup_locks(&paths);
+    Ok(report)
+}
+
+/// Without a manifest, uninstall every supervisor's artifact named after the profile.
+fn sweep(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<()> {
+    let paths = ProfilePaths::new(home, profile);
+    let template = crate::planner::plan(&crate::planner::ApplyRequest {
+        profile: profile.to_string(),
+        preset: None,
+        runtime: None,
+        scope: Scope::User,
+        providers: crate::manifest::ProviderMode::None,
+        targets: vec![],
+        port: None,
+        host: "127.0.0.1".to_owned(),
+        backend: None,
+        image: None,
+        env: vec![],
+        proxy_args: vec![],
+        home: home.to_path_buf(),
+        exe: exe.to_path_buf(),
+    })?;
+    let d = Deployment {
+        paths,
+        ..template.deployment
+    };
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut sups: Vec<Box<dyn Supervisor>> = vec![Box::new(Systemd { system: false })];
+    if crate::command::on_path("crontab") {
+        sups.push(Box::new(Cron { system: false }));
+    }
+    if root {
+        sups.push(Box::new(Systemd { system: true }));
+        sups.push(Box::new(Cron { system: true }));
+    }
+    if crate::command::on_path("docker") {
+        sups.push(Box::new(Docker));
+    }
+    for s in sups {
+        s.uninstall(&d)
+            .with_context(|| format!("cannot remove the {} registration", s.kind()))?;
+    }
+    Ok(())
+}
+
+/// Delete the profile directory, then headroom's own parents if that left them empty.
+fn remove_state(paths: &ProfilePaths) -> anyhow::Result<()> {
+    if paths.dir.exists() {
+        std::fs::remove_dir_all(&paths.dir)
+            .with_context(|| format!("cannot delete {}", paths.dir.display()))?;
+    }
+    let deploy = paths.home.join(".headroom/deploy");
+    let _ = std::fs::remove_dir(&deploy);
+    Ok(())
+}
+
+fn cleanup_locks(paths: &ProfilePaths) {
+    let _ = fsutil::remove_file_if_exists(&paths.profile_lock());
+    let _ = fsutil::remove_file_if_exists(&paths.start_lock());
+    let _ = std::fs::remove_dir(paths.locks_dir());
+    let _ = std::fs::remove_dir(paths.home.join(".headroom"));
+}
+
+/// Directories an apply created for its files (e.g. `~/.config/systemd/user`), removed again
+/// when empty, deepest first.
+fn remove_recorded_dirs(m: &Manifest) {
+    for a in &m.artifacts {
+        if a.get("kind").and_then(|k| k.as_str()) == Some("dir")
+            && let Some(p) = a.get("path").and_then(|p| p.as_str())
+        {
+            let _ = std::fs::remove_dir(p);
+        }
+    }
+}

@@ -1,0 +1,504 @@
+//! `install apply` arguments → a validated deployment plan: which supervisor, which files with
+//! which bytes, which commands. `--dry-run` prints exactly this and changes nothing.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::deployment::Deployment;
+use crate::manifest::{
+    InstallState, Manifest, Preset, ProviderMode, Runtime, SCHEMA_VERSION, Scope, SupervisorKind,
+    now_rfc3339,
+};
+use crate::profile::{ProfileName, ProfilePaths};
+use crate::supervisors::{self, Rendered};
+
+pub const DEFAULT_PORT: u16 = 8787;
+
+/// Targets that can be configured at provider scope.
+pub const PROVIDER_TARGETS: &[&str] = &["claude", "codex", "openclaw", "opencode"];
+/// Every target name headroom knows.
+pub const KNOWN_TARGETS: &[&str] = &[
+    "claude", "codex", "openclaw", "opencode", "copilot", "aider", "cursor",
+];
+
+#[derive(Debug, Clone)]
+pub struct ApplyRequest {
+    pub profile: String,
+    pub preset: Option<Preset>,
+    pub runtime: Option<Runtime>,
+    pub scope: Scope,
+    pub providers: ProviderMode,
+    pub targets: Vec<String>,
+    /// As typed (`--port` or `HEADROOM_PORT`), validated here so the error is one line.
+    pub port: Option<String>,
+    pub host: String,
+    pub backend: Option<String>,
+    pub image: Option<String>,
+    /// `KEY=VALUE` as typed.
+    pub env: Vec<String>,
+    pub proxy_args: Vec<String>,
+    pub home: PathBuf,
+    pub exe: PathBuf,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error(transparent)]
+    Profile(#[from] crate::profile::InvalidProfile),
+    #[error("invalid port {0:?}: expected a number from 1 to 65535")]
+    Port(String),
+    #[error("invalid --env {0:?}: expected KEY=VALUE with KEY made of letters, digits and '_'")]
+    Env(String),
+    #[error("--env {0} is reserved: headroom sets it for the proxy")]
+    ReservedEnv(String),
+    #[error("--runtime docker needs --preset persistent-docker (got {0})")]
+    RuntimeMismatch(Preset),
+    #[error("--providers manual needs at least one --target")]
+    ManualWithoutTargets,
+    #[error("--target is only used with --providers manual")]
+    TargetsWithoutManual,
+    #[error("unknown target {0:?} (known: {known})", known = KNOWN_TARGETS.join(", "))]
+    UnknownTarget(String),
+    #[error("target {0} cannot be configured at provider scope (provider scope covers {known})", known = PROVIDER_TARGETS.join(", "))]
+    NotAProviderTarget(String),
+    #[error(
+        "no adapter for target {target} at scope {scope} yet; use --providers none to install only the proxy, and configure {target} yourself"
+    )]
+    NoAdapter { target: String, scope: Scope },
+    #[error("invalid --host {0:?}")]
+    Host(String),
+}
+
+/// The tool targets, resolved from `--providers` and `--target`.
+pub fn resolve_targets(
+    mode: ProviderMode,
+    scope: Scope,
+    targets: &[String],
+    detected: &[String],
+) -> Result<Vec<String>, PlanError> {
+    if mode != ProviderMode::Manual && !targets.is_empty() {
+        return Err(PlanError::TargetsWithoutManual);
+    }
+    let allowed: &[&str] = if scope == Scope::Provider {
+        PROVIDER_TARGETS
+    } else {
+        KNOWN_TARGETS
+    };
+    let chosen: Vec<String> = match mode {
+        ProviderMode::None => vec![],
+        ProviderMode::Manual if targets.is_empty() => return Err(PlanError::ManualWithoutTargets),
+        ProviderMode::Manual => targets.to_vec(),
+        ProviderMode::All => allowed.iter().map(|s| (*s).to_owned()).collect(),
+        ProviderMode::Auto if !detected.is_empty() => detected.to_vec(),
+        ProviderMode::Auto => {
+            let mut v = vec!["claude".to_owned(), "codex".to_owned()];
+            if scope != Scope::Provider {
+                v.push("copilot".to_owned());
+            }
+            v
+        }
+    };
+    let mut out: Vec<String> = Vec::new();
+    for t in chosen {
+        if !KNOWN_TARGETS.contains(&t.as_str()) {
+            return Err(PlanError::UnknownTarget(t));
+        }
+        if !allowed.contains(&t.as_str()) {
+            return Err(PlanError::NotAProviderTarget(t));
+        }
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+pub fn parse_port(text: &str) -> Result<u16, PlanError> {
+    match text.trim().parse::<u16>() {
+        Ok(p) if p != 0 => Ok(p),
+        _ => Err(PlanError::Port(text.to_owned())),
+    }
+}
+
+pub fn parse_env(items: &[String]) -> Result<BTreeMap<String, String>, PlanError> {
+    let mut env = BTreeMap::new();
+    for item in items {
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(PlanError::Env(item.clone()));
+        };
+        let key_ok = !k.is_empty()
+            && !k.starts_with(|c: char| c.is_ascii_digit())
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        // NUL cannot be in an environment; everything else is stored as data and never
+        // interpreted by a shell.
+        if !key_ok || v.contains('\0') {
+            return Err(PlanError::Env(item.clone()));
+        }
+        if k.starts_with("HEADROOM_DEPLOYMENT_") {
+            return Err(PlanError::ReservedEnv(k.to_owned()));
+        }
+        env.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(env)
+}
+
+/// A validated plan for `apply`.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub deployment: Deployment,
+    pub rendered: Rendered,
+}
+
+pub fn plan(req: &ApplyRequest) -> Result<Plan, anyhow::Error> {
+    let profile = ProfileName::new(&req.profile)?;
+    let port = match &req.port {
+        Some(p) => parse_port(p)?,
+        None => DEFAULT_PORT,
+    };
+    let env = parse_env(&req.env)?;
+    if req.host.is_empty()
+        || req
+            .host
+            .contains(|c: char| c.is_whitespace() || c.is_control() || c == '/')
+    {
+        return Err(PlanError::Host(req.host.clone()).into());
+    }
+    let preset = match (req.preset, req.runtime) {
+        (None, Some(Runtime::Docker)) => Preset::Docker,
+        (Some(p), Some(Runtime::Docker)) if p != Preset::Docker => {
+            return Err(PlanError::RuntimeMismatch(p).into());
+        }
+        (p, _) => p.unwrap_or(Preset::Service),
+    };
+    let runtime = if preset == Preset::Docker {
+        Runtime::Docker
+    } else {
+        Runtime::Native
+    };
+    let targets = resolve_targets(req.providers, req.scope, &req.targets, &[])?;
+    // Tool configuration goes through the adapter host; until an adapter exists for a target
+    // we refuse rather than silently leave a tool pointed elsewhere.
+    if let Some(target) = targets.first() {
+        return Err(PlanError::NoAdapter {
+            target: target.clone(),
+            scope: req.scope,
+        }
+        .into());
+    }
+    let supervisor_kind = supervisors::kind_for(preset);
+    let paths = ProfilePaths::new(&req.home, &profile);
+    let now = now_rfc3339();
+    let manifest = Manifest {
+        profile: profile.to_string(),
+        preset,
+        runtime_kind: runtime,
+        supervisor_kind,
+        scope: req.scope,
+        provider_mode: req.providers,
+        targets,
+        port,
+        host: req.host.clone(),
+        backend: req.backend.clone(),
+        image: (preset == Preset::Docker).then(|| {
+            req.image
+                .clone()
+                .unwrap_or_else(|| supervisors::docker::DEFAULT_IMAGE.to_owned())
+        }),
+        health_url: Manifest::readyz_url(&req.host, port),
+        base_env: env,
+        tool_envs: BTreeMap::new(),
+        proxy_args: req.proxy_args.clone(),
+        mutations: vec![],
+        artifacts: vec![],
+        created_at: now.clone(),
+        updated_at: now,
+        schema_version: SCHEMA_VERSION,
+        state: InstallState::Applying,
+        journal: Some(paths.journal()),
+        adapters: BTreeMap::new(),
+        linger_enabled_by_us: false,
+        executable: Some(req.exe.clone()),
+        home: Some(req.home.clone()),
+        extra: serde_json::Map::new(),
+    };
+    let deployment = Deployment {
+        manifest,
+        paths,
+        exe: req.exe.clone(),
+    };
+    let supervisor = supervisors::for_kind(supervisor_kind, req.scope, preset);
+    let rendered = supervisor.render(&deployment)?;
+    Ok(Plan {
+        deployment,
+        rendered,
+    })
+}
+
+impl Plan {
+    pub fn supervisor_kind(&self) -> SupervisorKind {
+        self.deployment.manifest.supervisor_kind
+    }
+
+    /// The human-readable plan `--dry-run` prints: every file with its diff, the crontab block,
+    /// the manifest, and the commands.
+    pub fn describe(&self) -> String {
+        let d = &self.deployment;
+        let m = &d.manifest;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "profile {} ({}), preset {}, runtime {}, supervisor {} ({} scope)",
+            m.profile,
+            d.paths.dir.display(),
+            m.preset,
+            m.runtime_kind,
+            m.supervisor_kind,
+            m.scope
+        );
+        let _ = writeln!(
+            out,
+            "proxy http://{}:{} (health {})",
+            d.probe_host(),
+            m.port,
+            m.health_url
+        );
+        let targets = if m.targets.is_empty() {
+            "none".to_owned()
+        } else {
+            m.targets.join(", ")
+        };
+        let _ = writeln!(out, "tool targets: {targets}");
+        let mut files = self.rendered.files.clone();
+        files.push(supervisors::RenderedFile {
+            path: d.paths.manifest(),
+            content: m.to_json(),
+            mode: 0o600,
+        });
+        for f in &files {
+            let before = std::fs::read_to_string(&f.path).ok();
+            let _ = writeln!(
+                out,
+                "\n--- {} ({})\n+++ {} (mode {:04o})",
+                f.path.display(),
+                if before.is_some() {
+                    "existing"
+                } else {
+                    "absent"
+                },
+                f.path.display(),
+                f.mode
+            );
+            out.push_str(&line_diff(before.as_deref().unwrap_or(""), &f.content));
+        }
+        if let Some(block) = &self.rendered.crontab_block {
+            let _ = writeln!(
+                out,
+                "\ncrontab: add or replace this block (other lines kept byte for byte):"
+            );
+            for line in block.lines() {
+                let _ = writeln!(out, "+{line}");
+            }
+        }
+        let _ = writeln!(out, "\ncommands:");
+        for c in &self.rendered.commands {
+            let shown: Vec<String> = c.iter().map(|a| crate::quote::sh(a)).collect();
+            let _ = writeln!(out, "  $ {}", shown.join(" "));
+        }
+        out
+    }
+}
+
+/// A whole-file line diff: unchanged lines with ' ', removed '-', added '+' (LCS-free: old
+/// lines not in the new text are removed, good enough for small generated files).
+fn line_diff(before: &str, after: &str) -> String {
+    let mut out = String::new();
+    let old: Vec<&str> = before.lines().collect();
+    let new: Vec<&str> = after.lines().collect();
+    for l in &old {
+        if !new.contains(l) {
+            let _ = writeln!(out, "-{l}");
+        }
+    }
+    for l in &new {
+        let mark = if old.contains(l) { ' ' } else { '+' };
+        let _ = writeln!(out, "{mark}{l}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> ApplyRequest {
+        ApplyRequest {
+            profile: "default".into(),
+            preset: None,
+            runtime: None,
+            scope: Scope::User,
+            providers: ProviderMode::None,
+            targets: vec![],
+            port: None,
+            host: "127.0.0.1".into(),
+            backend: None,
+            image: None,
+            env: vec![],
+            proxy_args: vec![],
+            home: PathBuf::from("/home/a b"),
+            exe: PathBuf::from("/opt/head room/headroom"),
+        }
+    }
+
+    fn err(req: ApplyRequest) -> String {
+        format!("{:#}", plan(&req).unwrap_err())
+    }
+
+    #[test]
+    fn defaults_are_a_user_systemd_service_on_8787() {
+        let p = plan(&request()).unwrap();
+        let m = &p.deployment.manifest;
+        assert_eq!(
+            (m.preset, m.runtime_kind, m.port),
+            (Preset::Service, Runtime::Native, 8787)
+        );
+        assert_eq!(m.health_url, "http://127.0.0.1:8787/readyz");
+        if cfg!(target_os = "linux") {
+            assert_eq!(m.supervisor_kind, SupervisorKind::Systemd);
+            // Under the user manager's config dir (ours, unless a manager with another HOME runs).
+            assert!(
+                p.rendered.files[0]
+                    .path
+                    .ends_with(".config/systemd/user/headroom-default.service")
+            );
+        }
+    }
+
+    #[test]
+    fn bad_ports_envs_and_profiles_are_one_line_errors() {
+        for port in ["0", "70000", "abc", "-1", ""] {
+            let e = err(ApplyRequest {
+                port: Some(port.into()),
+                ..request()
+            });
+            assert!(e.contains("invalid port"), "{e}");
+        }
+        let e = err(ApplyRequest {
+            env: vec!["NOEQUALS".into()],
+            ..request()
+        });
+        assert!(e.contains("KEY=VALUE"), "{e}");
+        let e = err(ApplyRequest {
+            env: vec!["HEADROOM_DEPLOYMENT_PROFILE=x".into()],
+            ..request()
+        });
+        assert!(e.contains("reserved"), "{e}");
+        for name in ["..", "a/b", "a b", ""] {
+            let e = err(ApplyRequest {
+                profile: name.into(),
+                ..request()
+            });
+            assert!(e.contains("invalid profile name"), "{e}");
+        }
+    }
+
+    #[test]
+    fn env_values_are_kept_verbatim() {
+        let env = parse_env(&[
+            "A=\"quoted\" 'x'".into(),
+            "B=$(touch /tmp/pwned)".into(),
+            "C=line1\nline2".into(),
+            "D=".into(),
+        ])
+        .unwrap();
+        assert_eq!(env["B"], "$(touch /tmp/pwned)");
+        assert_eq!(env["C"], "line1\nline2");
+        assert_eq!(env["D"], "");
+    }
+
+    #[test]
+    fn docker_runtime_implies_the_docker_preset_and_conflicts_otherwise() {
+        let p = plan(&ApplyRequest {
+            runtime: Some(Runtime::Docker),
+            ..request()
+        })
+        .unwrap();
+        assert_eq!(p.deployment.manifest.preset, Preset::Docker);
+        assert_eq!(
+            p.deployment.manifest.image.as_deref(),
+            Some("headroom:local")
+        );
+        let e = err(ApplyRequest {
+            runtime: Some(Runtime::Docker),
+            preset: Some(Preset::Task),
+            ..request()
+        });
+        assert!(e.contains("persistent-docker"), "{e}");
+    }
+
+    #[test]
+    fn target_resolution() {
+        use ProviderMode::*;
+        let t = |mode, scope, targets: &[&str]| {
+            let targets: Vec<String> = targets.iter().map(|s| (*s).to_owned()).collect();
+            resolve_targets(mode, scope, &targets, &[])
+        };
+        assert_eq!(
+            t(Auto, Scope::User, &[]).unwrap(),
+            ["claude", "codex", "copilot"]
+        );
+        assert_eq!(t(Auto, Scope::Provider, &[]).unwrap(), ["claude", "codex"]);
+        assert_eq!(t(All, Scope::Provider, &[]).unwrap(), PROVIDER_TARGETS);
+        assert_eq!(
+            t(Manual, Scope::User, &[]),
+            Err(PlanError::ManualWithoutTargets)
+        );
+        assert_eq!(
+            t(Manual, Scope::User, &["codex", "codex"]).unwrap(),
+            ["codex"]
+        );
+        assert!(matches!(
+            t(Manual, Scope::Provider, &["aider"]),
+            Err(PlanError::NotAProviderTarget(_))
+        ));
+        assert!(matches!(
+            t(Manual, Scope::User, &["emacs"]),
+            Err(PlanError::UnknownTarget(_))
+        ));
+        assert_eq!(
+            t(None, Scope::User, &["claude"]),
+            Err(PlanError::TargetsWithoutManual)
+        );
+        assert_eq!(
+            resolve_targets(Auto, Scope::User, &[], &["codex".to_owned()]).unwrap(),
+            ["codex"]
+        );
+    }
+
+    #[test]
+    fn targets_without_an_adapter_are_refused_by_name() {
+        let e = err(ApplyRequest {
+            providers: ProviderMode::Auto,
+            ..request()
+        });
+        assert!(
+            e.contains("no adapter for target claude at scope user"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn dry_run_text_shows_the_unit_manifest_and_commands() {
+        let text = plan(&request()).unwrap().describe();
+        if cfg!(target_os = "linux") {
+            assert!(
+                text.contains("+ExecStart=\"/opt/head room/headroom\" \"install\""),
+                "{text}"
+            );
+            assert!(text.contains("$ systemctl --user daemon-reload"), "{text}");
+        }
+        assert!(text.contains("manifest.json (absent)"), "{text}");
+    }
+}

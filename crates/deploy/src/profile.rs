@@ -1,0 +1,145 @@
+//! Profile names and where a profile's state lives (`~/.headroom/deploy/<profile>/`).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("invalid profile name {0:?}: use letters, digits, '.', '_' or '-' (not '.' or '..')")]
+pub struct InvalidProfile(pub String);
+
+/// A validated profile name: `^[A-Za-z0-9._-]+$`, never `.` or `..`. Safe to embed in file
+/// names, unit names, crontab markers and container names without quoting.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProfileName(String);
+
+impl ProfileName {
+    pub fn new(name: &str) -> Result<Self, InvalidProfile> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name != "."
+            && name != ".."
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(InvalidProfile(name.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ProfileName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for ProfileName {
+    type Err = InvalidProfile;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+/// Every path headroom keeps for one profile, derived from one home directory.
+#[derive(Debug, Clone)]
+pub struct ProfilePaths {
+    pub home: PathBuf,
+    pub profile: ProfileName,
+    /// `~/.headroom/deploy/<profile>`
+    pub dir: PathBuf,
+}
+
+impl ProfilePaths {
+    pub fn new(home: &Path, profile: &ProfileName) -> Self {
+        Self {
+            home: home.to_path_buf(),
+            profile: profile.clone(),
+            dir: home.join(".headroom/deploy").join(profile.as_str()),
+        }
+    }
+
+    pub fn manifest(&self) -> PathBuf {
+        self.dir.join("manifest.json")
+    }
+    pub fn journal(&self) -> PathBuf {
+        self.dir.join("journal.json")
+    }
+    /// Output of the proxy when it is started by `agent ensure` (cron) rather than a manager.
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("headroom.log")
+    }
+    /// PID of the proxy `agent ensure` started last.
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir.join("agent.pid")
+    }
+    pub fn locks_dir(&self) -> PathBuf {
+        self.home.join(".headroom/locks")
+    }
+    /// Serialises apply/start/stop/remove of one profile.
+    pub fn profile_lock(&self) -> PathBuf {
+        self.locks_dir()
+            .join(format!("deploy-{}.lock", self.profile))
+    }
+    /// Held (non-blocking) by the one `agent ensure` that is starting the proxy.
+    pub fn start_lock(&self) -> PathBuf {
+        self.locks_dir()
+            .join(format!("agent-{}.lock", self.profile))
+    }
+}
+
+/// The home directory every path is derived from: `$HOME`, which must be absolute.
+pub fn home_dir() -> anyhow::Result<PathBuf> {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("HOME is not set"))?;
+    let home = PathBuf::from(home);
+    anyhow::ensure!(
+        home.is_absolute(),
+        "HOME must be an absolute path, got {}",
+        home.display()
+    );
+    Ok(home)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_documented_alphabet() {
+        for ok in ["default", "a", "A.b_c-9", "..x", "x.."] {
+            assert_eq!(ProfileName::new(ok).unwrap().as_str(), ok);
+        }
+    }
+
+    #[test]
+    fn rejects_traversal_separators_and_shell_characters() {
+        for bad in [
+            "", ".", "..", "a/b", "../x", "a b", "a$b", "a'b", "é", "a\nb", "a%b",
+        ] {
+            assert!(ProfileName::new(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(ProfileName::new(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn paths_live_under_the_profile_dir() {
+        let p = ProfilePaths::new(Path::new("/h o"), &ProfileName::new("p").unwrap());
+        assert_eq!(
+            p.manifest(),
+            PathBuf::from("/h o/.headroom/deploy/p/manifest.json")
+        );
+        assert_eq!(
+            p.profile_lock(),
+            PathBuf::from("/h o/.headroom/locks/deploy-p.lock")
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! `install status`: supervisor state, PID, health, who owns the port, and the edits' drift.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::deployment::Deployment;
+use crate::health::{self, PortOwner};
+use crate::manifest::InstallState;
+use crate::supervisors::{self, SupervisorState};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub profile: String,
+    pub preset: String,
+    pub runtime: String,
+    pub supervisor: String,
+    pub scope: String,
+    pub port: u16,
+    pub health_url: String,
+    pub install_state: InstallState,
+    pub supervisor_state: SupervisorState,
+    /// `/readyz` of this profile's proxy answers 200.
+    pub healthy: bool,
+    pub port_owner: PortOwner,
+    pub targets: Vec<String>,
+    /// Per managed edit: still in place? Empty when the deployment manages no tool config.
+    pub drift: Vec<serde_json::Value>,
+    pub problems: Vec<String>,
+}
+
+impl Status {
+    /// What the exit code reflects: registered, running and healthy.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let row = |out: &mut String, k: &str, v: &str| {
+            let _ = writeln!(out, "{k:<12} {v}");
+        };
+        row(&mut out, "profile", &self.profile);
+        row(
+            &mut out,
+            "preset",
+            &format!(
+                "{} ({} runtime, {} scope)",
+                self.preset, self.runtime, self.scope
+            ),
+        );
+        let s = &self.supervisor_state;
+        row(
+            &mut out,
+            "supervisor",
+            &format!(
+                "{}: {}{}",
+                self.supervisor,
+                s.state,
+                if s.registered { "" } else { ", not registered" }
+            ),
+        );
+        row(
+            &mut out,
+            "pid",
+            &s.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+        );
+        row(
+            &mut out,
+            "health",
+            &format!(
+                "{} ({})",
+                if self.healthy { "ready" } else { "not ready" },
+                self.health_url
+            ),
+        );
+        row(
+            &mut out,
+            "port",
+            &match self.port_owner {
+                PortOwner::Free => format!("{} free", self.port),
+                ref owner => format!("{} held by {}", self.port, owner.describe()),
+            },
+        );
+        row(
+            &mut out,
+            "targets",
+            &if self.targets.is_empty() {
+                "none".to_owned()
+            } else {
+                self.targets.join(", ")
+            },
+        );
+        if self.drift.is_empty() {
+            row(&mut out, "edits", "none managed");
+        }
+        for p in &self.problems {
+            row(&mut out, "problem", p);
+        }
+        out
+    }
+}
+
+pub fn status(d: &Deployment) -> Status {
+    let m = &d.manifest;
+    let sup = supervisors::for_kind(m.supervisor_kind, m.scope, m.preset);
+    let supervisor_state = sup.state(d);
+    let port_owner = health::port_owner(d.probe_host(), m.port);
+    let healthy = port_owner.is_ready_profile(d.profile().as_str());
+    let mut problems = Vec::new();
+    if m.state == InstallState::Applying {
+        problems.push(format!(
+            "an apply was interrupted; run `headroom install apply --profile {0}` again or `headroom install remove --profile {0}`",
+            m.profile
+        ));
+    }
+    if !supervisor_state.registered {
+        problems.push(format!("not registered with {}", m.supervisor_kind));
+    } else if !supervisor_state.running {
+        problems.push("stopped".to_owned());
+    }
+    match &port_owner {
+        PortOwner::Free => {}
+        PortOwner::Deployment { profile, .. } if profile == &m.profile => {}
+        other => problems.push(format!("port {} is held by {}", m.port, other.describe())),
+    }
+    if supervisor_state.running && !healthy {
+        problems.push("running but not ready".to_owned());
+    }
+    Status {
+        profile: m.profile.clone(),
+        preset: m.preset.to_string(),
+        runtime: m.runtime_kind.to_string(),
+        supervisor: m.supervisor_kind.to_string(),
+        scope: m.scope.to_string(),
+        port: m.port,
+        health_url: m.health_url.clone(),
+        install_state: m.state,
+        supervisor_state,
+        healthy,
+        port_owner,
+        targets: m.targets.clone(),
+        drift: vec![],
+        problems,
+    }
+}

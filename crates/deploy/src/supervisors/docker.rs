@@ -1,0 +1,177 @@
+//! `persistent-docker`: a container `headroom-<profile>` with `--restart unless-stopped`, on the
+//! host network (the proxy binds loopback; no bridge, no NAT), driven through the `docker` CLI.
+
+use super::{Rendered, Supervisor, SupervisorState, Unusable};
+use crate::command;
+use crate::deployment::Deployment;
+use crate::manifest::{Preset, SupervisorKind};
+
+/// The image `--image` defaults to.
+pub const DEFAULT_IMAGE: &str = "headroom:local";
+
+pub struct Docker;
+
+impl Docker {
+    pub fn image(d: &Deployment) -> &str {
+        d.manifest.image.as_deref().unwrap_or(DEFAULT_IMAGE)
+    }
+
+    /// `docker create …` argv: the image's entrypoint is `headroom`, so the command is the
+    /// proxy subcommand and its arguments.
+    pub fn create_argv(d: &Deployment) -> Vec<String> {
+        let mut argv: Vec<String> = [
+            "create",
+            "--name",
+            &d.service_name(),
+            "--restart",
+            "unless-stopped",
+            "--label",
+            &format!("io.headroom.profile={}", d.profile()),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        if cfg!(target_os = "linux") {
+            argv.extend(["--network".to_owned(), "host".to_owned()]);
+        } else {
+            // Docker Desktop has no host network: publish the port on loopback only.
+            let port = d.manifest.port;
+            argv.extend(["--publish".to_owned(), format!("127.0.0.1:{port}:{port}")]);
+        }
+        for (k, v) in d.proxy_env() {
+            argv.push("--env".to_owned());
+            argv.push(format!("{k}={v}"));
+        }
+        argv.push(Self::image(d).to_owned());
+        argv.extend(d.proxy_args());
+        argv
+    }
+
+    fn docker(args: &[String]) -> anyhow::Result<command::Output> {
+        command::run("docker", args, &[], None)
+    }
+
+    fn docker_lenient(args: &[&str]) -> Option<command::Output> {
+        command::capture("docker", args, &[], None).ok()
+    }
+}
+
+impl Supervisor for Docker {
+    fn kind(&self) -> SupervisorKind {
+        SupervisorKind::Docker
+    }
+
+    fn probe(&self, d: &Deployment) -> Result<(), Unusable> {
+        let unusable = |missing: String, hint: Option<String>| Unusable {
+            supervisor: "docker".to_owned(),
+            missing,
+            hint,
+        };
+        let alt = Some(super::alternative(Preset::Docker).to_owned());
+        if !command::on_path("docker") {
+            return Err(unusable(
+                "the `docker` CLI is not installed".to_owned(),
+                alt,
+            ));
+        }
+        match Self::docker_lenient(&["version", "--format", "{{.Server.Version}}"]) {
+            Some(out) if out.ok => {}
+            Some(out) => {
+                return Err(unusable(
+                    format!("the docker daemon does not answer ({})", out.reason()),
+                    alt,
+                ));
+            }
+            None => return Err(unusable("cannot run docker".to_owned(), alt)),
+        }
+        let image = Self::image(d);
+        match Self::docker_lenient(&["image", "inspect", "--format", "{{.Id}}", image]) {
+            Some(out) if out.ok => Ok(()),
+            _ => Err(unusable(
+                format!("image {image} not found"),
+                Some("build or pull it, or pass --image".to_owned()),
+            )),
+        }
+    }
+
+    fn render(&self, d: &Deployment) -> anyhow::Result<Rendered> {
+        let mut create = vec!["docker".to_owned()];
+        create.extend(Self::create_argv(d));
+        Ok(Rendered {
+            files: vec![],
+            crontab_block: None,
+            commands: vec![
+                create,
+                vec!["docker".into(), "start".into(), d.service_name()],
+            ],
+        })
+    }
+
+    fn install(&self, d: &Deployment) -> anyhow::Result<()> {
+        // A leftover container of this profile (crash during an earlier apply) is replaced.
+        let _ = Self::docker_lenient(&["rm", "--force", &d.service_name()]);
+        Self::docker(&Self::create_argv(d)).map(drop)
+    }
+
+    fn start(&self, d: &Deployment) -> anyhow::Result<String> {
+        Self::docker(&["start".to_owned(), d.service_name()])?;
+        Ok(format!("started container {}", d.service_name()))
+    }
+
+    fn stop(&self, d: &Deployment) -> anyhow::Result<String> {
+        Self::docker(&["stop".to_owned(), d.service_name()])?;
+        Ok(format!(
+            "stopped container {} (unless-stopped keeps it down)",
+            d.service_name()
+        ))
+    }
+
+    fn uninstall(&self, d: &Deployment) -> anyhow::Result<()> {
+        if !command::on_path("docker") {
+            return Ok(());
+        }
+        let name = d.service_name();
+        let out = command::capture("docker", &["rm", "--force", &name], &[], None)?;
+        let gone = out.ok
+            || out
+                .stderr
+                .to_ascii_lowercase()
+                .contains("no such container")
+            || out
+                .stderr
+                .to_ascii_lowercase()
+                .contains("no container with name");
+        anyhow::ensure!(gone, "`docker rm --force {name}` failed: {}", out.reason());
+        Ok(())
+    }
+
+    fn state(&self, d: &Deployment) -> SupervisorState {
+        let out = Self::docker_lenient(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.Pid}}",
+            &d.service_name(),
+        ])
+        .filter(|o| o.ok);
+        let Some(out) = out else {
+            return SupervisorState {
+                registered: false,
+                state: "no container".to_owned(),
+                running: false,
+                pid: None,
+            };
+        };
+        let mut parts = out.stdout.split_whitespace();
+        let status = parts.next().unwrap_or("unknown").to_owned();
+        let pid = parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .filter(|p| *p != 0);
+        SupervisorState {
+            registered: true,
+            running: status == "running",
+            state: status,
+            pid,
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! systemd units: `~/.config/systemd/user/headroom-<profile>.service` (user scope, run by the
+//! user's manager) or `/etc/systemd/system/headroom-<profile>.service` (system scope).
+
+use std::path::PathBuf;
+
+use super::{Rendered, RenderedFile, Supervisor, SupervisorState, Unusable};
+use crate::command;
+use crate::deployment::Deployment;
+use crate::fsutil;
+use crate::manifest::SupervisorKind;
+use crate::quote;
+
+pub struct Systemd {
+    pub system: bool,
+}
+
+impl Systemd {
+    pub fn unit_name(d: &Deployment) -> String {
+        format!("{}.service", d.service_name())
+    }
+
+    pub fn unit_path(&self, d: &Deployment) -> PathBuf {
+        if self.system {
+            PathBuf::from("/etc/systemd/system").join(Self::unit_name(d))
+        } else {
+            self.user_config_dir(d).join(Self::unit_name(d))
+        }
+    }
+
+    /// Where the user manager reads persistent units: `~/.config/systemd/user` of the *manager's*
+    /// environment. It is ours unless `HOME` was changed for this command (sudo -E, tests), in
+    /// which case a unit under our `HOME` would never be seen by the manager.
+    fn user_config_dir(&self, d: &Deployment) -> PathBuf {
+        let ours = d.paths.home.join(".config/systemd/user");
+        let Some(out) = self
+            .systemctl_lenient(&["show-environment"])
+            .filter(|o| o.ok)
+        else {
+            return ours;
+        };
+        let var = |name: &str| {
+            out.stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+                .map(|v| PathBuf::from(unquote_env(v)))
+                .filter(|p| p.is_absolute())
+        };
+        if let Some(config) = var("XDG_CONFIG_HOME") {
+            return config.join("systemd/user");
+        }
+        var("HOME").map_or(ours, |home| home.join(".config/systemd/user"))
+    }
+
+    /// systemctl's client-side unit file operations (enable/disable) use its own HOME; point it
+    /// at the directory the manager reads, so both agree.
+    fn client_envs(&self, d: &Deployment) -> Vec<(&'static str, String)> {
+        let mut envs = self.envs();
+        if !self.system
+            && let Some(config) = self.user_config_dir(d).parent().and_then(|p| p.parent())
+        {
+            envs.push(("XDG_CONFIG_HOME", config.to_string_lossy().into_owned()));
+        }
+        envs
+    }
+
+    fn scope_args(&self) -> Vec<String> {
+        if self.system {
+            vec![]
+        } else {
+            vec!["--user".to_owned()]
+        }
+    }
+
+    /// `systemctl --user` finds the user manager through `XDG_RUNTIME_DIR`, which cron, `su` and
+    /// ssh sessions without logind often lack: default it to `/run/user/<uid>`.
+    fn envs(&self) -> Vec<(&'static str, String)> {
+        if self.system || std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|v| !v.is_empty()) {
+            return vec![];
+        }
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        vec![("XDG_RUNTIME_DIR", format!("/run/user/{uid}"))]
+    }
+
+    fn systemctl(&self, args: &[&str]) -> anyhow::Result<command::Output> {
+        let mut all = self.scope_args();
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        command::run("systemctl", &all, &self.envs(), None)
+    }
+
+    fn systemctl_lenient(&self, args: &[&str]) -> Option<command::Output> {
+        let mut all = self.scope_args();
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        command::capture("systemctl", &all, &self.envs(), None).ok()
+    }
+
+    pub fn render_unit(&self, d: &Deployment) -> anyhow::Result<String> {
+        let home = d.paths.home.to_string_lossy();
+        let exe = d.exe.to_string_lossy();
+        let log = d.paths.log();
+        let log = log.to_string_lossy();
+        quote::reject_control("HOME", &home)?;
+        quote::reject_control("the headroom executable path", &exe)?;
+        let mut exec = quote::systemd_word(&exe);
+        for arg in d.agent_args("run") {
+            exec.push(' ');
+            exec.push_str(&quote::systemd_word(&arg));
+        }
+        let profile = d.profile();
+        let (after, wanted_by) = if self.system {
+            ("network-online.target", "multi-user.target")
+        } else {
+            ("default.target", "default.target")
+        };
+        let wants = if self.system {
+            "Wants=network-online.target\n"
+        } else {
+            ""
+        };
+        let after_line = if self.system {
+            format!("After={after}\n")
+        } else {
+            String::new()
+        };
+        Ok(format!(
+            "# Managed by headroom; remove with: headroom install remove --profile {profile}\n\
+             [Unit]\n\
+             Description=headroom LLM proxy (profile {profile})\n\
+             {wants}{after_line}\
+             StartLimitIntervalSec=0\n\
+             \n\
+             [Service]\n\
+             Type=exec\n\
+             Environment={env}\n\
+             ExecStart={exec}\n\
+             Restart=on-failure\n\
+             RestartSec=1\n\
+             TimeoutStopSec=15\n\
+             StandardOutput=append:{log}\n\
+             StandardError=inherit\n\
+             \n\
+             [Install]\n\
+             WantedBy={wanted_by}\n",
+            env = quote::systemd_env("HOME", &home),
+            log = quote::systemd_path(&log),
+        ))
+    }
+
+    /// Keep the user's manager (and so the proxy) running after logout and at boot. Returns
+    /// `Ok(true)` when lingering was turned on by this call, `Ok(false)` when already on.
+    pub fn enable_linger() -> Result<bool, String> {
+        // SAFETY: getuid cannot fail.
+        let uid = unsafe { libc::getuid() }.to_string();
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| uid.clone());
+        let manual = format!(
+            "run `sudo loginctl enable-linger {user}` so it also runs while you are logged out"
+        );
+        if !command::on_path("loginctl") {
+            return Err(format!("loginctl not found; {manual}"));
+        }
+        if let Ok(out) = command::capture(
+            "loginctl",
+            &["show-user", &uid, "-p", "Linger", "--value"],
+            &[],
+            None,
+        ) && out.ok
+            && out.stdout.trim() == "yes"
+        {
+            return Ok(false);
+        }
+        match command::capture("loginctl", &["enable-linger", &uid], &[], None) {
+            Ok(out) if out.ok => Ok(true),
+            Ok(out) => Err(format!(
+                "could not enable lingering ({}); {manual}",
+                out.reason()
+            )),
+            Err(e) => Err(format!("could not enable lingering ({e:#}); {manual}")),
+        }
+    }
+
+    pub fn disable_linger() -> anyhow::Result<()> {
+        // SAFETY: getuid cannot fail.
+        let uid = unsafe { libc::getuid() }.to_string();
+        command::run("loginctl", &["disable-linger", &uid], &[], None).map(drop)
+    }
+}
+
+/// `show-environment` prints values with C-style quoting (`$'…'`) when they need it.
+fn unquote_env(v: &str) -> String {
+    v.strip_prefix("$'")
+        .and_then(|r| r.strip_suffix('\''))
+        .map(|r| r.replace("\\\\", "\\"))
+        .unwrap_or_else(|| v.to_owned())
+}
+
+impl Supervisor for Systemd {
+    fn kind(&self) -> SupervisorKind {
+        SupervisorKind::Systemd
+    }
+
+    fn probe(&self, _d: &Deployment) -> Result<(), Unusable> {
+        let which = if self.system {
+            "systemd (system)"
+        } else {
+            "the systemd user manager"
+        };
+        let unusable = |missing: String| Unusable {
+            supervisor: which.to_owned(),
+            missing,
+            hint: Some(super::alternative(crate::manifest::Preset::Service).to_owned()),
+        };
+        if !command::on_path("systemctl") {
+            return Err(unusable("systemctl is not installed".to_owned()));
+        }
+        // `is-system-running` prints `offline` for a working user manager without logind;
+        // SystemState is reliable.
+        match self.systemctl_lenient(&["show", "-p", "SystemState", "--value"]) {
+            Some(out) if out.ok => match out.stdout.trim() {
+                "running" | "degraded" | "starting" | "initializing" => Ok(()),
+                other => Err(unusable(format!("the manager is {other:?}"))),
+            },
+            Some(out) => Err(unusable(format!(
+                "cannot reach the manager ({})",
+                out.reason()
+            ))),
+            None => Err(unusable("cannot run systemctl".to_owned())),
+        }
+    }
+
+    fn render(&self, d: &Deployment) -> anyhow::Result<Rendered> {
+        let unit = Self::unit_name(d);
+        let path = self.unit_path(d);
+        let sc = |rest: &[&str]| {
+            let mut v = vec!["systemctl".to_owned()];
+            v.extend(self.scope_args());
+            v.extend(rest.iter().map(|s| (*s).to_owned()));
+            v
+        };
+        Ok(Rendered {
+            files: vec![RenderedFile {
+                content: self.render_unit(d)?,
+                path: path.clone(),
+                mode: 0o644,
+            }],
+            crontab_block: None,
+            commands: vec![
+                sc(&["daemon-reload"]),
+                sc(&["enable", &path.to_string_lossy()]),
+                sc(&["start", &unit]),
+            ],
+        })
+    }
+
+    fn install(&self, d: &Deployment) -> anyhow::Result<()> {
+        let path = self.unit_path(d);
+        fsutil::write_atomic(&path, self.render_unit(d)?.as_bytes(), 0o644)?;
+        self.systemctl(&["daemon-reload"])?;
+        let mut args = self.scope_args();
+        args.extend(["enable".to_owned(), path.to_string_lossy().into_owned()]);
+        command::run("systemctl", &args, &self.client_envs(d), None)?;
+        Ok(())
+    }
+
+    fn start(&self, d: &Deployment) -> anyhow::Result<String> {
+        let unit = Self::unit_name(d);
+        self.systemctl(&["start", &unit])?;
+        Ok(format!("started {unit}"))
+    }
+
+    fn stop(&self, d: &Deployment) -> anyhow::Result<String> {
+        let unit = Self::unit_name(d);
+        self.systemctl(&["stop", &unit])?;
+        Ok(format!(
+            "stopped {unit}; it stays down until `headroom install start` (it still starts at boot)"
+        ))
+    }
+
+    fn uninstall(&self, d: &Deployment) -> anyhow::Result<()> {
+        let unit = Self::unit_name(d);
+        // Each step tolerates "not loaded": a half-installed profile must always be removable.
+        let _ = self.systemctl_lenient(&["stop", &unit]);
+        let mut args = self.scope_args();
+        args.extend(["disable".to_owned(), unit.clone()]);
+        let _ = command::capture("systemctl", &args, &self.client_envs(d), None);
+        fsutil::remove_file_if_exists(&self.unit_path(d))?;
+        let _ = self.systemctl_lenient(&["daemon-reload"]);
+        let _ = self.systemctl_lenient(&["reset-failed", &unit]);
+        Ok(())
+    }
+
+    fn state(&self, d: &Deployment) -> SupervisorState {
+        let unit = Self::unit_name(d);
+        let out = self.systemctl_lenient(&[
+            "show",
+            &unit,
+            "-p",
+            "LoadState,ActiveState,SubState,MainPID,UnitFileState",
+        ]);
+        let mut props = std::collections::HashMap::new();
+        if let Some(out) = out.filter(|o| o.ok) {
+            for line in out.stdout.lines() {
+                if let Some((k, v)) = line.split_once('=') {
+                    props.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        let get = |k: &str| props.get(k).cloned().unwrap_or_default();
+        let active = get("ActiveState");
+        let pid = get("MainPID").parse::<u32>().ok().filter(|p| *p != 0);
+        SupervisorState {
+            registered: get("LoadState") == "loaded"
+                && matches!(
+                    get("UnitFileState").as_str(),
+                    "enabled" | "linked" | "enabled-runtime" | "linked-runtime"
+                ),
+            running: active == "active" || active == "activating" || active == "reloading",
+            state: if active.is_empty() {
+                "unknown".to_owned()
+            } else {
+                format!("{active} ({})", get("SubState"))
+            },
+            pid,
+        }
+    }
+}

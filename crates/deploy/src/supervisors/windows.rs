@@ -1,0 +1,209 @@
+//! Windows: a service (`sc.exe create headroom-<profile>`, restart on failure) for
+//! administrators, or a per-user logon scheduled task (`schtasks /Create /XML`) otherwise.
+//! Rendered and unit-tested everywhere; driven only on Windows.
+
+use super::{Rendered, RenderedFile, Supervisor, SupervisorState, Unusable};
+use crate::command;
+use crate::deployment::Deployment;
+use crate::manifest::SupervisorKind;
+use crate::quote::{self, xml};
+
+pub struct Windows {
+    pub kind: SupervisorKind,
+}
+
+/// A Windows command-line argument, quoted per the MSVC runtime's rules.
+pub fn win_arg(arg: &str) -> String {
+    if !arg.is_empty() && !arg.contains([' ', '\t', '"']) {
+        return arg.to_owned();
+    }
+    let mut out = String::from("\"");
+    let mut backslashes = 0;
+    for c in arg.chars() {
+        match c {
+            '\\' => backslashes += 1,
+            '"' => {
+                out.push_str(&"\\".repeat(backslashes * 2 + 1));
+                out.push('"');
+                backslashes = 0;
+            }
+            c => {
+                out.push_str(&"\\".repeat(backslashes));
+                out.push(c);
+                backslashes = 0;
+            }
+        }
+    }
+    out.push_str(&"\\".repeat(backslashes * 2));
+    out.push('"');
+    out
+}
+
+impl Windows {
+    fn command_line(d: &Deployment, entry: &str) -> String {
+        let mut line = win_arg(&d.exe.to_string_lossy());
+        for a in d.agent_args(entry) {
+            line.push(' ');
+            line.push_str(&win_arg(&a));
+        }
+        line
+    }
+
+    /// `sc.exe` argv creating the service (auto start, restart after 1 s on failure).
+    pub fn service_commands(d: &Deployment) -> Vec<Vec<String>> {
+        let name = d.service_name();
+        vec![
+            vec![
+                "sc.exe".into(),
+                "create".into(),
+                name.clone(),
+                "binPath=".into(),
+                Self::command_line(d, "run"),
+                "start=".into(),
+                "auto".into(),
+                "DisplayName=".into(),
+                format!("headroom LLM proxy ({})", d.profile()),
+            ],
+            vec![
+                "sc.exe".into(),
+                "failure".into(),
+                name.clone(),
+                "reset=".into(),
+                "60".into(),
+                "actions=".into(),
+                "restart/1000/restart/1000/restart/5000".into(),
+            ],
+            vec!["sc.exe".into(), "start".into(), name],
+        ]
+    }
+
+    /// Task Scheduler XML: at logon and every five minutes, run `agent ensure`.
+    pub fn task_xml(d: &Deployment) -> anyhow::Result<String> {
+        let exe = d.exe.to_string_lossy();
+        quote::reject_control("the headroom executable path", &exe)?;
+        let args = d
+            .agent_args("ensure")
+            .iter()
+            .map(|a| win_arg(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-16\"?>\n\
+<Task version=\"1.2\" xmlns=\"http://schemas.microsoft.com/windows/2004/02/mit/task\">\n\
+  <RegistrationInfo><Description>headroom LLM proxy ({profile})</Description></RegistrationInfo>\n\
+  <Triggers>\n\
+    <LogonTrigger><Enabled>true</Enabled><Repetition><Interval>PT5M</Interval></Repetition></LogonTrigger>\n\
+  </Triggers>\n\
+  <Principals><Principal id=\"Author\"><LogonType>InteractiveToken</LogonType><RunLevel>LeastPrivilege</RunLevel></Principal></Principals>\n\
+  <Settings>\n\
+    <MultipleInstancesPolicy>IgnoreNew</MultipleInstancesPolicy>\n\
+    <DisallowStartIfOnBatteries>false</DisallowStartIfOnBatteries>\n\
+    <StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>\n\
+    <ExecutionTimeLimit>PT0S</ExecutionTimeLimit>\n\
+  </Settings>\n\
+  <Actions Context=\"Author\">\n\
+    <Exec><Command>{exe}</Command><Arguments>{args}</Arguments></Exec>\n\
+  </Actions>\n\
+</Task>\n",
+            profile = xml(d.profile().as_str()),
+            exe = xml(&exe),
+            args = xml(&args),
+        ))
+    }
+
+    fn task_xml_path(d: &Deployment) -> std::path::PathBuf {
+        d.paths.dir.join("task.xml")
+    }
+
+    fn unsupported() -> anyhow::Error {
+        anyhow::anyhow!("Windows supervisors can only be driven on Windows")
+    }
+}
+
+impl Supervisor for Windows {
+    fn kind(&self) -> SupervisorKind {
+        self.kind
+    }
+
+    fn probe(&self, _d: &Deployment) -> Result<(), Unusable> {
+        let tool = if self.kind == SupervisorKind::WindowsService {
+            "sc.exe"
+        } else {
+            "schtasks.exe"
+        };
+        if cfg!(windows) && command::on_path(tool) {
+            Ok(())
+        } else {
+            Err(Unusable {
+                supervisor: self.kind.to_string(),
+                missing: format!("{tool} is only available on Windows"),
+                hint: None,
+            })
+        }
+    }
+
+    fn render(&self, d: &Deployment) -> anyhow::Result<Rendered> {
+        if self.kind == SupervisorKind::WindowsService {
+            return Ok(Rendered {
+                commands: Self::service_commands(d),
+                ..Rendered::default()
+            });
+        }
+        let path = Self::task_xml_path(d);
+        Ok(Rendered {
+            files: vec![RenderedFile {
+                path: path.clone(),
+                content: Self::task_xml(d)?,
+                mode: 0o600,
+            }],
+            crontab_block: None,
+            commands: vec![vec![
+                "schtasks.exe".into(),
+                "/Create".into(),
+                "/TN".into(),
+                d.service_name(),
+                "/XML".into(),
+                path.to_string_lossy().into_owned(),
+                "/F".into(),
+            ]],
+        })
+    }
+
+    fn install(&self, _d: &Deployment) -> anyhow::Result<()> {
+        Err(Self::unsupported())
+    }
+    fn start(&self, _d: &Deployment) -> anyhow::Result<String> {
+        Err(Self::unsupported())
+    }
+    fn stop(&self, _d: &Deployment) -> anyhow::Result<String> {
+        Err(Self::unsupported())
+    }
+    fn uninstall(&self, _d: &Deployment) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn state(&self, _d: &Deployment) -> SupervisorState {
+        SupervisorState {
+            registered: false,
+            state: "unsupported on this OS".to_owned(),
+            running: false,
+            pid: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_arguments_follow_msvc_quoting() {
+        assert_eq!(win_arg("plain"), "plain");
+        assert_eq!(
+            win_arg(r"C:\Program Files\h.exe"),
+            r#""C:\Program Files\h.exe""#
+        );
+        assert_eq!(win_arg(r#"a"b"#), r#""a\"b""#);
+        assert_eq!(win_arg(r"dir\ x\"), r#""dir\ x\\""#);
+        assert_eq!(win_arg(""), "\"\"");
+    }
+}
