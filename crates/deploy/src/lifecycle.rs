@@ -72,8 +72,25 @@ fn missing_dirs(file: &Path, home: &Path) -> Vec<PathBuf> {
 
 fn wait_ready(d: &Deployment, timeout: Duration) -> anyhow::Result<()> {
     let (host, port) = (d.probe_host(), d.manifest.port);
-    if health::wait_ready(host, port, d.profile().as_str(), timeout) {
-        return Ok(());
+    let sup = supervisor_of(&d.manifest);
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if health::wait_ready(host, port, d.profile().as_str(), Duration::from_millis(500)) {
+            return Ok(());
+        }
+        // A proxy that exits at once is restarted by its manager forever: say so now rather
+        // than after the whole timeout.
+        let state = sup.state(d);
+        if state.state.contains("auto-restart") || state.state.starts_with("failed") {
+            anyhow::bail!(
+                "the proxy exits right after starting ({}); see {}",
+                state.state,
+                d.paths.log().display()
+            );
+        }
+        if std::time::Instant::now() >= deadline {
+            break;
+        }
     }
     match health::port_owner(host, port) {
         PortOwner::Free => anyhow::bail!(
@@ -155,6 +172,16 @@ fn install_and_start(d: &mut Deployment, report: &mut Report) -> anyhow::Result<
 /// `install apply`: replace the profile's deployment with `plan`, atomically from the user's
 /// point of view.
 pub fn apply(plan: Plan) -> anyhow::Result<Report> {
+    let paths = plan.deployment.paths.clone();
+    let result = apply_locked(plan);
+    if result.is_err() && !paths.dir.exists() {
+        // Nothing of this profile exists: leave no lock file behind either.
+        cleanup_locks(&paths);
+    }
+    result
+}
+
+fn apply_locked(plan: Plan) -> anyhow::Result<Report> {
     let mut new = plan.deployment;
     let paths = new.paths.clone();
     let _lock = FileLock::acquire(&paths.profile_lock())?;
@@ -169,9 +196,6 @@ pub fn apply(plan: Plan) -> anyhow::Result<Report> {
         ),
         Err(e) => return Err(e.into()),
     };
-    let sup = supervisor_of(&new.manifest);
-    sup.probe(&new)?;
-
     match health::port_owner(new.probe_host(), new.manifest.port) {
         PortOwner::Free => {}
         PortOwner::Deployment { profile, .. } if profile == paths.profile.as_str() => {}
@@ -181,6 +205,8 @@ pub fn apply(plan: Plan) -> anyhow::Result<Report> {
             other.describe()
         ),
     }
+    let sup = supervisor_of(&new.manifest);
+    sup.probe(&new)?;
 
     if let Some(prev) = &previous {
         new.manifest.created_at = prev.manifest.created_at.clone();
@@ -363,7 +389,10 @@ fn sweep(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<()> {
         sups.push(Box::new(Systemd { system: true }));
         sups.push(Box::new(Cron { system: true }));
     }
-    if crate::command::on_path("docker") {
+    // Without an answering daemon there is no container to remove.
+    if crate::command::on_path("docker")
+        && crate::command::capture("docker", &["version"], &[], None).is_ok_and(|o| o.ok)
+    {
         sups.push(Box::new(Docker));
     }
     for s in sups {

@@ -1,0 +1,243 @@
+//! Bad input to `headroom install`: every case gets one clear line on stderr and changes
+//! nothing. No supervisor is needed.
+
+mod install_support;
+
+use std::fs;
+
+use install_support::*;
+
+const PYTHON_MANIFEST: &str = r#"{
+  "profile": "legacy",
+  "preset": "persistent-service",
+  "runtime_kind": "python",
+  "supervisor_kind": "systemd",
+  "scope": "user",
+  "provider_mode": "auto",
+  "targets": ["claude"],
+  "port": 1,
+  "host": "127.0.0.1",
+  "health_url": "http://127.0.0.1:1/readyz",
+  "base_env": {},
+  "tool_envs": {},
+  "proxy_args": [],
+  "mutations": [],
+  "artifacts": [],
+  "created_at": "2026-10-01T10:00:00Z",
+  "updated_at": "2026-10-01T10:00:00Z",
+  "something_new": true
+}"#;
+
+#[test]
+fn invalid_arguments_are_one_line_errors_and_touch_nothing() {
+    let home = Home::new();
+    let before = snapshot(home.path());
+    let cases: &[(&[&str], &str)] = &[
+        (&["--profile", ".."], "invalid profile name"),
+        (&["--profile", "a/b"], "invalid profile name"),
+        (&["--profile", "a b"], "invalid profile name"),
+        (&["--port", "0"], "invalid port \"0\""),
+        (&["--port", "70000"], "invalid port \"70000\""),
+        (&["--port", "abc"], "invalid port \"abc\""),
+        (&["--env", "NOEQUALS"], "invalid --env \"NOEQUALS\""),
+        (&["--env", "1X=y"], "invalid --env"),
+        (&["--env", "HEADROOM_DEPLOYMENT_SCOPE=x"], "reserved"),
+        (
+            &["--providers", "manual"],
+            "--providers manual needs at least one --target",
+        ),
+        (
+            &["--providers", "manual", "--target", "emacs"],
+            "unknown target \"emacs\"",
+        ),
+        (
+            &["--providers", "manual", "--target", "claude"],
+            "no adapter for target claude at scope user",
+        ),
+        (
+            &[
+                "--scope",
+                "provider",
+                "--providers",
+                "manual",
+                "--target",
+                "aider",
+            ],
+            "cannot be configured at provider scope",
+        ),
+        (
+            &["--runtime", "docker", "--preset", "persistent-task"],
+            "needs --preset persistent-docker",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["install", "apply", "--providers", "none"];
+        if args.contains(&"--providers") {
+            all.truncate(2);
+        }
+        all.extend_from_slice(args);
+        let err = home.fails(&all);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    // HEADROOM_PORT is validated like --port.
+    let out = home
+        .cmd(&["install", "apply", "--providers", "none"])
+        .env("HEADROOM_PORT", "99999")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid port \"99999\""));
+    assert_same_tree(
+        &before,
+        &snapshot(home.path()),
+        "HOME after refused applies",
+    );
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let home = Home::new();
+    let before = snapshot(home.path());
+    let env = "X=it's \"quoted\" $(touch /tmp/headroom-dry-pwned)\nline2";
+    for preset in ["persistent-service", "persistent-task", "persistent-docker"] {
+        let out = home.ok(&[
+            "install",
+            "apply",
+            "--dry-run",
+            "--providers",
+            "none",
+            "--preset",
+            preset,
+            "--port",
+            "18999",
+            "--env",
+            env,
+        ]);
+        assert!(out.contains("dry run: nothing was changed"), "{out}");
+        assert!(out.contains("manifest.json (absent)"), "{out}");
+        // The manifest carries the value verbatim (JSON-escaped), nothing runs it.
+        assert!(
+            out.contains(r#""X": "it's \"quoted\" $(touch /tmp/headroom-dry-pwned)\nline2""#),
+            "{out}"
+        );
+        match preset {
+            "persistent-service" => assert!(out.contains("+Restart=on-failure"), "{out}"),
+            "persistent-task" => assert!(out.contains("*/5 * * * * "), "{out}"),
+            _ => assert!(
+                out.contains("--restart unless-stopped") && out.contains("--network host"),
+                "{out}"
+            ),
+        }
+    }
+    assert!(!std::path::Path::new("/tmp/headroom-dry-pwned").exists());
+    assert_same_tree(&before, &snapshot(home.path()), "HOME after dry runs");
+}
+
+#[test]
+fn corrupt_manifests_are_reported_and_never_overwritten() {
+    for bad in ["", "[]", "{", "{\"profile\": \"x\"}", "\u{0}\u{1}binary"] {
+        let home = Home::new();
+        let dir = home.path().join(".headroom/deploy/default");
+        fs::create_dir_all(&dir).unwrap();
+        let manifest = dir.join("manifest.json");
+        fs::write(&manifest, bad).unwrap();
+
+        let err = home.fails(&["install", "status"]);
+        assert!(
+            err.contains("corrupt deployment manifest") && err.contains("manifest.json"),
+            "{err}"
+        );
+        let err = home.fails(&["install", "apply", "--providers", "none", "--port", "18998"]);
+        assert!(
+            err.contains("corrupt deployment manifest") && err.contains("left untouched"),
+            "{err}"
+        );
+        assert_eq!(
+            fs::read(&manifest).unwrap(),
+            bad.as_bytes(),
+            "manifest changed"
+        );
+        let err = home.fails(&["install", "start"]);
+        assert!(err.contains("corrupt"), "{err}");
+
+        // remove always works on a half-installed profile and leaves nothing behind.
+        let out = home.run(&["install", "remove"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!home.path().join(".headroom").exists());
+    }
+}
+
+#[test]
+fn a_python_manifest_loads_and_its_fields_survive() {
+    let home = Home::new();
+    let dir = home.path().join(".headroom/deploy/legacy");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("manifest.json"), PYTHON_MANIFEST).unwrap();
+    let (ok, st) = home.status_json("legacy");
+    assert!(!ok, "nothing runs, so status must fail");
+    assert_eq!(st["runtime"], "native");
+    assert_eq!(st["preset"], "persistent-service");
+    assert_eq!(st["targets"][0], "claude");
+}
+
+#[test]
+fn a_foreign_process_on_the_port_is_named_and_nothing_is_installed() {
+    let home = Home::new();
+    let before = snapshot(home.path());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    // Serves until the test process exits, so the listener is still there when headroom looks.
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for s in listener.incoming() {
+            let mut s = s.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        }
+    });
+    let err = home.fails(&[
+        "install",
+        "apply",
+        "--providers",
+        "none",
+        "--preset",
+        "persistent-task",
+        "--port",
+        &port,
+    ]);
+    assert!(
+        err.contains(&format!(
+            "port {port} is held by another program (pid {}",
+            std::process::id()
+        )),
+        "{err}"
+    );
+    assert_same_tree(
+        &before,
+        &snapshot(home.path()),
+        "HOME after a refused apply",
+    );
+}
+
+#[test]
+fn commands_on_a_missing_profile_say_so() {
+    let home = Home::new();
+    for cmd in ["start", "stop", "restart"] {
+        let err = home.fails(&["install", cmd, "--profile", "nope"]);
+        assert!(err.contains("no deployment named \"nope\""), "{cmd}: {err}");
+    }
+    let out = home.ok(&["install", "remove", "--profile", "nope"]);
+    assert!(out.contains("nothing to remove"), "{out}");
+    let err = home.fails(&["install", "status", "--profile", "../x"]);
+    assert!(err.contains("invalid profile name"), "{err}");
+    let out = home
+        .cmd(&["install", "status"])
+        .env("HOME", "relative/home")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HOME must be an absolute path"));
+}

@@ -1,0 +1,224 @@
+//! `persistent-task` against REAL Debian cron (start it with `../shared/ci/cron-up.sh`). The
+//! user's crontab is saved first and restored at the end. Skips with a reason when cron or a
+//! serving `headroom proxy` is unavailable.
+
+mod install_support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use install_support::*;
+
+fn crontab_l() -> Option<String> {
+    let out = Command::new("crontab").arg("-l").output().unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn crontab_set(text: Option<&str>) {
+    match text {
+        None => {
+            let _ = Command::new("crontab")
+                .arg("-r")
+                .stderr(Stdio::null())
+                .status();
+        }
+        Some(t) => {
+            let mut c = Command::new("crontab")
+                .arg("-")
+                .stdin(Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(t.as_bytes()).unwrap();
+            assert!(c.wait().unwrap().success());
+        }
+    }
+}
+
+fn cron_running() -> bool {
+    std::fs::read_to_string("/run/crond.pid")
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Puts the user's crontab back whatever happens.
+struct RestoreCrontab(Option<String>);
+impl Drop for RestoreCrontab {
+    fn drop(&mut self) {
+        crontab_set(self.0.as_deref());
+    }
+}
+
+fn proxy_pid(home: &Home, profile: &str) -> Option<u32> {
+    home.status_json(profile).1["supervisor_state"]["pid"]
+        .as_u64()
+        .map(|p| p as u32)
+}
+
+/// Run one schedule line's command exactly as cron does: `/bin/sh -c` with cron's sparse
+/// environment (PATH=/usr/bin:/bin, no XDG_RUNTIME_DIR), `\%` unescaped.
+fn run_like_cron(line: &str) {
+    let cmd = line
+        .trim_start_matches("@reboot ")
+        .trim_start_matches("*/5 * * * * ")
+        .replace("\\%", "%");
+    let st = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&cmd)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("SHELL", "/bin/sh")
+        .status()
+        .unwrap();
+    assert!(st.success(), "{cmd}");
+}
+
+#[test]
+fn task_lifecycle_keeps_the_users_crontab_byte_for_byte() {
+    if !Command::new("sh")
+        .args(["-c", "command -v crontab"])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        return skip("crontab is not installed (run ../shared/ci/cron-up.sh)");
+    }
+    if !cron_running() {
+        return skip("cron is not running (run ../shared/ci/cron-up.sh)");
+    }
+    let _lock = lock_supervisor("cron");
+    if let Some(why) = proxy_unavailable() {
+        return skip(&why);
+    }
+    let _restore = RestoreCrontab(crontab_l());
+    let users = "MAILTO=\"\"\n# the user's own   comment\t\n17 3 * * * /bin/true  # keep 100%\n";
+    crontab_set(Some(users));
+
+    let home = Home::new();
+    let before = snapshot(home.path());
+    let profile = format!("it.cron-{}", std::process::id());
+    let port = free_port().to_string();
+    let out = home.ok(&[
+        "install",
+        "apply",
+        "--preset",
+        "persistent-task",
+        "--providers",
+        "none",
+        "--profile",
+        &profile,
+        "--port",
+        &port,
+    ]);
+    assert!(out.contains("is up"), "{out}");
+
+    let tab = crontab_l().unwrap();
+    assert!(tab.starts_with(users), "{tab}");
+    let block: Vec<&str> = tab[users.len()..].lines().collect();
+    assert_eq!(block[0], format!("# >>> headroom {profile} >>>"));
+    assert!(block[1].starts_with("@reboot "), "{tab}");
+    assert!(block[2].starts_with("*/5 * * * * "), "{tab}");
+    assert_eq!(block[3], format!("# <<< headroom {profile} <<<"));
+    assert!(home.status_json(&profile).0);
+
+    // kill -9, then the five-minute line (run as cron would) brings it back.
+    let pid = proxy_pid(&home, &profile).expect("pid");
+    kill9(pid);
+    assert!(wait_until(Duration::from_secs(5), || !home
+        .status_json(&profile)
+        .0));
+    run_like_cron(block[2]);
+    assert!(
+        home.status_json(&profile).0,
+        "not healthy after the ensure line"
+    );
+    let pid2 = proxy_pid(&home, &profile).unwrap();
+    assert_ne!(pid, pid2);
+    let env = environ(pid2);
+    assert_eq!(env["HEADROOM_DEPLOYMENT_SUPERVISOR"], "cron");
+    assert_eq!(env["HEADROOM_DEPLOYMENT_PRESET"], "persistent-task");
+
+    // Several concurrent ensures on a healthy proxy: all succeed, nobody kills it.
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            home.cmd(&["install", "agent", "ensure", "--profile", &profile])
+                .output()
+        })
+        .collect();
+    for c in children {
+        assert!(c.unwrap().status.success());
+    }
+    assert_eq!(proxy_pid(&home, &profile), Some(pid2));
+
+    // Concurrent ensures on a dead proxy: exactly one proxy ends up serving.
+    kill9(pid2);
+    assert!(wait_until(Duration::from_secs(5), || !home
+        .status_json(&profile)
+        .0));
+    let spawned: Vec<_> = (0..4)
+        .map(|_| {
+            home.cmd(&["install", "agent", "ensure", "--profile", &profile])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in spawned {
+        assert!(c.wait().unwrap().success());
+    }
+    assert!(wait_until(Duration::from_secs(10), || home
+        .status_json(&profile)
+        .0));
+    let pid3 = proxy_pid(&home, &profile).unwrap();
+    let proxies = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains("\0proxy\0") && c.contains(&format!("\0{port}"))
+            })
+        })
+        .count();
+    assert_eq!(proxies, 1, "more than one proxy started");
+
+    // A simulated reboot: processes die, cron starts afresh and runs @reboot.
+    if let Some(ci) = shared_ci() {
+        kill9(pid3);
+        assert!(
+            Command::new(ci.join("cron-reboot.sh"))
+                .stdout(Stdio::null())
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(
+            wait_until(Duration::from_secs(30), || home.status_json(&profile).0),
+            "not healthy after @reboot"
+        );
+    } else {
+        skip("simulated reboot step: ../shared/ci not found");
+    }
+
+    // stop pauses the schedule and stays down; start resumes it.
+    let out = home.ok(&["install", "stop", "--profile", &profile]);
+    assert!(out.contains("paused the cron schedule"), "{out}");
+    assert_eq!(crontab_l().unwrap(), users);
+    let (ok, st) = home.status_json(&profile);
+    assert!(!ok);
+    assert_eq!(st["port_owner"]["kind"], "free");
+    home.ok(&["install", "start", "--profile", &profile]);
+    assert!(home.status_json(&profile).0);
+    let out = home.ok(&["install", "restart", "--profile", &profile]);
+    assert!(out.contains("cron schedule"), "{out}");
+    assert!(home.status_json(&profile).0);
+
+    // remove: crontab and HOME byte-identical, proxy gone.
+    home.ok(&["install", "remove", "--profile", &profile]);
+    assert_eq!(crontab_l().unwrap(), users);
+    assert_same_tree(&before, &snapshot(home.path()), "HOME after remove");
+    assert_eq!(http_status(port.parse().unwrap(), "/livez"), None);
+}

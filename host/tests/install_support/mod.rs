@@ -1,0 +1,246 @@
+//! Shared helpers of the `install_*` integration tests: a temp HOME (with a space), the real
+//! `headroom` binary, byte-exact tree snapshots, free ports, supervisor availability and a
+//! cross-process lock so suites sharing one manager never run at once.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub fn headroom() -> &'static str {
+    env!("CARGO_BIN_EXE_headroom")
+}
+
+/// The shared CI scripts (`../shared/ci` beside the checkout, or `$HEADROOM_SHARED_DIR/ci`).
+pub fn shared_ci() -> Option<PathBuf> {
+    let dir = std::env::var_os("HEADROOM_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+        .join("ci");
+    dir.is_dir().then_some(dir)
+}
+
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    /// A fresh HOME whose path contains a space.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("headroom home ")
+            .tempdir()
+            .unwrap();
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(headroom());
+        c.args(args)
+            .env("HOME", self.path())
+            .env("XDG_RUNTIME_DIR", "/run/user/0")
+            .env_remove("HEADROOM_PORT");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Run and require success, printing both streams on failure.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "headroom {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run and require a failure with exactly one line on stderr; returns that line.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "headroom {args:?} succeeded: {err}");
+        assert_eq!(err.lines().count(), 1, "not one line: {err:?}");
+        err
+    }
+
+    pub fn status_json(&self, profile: &str) -> (bool, serde_json::Value) {
+        let out = self.run(&["install", "status", "--json", "--profile", profile]);
+        let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "status --json: {e}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.success(), v)
+    }
+}
+
+/// Every entry under `root`: file bytes, symlink targets, directories, and permission bits.
+pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, (String, Vec<u8>, u32)> {
+    let mut out = BTreeMap::new();
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, (String, Vec<u8>, u32)>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let meta = fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.file_type().is_symlink() {
+                let t = fs::read_link(&p).unwrap();
+                out.insert(
+                    rel,
+                    ("link".into(), t.into_os_string().into_encoded_bytes(), 0),
+                );
+            } else if meta.is_dir() {
+                out.insert(rel, ("dir".into(), vec![], mode));
+                walk(root, &p, out);
+            } else {
+                out.insert(rel, ("file".into(), fs::read(&p).unwrap(), mode));
+            }
+        }
+    }
+    walk(root, root, &mut out);
+    out
+}
+
+/// Compare two snapshots, naming only the entries that differ.
+pub fn assert_same_tree(
+    before: &BTreeMap<PathBuf, (String, Vec<u8>, u32)>,
+    after: &BTreeMap<PathBuf, (String, Vec<u8>, u32)>,
+    what: &str,
+) {
+    let mut diffs = Vec::new();
+    for (k, v) in before {
+        match after.get(k) {
+            None => diffs.push(format!("missing {}", k.display())),
+            Some(w) if w != v => diffs.push(format!("changed {}", k.display())),
+            _ => {}
+        }
+    }
+    for k in after.keys().filter(|k| !before.contains_key(*k)) {
+        diffs.push(format!("added {}", k.display()));
+    }
+    assert!(diffs.is_empty(), "{what} differs: {diffs:?}");
+}
+
+/// A port nothing listens on right now (never 8787).
+pub fn free_port() -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        if port != 8787 {
+            return port;
+        }
+    }
+}
+
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `GET path` on loopback; the status code, if anything answered HTTP.
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Held while a test drives a shared supervisor; other test binaries wait for it.
+pub struct SupervisorLock(#[allow(dead_code)] File);
+
+pub fn lock_supervisor(name: &str) -> SupervisorLock {
+    let f = File::create(std::env::temp_dir().join(format!("headroom-test-{name}.lock"))).unwrap();
+    f.lock().unwrap();
+    SupervisorLock(f)
+}
+
+/// Why the current `headroom proxy` cannot back a deployment test, if it cannot: it must
+/// answer `/readyz` 200 within a few seconds.
+pub fn proxy_unavailable() -> Option<String> {
+    let port = free_port();
+    let mut child = Command::new(headroom())
+        .args(["proxy", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut exited = None;
+    let ready = wait_until(Duration::from_secs(15), || {
+        exited = child.try_wait().ok().flatten();
+        exited.is_some() || http_status(port, "/readyz") == Some(200)
+    }) && exited.is_none();
+    let _ = child.kill();
+    let out = child.wait_with_output().ok();
+    if ready {
+        None
+    } else {
+        let why = out
+            .map(|o| {
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .unwrap_or_default();
+        Some(format!(
+            "`headroom proxy` does not serve /readyz on this build ({why})"
+        ))
+    }
+}
+
+pub fn skip(reason: &str) {
+    eprintln!("SKIP: {reason}");
+}
+
+/// Environment of a process (for checking what the proxy received).
+pub fn environ(pid: u32) -> BTreeMap<String, String> {
+    let raw = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    raw.split(|b| *b == 0)
+        .filter_map(|kv| {
+            let kv = String::from_utf8_lossy(kv);
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+pub fn kill9(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill -9 {pid}");
+}

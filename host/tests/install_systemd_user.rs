@@ -1,0 +1,229 @@
+//! `persistent-service` against a REAL `systemd --user` (start it with
+//! `../shared/ci/systemd-user-up.sh`; `XDG_RUNTIME_DIR=/run/user/0`). Skips with a reason when
+//! there is no user manager or `headroom proxy` cannot serve yet.
+
+mod install_support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use install_support::*;
+
+fn user_manager_running() -> bool {
+    Command::new("systemctl")
+        .args(["--user", "show", "-p", "SystemState", "--value"])
+        .env("XDG_RUNTIME_DIR", "/run/user/0")
+        .output()
+        .is_ok_and(|o| {
+            matches!(
+                String::from_utf8_lossy(&o.stdout).trim(),
+                "running" | "degraded"
+            )
+        })
+}
+
+fn systemctl(args: &[&str]) -> String {
+    let out = Command::new("systemctl")
+        .arg("--user")
+        .args(args)
+        .env("XDG_RUNTIME_DIR", "/run/user/0")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn main_pid(unit: &str) -> Option<u32> {
+    systemctl(&["show", "-p", "MainPID", "--value", unit])
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+}
+
+fn preconditions() -> Option<SupervisorLock> {
+    if !user_manager_running() {
+        skip("no systemd user manager (run ../shared/ci/systemd-user-up.sh)");
+        return None;
+    }
+    let lock = lock_supervisor("systemd-user");
+    if let Some(why) = proxy_unavailable() {
+        skip(&why);
+        return None;
+    }
+    Some(lock)
+}
+
+#[test]
+fn service_lifecycle_survives_kill_and_manager_restart_and_removes_cleanly() {
+    let Some(_lock) = preconditions() else { return };
+    let home = Home::new();
+    let before = snapshot(home.path());
+    let profile = format!("it-user-{}", std::process::id());
+    let unit = format!("headroom-{profile}.service");
+    let port = free_port().to_string();
+    let hostile = "a\"b 'c' $(touch /tmp/headroom-pwned) `id` 50% \\ end\nsecond line";
+    let env_arg = format!("HEADROOM_TEST_VALUE={hostile}");
+
+    let out = home.ok(&[
+        "install",
+        "apply",
+        "--providers",
+        "none",
+        "--profile",
+        &profile,
+        "--port",
+        &port,
+        "--env",
+        &env_arg,
+    ]);
+    assert!(out.contains("is up"), "{out}");
+
+    // The unit validates statically: exit 0 and not a single warning.
+    let unit_path = systemctl(&["show", "-p", "FragmentPath", "--value", &unit]);
+    assert!(unit_path.ends_with(&unit), "{unit_path}");
+    let verify = Command::new("systemd-analyze")
+        .args(["--user", "verify", &unit_path])
+        .env("XDG_RUNTIME_DIR", "/run/user/0")
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{verify:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&verify.stderr),
+        "",
+        "systemd-analyze warnings"
+    );
+
+    // Healthy, the proxy is the unit's main process, and it got the deployment environment.
+    let (ok, st) = home.status_json(&profile);
+    assert!(ok, "{st}");
+    assert_eq!(st["healthy"], true);
+    let pid = main_pid(&unit).expect("main pid");
+    assert_eq!(st["supervisor_state"]["pid"], pid);
+    let env = environ(pid);
+    assert_eq!(env["HEADROOM_DEPLOYMENT_PROFILE"], profile);
+    assert_eq!(env["HEADROOM_DEPLOYMENT_PRESET"], "persistent-service");
+    assert_eq!(env["HEADROOM_DEPLOYMENT_SUPERVISOR"], "systemd");
+    assert_eq!(env["HEADROOM_DEPLOYMENT_SCOPE"], "user");
+    assert_eq!(env["HEADROOM_TEST_VALUE"], hostile);
+    assert!(!std::path::Path::new("/tmp/headroom-pwned").exists());
+
+    // kill -9 → systemd brings it back.
+    kill9(pid);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            main_pid(&unit).is_some_and(|p| p != pid) && home.status_json(&profile).0
+        }),
+        "not healthy again after kill -9"
+    );
+
+    // A simulated reboot: the manager goes away with its processes and comes back.
+    if let Some(ci) = shared_ci() {
+        assert!(
+            Command::new(ci.join("systemd-user-down.sh"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(
+            Command::new(ci.join("systemd-user-up.sh"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(
+            wait_until(Duration::from_secs(20), || home.status_json(&profile).0),
+            "not healthy after the manager restarted"
+        );
+    } else {
+        skip("manager-restart step: ../shared/ci not found");
+    }
+
+    // stop → stays down, and status says so with a non-zero exit.
+    let out = home.ok(&["install", "stop", "--profile", &profile]);
+    assert!(out.contains("stopped"), "{out}");
+    std::thread::sleep(Duration::from_secs(3));
+    let (ok, st) = home.status_json(&profile);
+    assert!(!ok);
+    assert_eq!(st["healthy"], false);
+    assert_eq!(st["port_owner"]["kind"], "free");
+
+    home.ok(&["install", "start", "--profile", &profile]);
+    assert!(home.status_json(&profile).0);
+    home.ok(&["install", "restart", "--profile", &profile]);
+    assert!(home.status_json(&profile).0);
+
+    // A failing re-apply is rolled back and the previous deployment is restored.
+    let err = home.fails(&[
+        "install",
+        "apply",
+        "--providers",
+        "none",
+        "--profile",
+        &profile,
+        "--port",
+        &port,
+        "--",
+        "--no-such-proxy-flag",
+    ]);
+    assert!(
+        err.contains("rolled back") && err.contains("previous deployment was restored"),
+        "{err}"
+    );
+    assert!(
+        home.status_json(&profile).0,
+        "previous deployment not healthy again"
+    );
+
+    // remove → HOME byte-identical, nothing registered, idempotent.
+    home.ok(&["install", "remove", "--profile", &profile]);
+    assert_same_tree(&before, &snapshot(home.path()), "HOME after remove");
+    assert_eq!(
+        systemctl(&["show", "-p", "LoadState", "--value", &unit]),
+        "not-found"
+    );
+    assert!(!std::path::Path::new(&unit_path).exists());
+    assert_eq!(http_status(port.parse().unwrap(), "/livez"), None);
+    let again = home.ok(&["install", "remove", "--profile", &profile]);
+    assert!(again.contains("nothing to remove"), "{again}");
+}
+
+#[test]
+fn a_port_held_by_another_deployment_is_named_and_not_claimed() {
+    let Some(_lock) = preconditions() else { return };
+    let home = Home::new();
+    let port = free_port().to_string();
+    let a = format!("it-a-{}", std::process::id());
+    let b = format!("it-b-{}", std::process::id());
+    home.ok(&[
+        "install",
+        "apply",
+        "--providers",
+        "none",
+        "--profile",
+        &a,
+        "--port",
+        &port,
+    ]);
+    let before = snapshot(home.path());
+    let err = home.fails(&[
+        "install",
+        "apply",
+        "--providers",
+        "none",
+        "--profile",
+        &b,
+        "--port",
+        &port,
+    ]);
+    assert!(
+        err.contains(&format!("held by the headroom deployment \"{a}\"")),
+        "{err}"
+    );
+    assert_same_tree(
+        &before,
+        &snapshot(home.path()),
+        "HOME after a refused apply",
+    );
+    // The other deployment keeps running.
+    assert!(home.status_json(&a).0);
+    home.ok(&["install", "remove", "--profile", &a]);
+}
