@@ -76,8 +76,7 @@ fn run_like_cron(line: &str) {
     assert!(st.success(), "{cmd}");
 }
 
-#[test]
-fn task_lifecycle_keeps_the_users_crontab_byte_for_byte() {
+fn preconditions() -> Option<SupervisorLock> {
     if !Command::new("sh")
         .args(["-c", "command -v crontab"])
         .output()
@@ -85,15 +84,24 @@ fn task_lifecycle_keeps_the_users_crontab_byte_for_byte() {
         .status
         .success()
     {
-        return skip("crontab is not installed (run ../shared/ci/cron-up.sh)");
+        skip("crontab is not installed (run ../shared/ci/cron-up.sh)");
+        return None;
     }
     if !cron_running() {
-        return skip("cron is not running (run ../shared/ci/cron-up.sh)");
+        skip("cron is not running (run ../shared/ci/cron-up.sh)");
+        return None;
     }
-    let _lock = lock_supervisor("cron");
+    let lock = lock_supervisor("cron");
     if let Some(why) = proxy_unavailable() {
-        return skip(&why);
+        skip(&why);
+        return None;
     }
+    Some(lock)
+}
+
+#[test]
+fn task_lifecycle_keeps_the_users_crontab_byte_for_byte() {
+    let Some(_lock) = preconditions() else { return };
     let _restore = RestoreCrontab(crontab_l());
     let users = "MAILTO=\"\"\n# the user's own   comment\t\n17 3 * * * /bin/true  # keep 100%\n";
     crontab_set(Some(users));
@@ -221,4 +229,77 @@ fn task_lifecycle_keeps_the_users_crontab_byte_for_byte() {
     assert_eq!(crontab_l().unwrap(), users);
     assert_same_tree(&before, &snapshot(home.path()), "HOME after remove");
     assert_eq!(http_status(port.parse().unwrap(), "/livez"), None);
+}
+
+#[test]
+fn system_scope_task_uses_cron_d_and_leaves_etc_identical() {
+    let Some(_lock) = preconditions() else { return };
+    if !Command::new("id")
+        .arg("-u")
+        .output()
+        .unwrap()
+        .stdout
+        .starts_with(b"0\n")
+    {
+        return skip("system scope needs root");
+    }
+    let home = Home::new();
+    let etc_before = snapshot(std::path::Path::new("/etc/cron.d"));
+    let home_before = snapshot(home.path());
+    let tab_before = crontab_l();
+    // A dot in the profile: cron ignores /etc/cron.d files with dots, so the file name avoids it.
+    let profile = format!("it.sys-{}", std::process::id());
+    let port = free_port().to_string();
+    home.ok(&[
+        "install",
+        "apply",
+        "--scope",
+        "system",
+        "--preset",
+        "persistent-task",
+        "--providers",
+        "none",
+        "--profile",
+        &profile,
+        "--port",
+        &port,
+    ]);
+    let path = format!("/etc/cron.d/headroom-{}", profile.replace('.', "_"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[1].starts_with("@reboot root "), "{text}");
+    assert!(lines[2].starts_with("*/5 * * * * root "), "{text}");
+    assert_eq!(
+        crontab_l(),
+        tab_before,
+        "system scope must not touch the user crontab"
+    );
+    assert!(home.status_json(&profile).0);
+
+    // A simulated reboot: kill it; cron re-reads /etc/cron.d and runs @reboot.
+    let pid = proxy_pid(&home, &profile).unwrap();
+    kill9(pid);
+    if let Some(ci) = shared_ci() {
+        assert!(
+            Command::new(ci.join("cron-reboot.sh"))
+                .stdout(Stdio::null())
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(
+            wait_until(Duration::from_secs(30), || home.status_json(&profile).0),
+            "not healthy after @reboot"
+        );
+    } else {
+        run_like_cron(lines[2].replacen(" root ", " ", 1).as_str());
+    }
+
+    home.ok(&["install", "remove", "--profile", &profile]);
+    assert_same_tree(
+        &etc_before,
+        &snapshot(std::path::Path::new("/etc/cron.d")),
+        "/etc/cron.d after remove",
+    );
+    assert_same_tree(&home_before, &snapshot(home.path()), "HOME after remove");
 }

@@ -80,3 +80,53 @@ impl Deployment {
         env
     }
 }
+
+/// A deployment for unit tests, built without touching the machine's managers.
+#[cfg(test)]
+pub(crate) fn test_deployment(
+    preset: crate::manifest::Preset,
+    scope: crate::manifest::Scope,
+) -> Deployment {
+    use crate::manifest::*;
+    let profile = ProfileName::new("dev.1").unwrap();
+    let home = std::path::Path::new("/home/a b");
+    let paths = ProfilePaths::new(home, &profile);
+    let manifest = Manifest {
+        profile: profile.to_string(),
+        preset,
+        runtime_kind: if preset == Preset::Docker {
+            Runtime::Docker
+        } else {
+            Runtime::Native
+        },
+        supervisor_kind: crate::supervisors::kind_for(preset),
+        scope,
+        provider_mode: ProviderMode::None,
+        targets: vec![],
+        port: 18787,
+        host: "127.0.0.1".into(),
+        backend: None,
+        image: None,
+        health_url: Manifest::readyz_url("127.0.0.1", 18787),
+        base_env: [("QUOTE".to_owned(), "a\"b $(x)\nc".to_owned())].into(),
+        tool_envs: Default::default(),
+        proxy_args: vec!["--openai-api-url".into(), "http://127.0.0.1:9/v1".into()],
+        mutations: vec![],
+        artifacts: vec![],
+        created_at: String::new(),
+        updated_at: String::new(),
+        schema_version: SCHEMA_VERSION,
+        state: InstallState::Installed,
+        journal: None,
+        adapters: Default::default(),
+        linger_enabled_by_us: false,
+        executable: None,
+        home: None,
+        extra: Default::default(),
+    };
+    Deployment {
+        manifest,
+        paths,
+        exe: std::path::PathBuf::from("/opt/it's here/headroom"),
+    }
+}

@@ -175,3 +175,43 @@ impl Supervisor for Docker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deployment::test_deployment;
+    use crate::manifest::Scope;
+
+    #[test]
+    fn create_argv_restarts_unless_stopped_on_the_host_network() {
+        let d = test_deployment(Preset::Docker, Scope::User);
+        let argv = Docker::create_argv(&d);
+        let joined = argv.join(" ");
+        assert!(
+            joined.starts_with("create --name headroom-dev.1 --restart unless-stopped"),
+            "{joined}"
+        );
+        if cfg!(target_os = "linux") {
+            assert!(
+                argv.windows(2).any(|w| w == ["--network", "host"]),
+                "{joined}"
+            );
+        }
+        // Each env value is one argv element: nothing is interpreted by a shell.
+        assert!(argv.contains(&"QUOTE=a\"b $(x)\nc".to_owned()));
+        assert!(argv.contains(&"HEADROOM_DEPLOYMENT_RUNTIME=docker".to_owned()));
+        let image = argv.iter().position(|a| a == DEFAULT_IMAGE).unwrap();
+        assert_eq!(
+            &argv[image + 1..],
+            [
+                "proxy",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "18787",
+                "--openai-api-url",
+                "http://127.0.0.1:9/v1"
+            ]
+        );
+    }
+}

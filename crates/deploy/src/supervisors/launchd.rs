@@ -165,3 +165,49 @@ impl Supervisor for Launchd {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deployment::test_deployment;
+    use crate::manifest::{Preset, Scope};
+
+    #[test]
+    fn service_plist_keeps_alive_and_escapes_xml() {
+        let d = test_deployment(Preset::Service, Scope::User);
+        let l = Launchd {
+            system: false,
+            keep_alive: true,
+        };
+        let plist = l.render_plist(&d).unwrap();
+        assert_eq!(
+            l.plist_path(&d),
+            PathBuf::from("/home/a b/Library/LaunchAgents/com.headroom.dev.1.plist")
+        );
+        assert!(
+            plist.contains("<string>/opt/it&apos;s here/headroom</string>"),
+            "{plist}"
+        );
+        assert!(plist.contains("<key>KeepAlive</key>"), "{plist}");
+        assert!(plist.contains("<string>run</string>"), "{plist}");
+        assert!(!plist.contains("StartInterval"));
+        assert!(plist.contains("<string>/home/a b</string>"));
+    }
+
+    #[test]
+    fn task_plist_runs_ensure_every_five_minutes() {
+        let d = test_deployment(Preset::Task, Scope::System);
+        let l = Launchd {
+            system: true,
+            keep_alive: false,
+        };
+        let plist = l.render_plist(&d).unwrap();
+        assert!(l.plist_path(&d).starts_with("/Library/LaunchDaemons"));
+        assert!(
+            plist.contains("<key>StartInterval</key>\n  <integer>300</integer>"),
+            "{plist}"
+        );
+        assert!(plist.contains("<string>ensure</string>"), "{plist}");
+        assert!(!plist.contains("KeepAlive"));
+    }
+}

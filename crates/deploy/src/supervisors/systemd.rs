@@ -325,3 +325,47 @@ impl Supervisor for Systemd {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deployment::test_deployment;
+    use crate::manifest::{Preset, Scope};
+
+    #[test]
+    fn system_unit_targets_multi_user_and_quotes_paths() {
+        let d = test_deployment(Preset::Service, Scope::System);
+        let s = Systemd { system: true };
+        assert_eq!(
+            s.unit_path(&d),
+            PathBuf::from("/etc/systemd/system/headroom-dev.1.service")
+        );
+        let unit = s.render_unit(&d).unwrap();
+        assert!(unit.contains("WantedBy=multi-user.target\n"), "{unit}");
+        assert!(unit.contains("After=network-online.target\n"), "{unit}");
+        assert!(unit.contains("Restart=on-failure\n"), "{unit}");
+        assert!(unit.contains("Environment=\"HOME=/home/a b\"\n"), "{unit}");
+        assert!(
+            unit.contains("ExecStart=\"/opt/it's here/headroom\" \"install\" \"agent\" \"run\" \"--profile\" \"dev.1\"\n"),
+            "{unit}"
+        );
+        // Env values live in the manifest, never in the unit.
+        assert!(!unit.contains("QUOTE"));
+    }
+
+    #[test]
+    fn user_unit_is_wanted_by_default_target() {
+        let d = test_deployment(Preset::Service, Scope::User);
+        let unit = Systemd { system: false }.render_unit(&d).unwrap();
+        assert!(unit.contains("WantedBy=default.target\n"), "{unit}");
+        assert!(!unit.contains("After="), "{unit}");
+    }
+
+    #[test]
+    fn a_home_with_a_newline_is_refused() {
+        let mut d = test_deployment(Preset::Service, Scope::User);
+        d.paths.home = PathBuf::from("/home/a\nb");
+        let err = Systemd { system: false }.render_unit(&d).unwrap_err();
+        assert!(format!("{err}").contains("control character"), "{err}");
+    }
+}

@@ -194,6 +194,37 @@ impl Supervisor for Windows {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deployment::test_deployment;
+    use crate::manifest::{Preset, Scope};
+
+    #[test]
+    fn service_is_created_auto_start_with_restart_actions() {
+        let d = test_deployment(Preset::Service, Scope::System);
+        let cmds = Windows::service_commands(&d);
+        assert_eq!(cmds[0][..3], ["sc.exe", "create", "headroom-dev.1"]);
+        assert_eq!(
+            cmds[0][4],
+            r#""/opt/it's here/headroom" install agent run --profile dev.1"#
+        );
+        assert!(cmds[1].iter().any(|a| a.starts_with("restart/1000")));
+    }
+
+    #[test]
+    fn logon_task_runs_ensure_every_five_minutes() {
+        let d = test_deployment(Preset::Task, Scope::User);
+        let xml = Windows::task_xml(&d).unwrap();
+        assert!(xml.contains("<LogonTrigger>"), "{xml}");
+        assert!(xml.contains("<Interval>PT5M</Interval>"), "{xml}");
+        assert!(
+            xml.contains("<Command>/opt/it&apos;s here/headroom</Command>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<Arguments>install agent ensure --profile dev.1</Arguments>"),
+            "{xml}"
+        );
+        assert!(xml.contains("IgnoreNew"));
+    }
 
     #[test]
     fn windows_arguments_follow_msvc_quoting() {

@@ -1,0 +1,200 @@
+//! System scope (`/etc/systemd/system`) against a REAL system systemd running as PID 1 of its
+//! own namespace (`../shared/ci/systemd-system-ns-up.sh`; run this binary ALONE). Every
+//! `headroom` and `systemctl` call enters that namespace with nsenter. Skips with a reason when
+//! the manager is not up or `headroom proxy` cannot serve yet.
+
+mod install_support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use install_support::*;
+
+const STATE: &str = "/var/tmp/ci-systemd-system/ns1.pid";
+
+fn ns1() -> Option<String> {
+    let pid = std::fs::read_to_string(STATE).ok()?.trim().to_owned();
+    let out = Command::new("nsenter")
+        .args([
+            "-t",
+            &pid,
+            "-m",
+            "-p",
+            "--",
+            "systemctl",
+            "show",
+            "-p",
+            "SystemState",
+            "--value",
+        ])
+        .output()
+        .ok()?;
+    matches!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "running" | "degraded"
+    )
+    .then_some(pid)
+}
+
+fn in_ns(ns: &str, home: &Home, args: &[&str]) -> std::process::Output {
+    Command::new("nsenter")
+        .args(["-t", ns, "-m", "-p", "--"])
+        .arg(headroom())
+        .args(args)
+        .env("HOME", home.path())
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap()
+}
+
+fn ok_in_ns(ns: &str, home: &Home, args: &[&str]) -> String {
+    let out = in_ns(ns, home, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn systemctl(ns: &str, args: &[&str]) -> String {
+    let out = Command::new("nsenter")
+        .args(["-t", ns, "-m", "-p", "--", "systemctl"])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn healthy(ns: &str, home: &Home, profile: &str) -> bool {
+    in_ns(ns, home, &["install", "status", "--profile", profile])
+        .status
+        .success()
+}
+
+#[test]
+fn system_service_lifecycle_leaves_etc_byte_identical() {
+    let Some(ns) = ns1() else {
+        return skip(
+            "no namespaced system systemd (run ../shared/ci/systemd-system-ns-up.sh, alone)",
+        );
+    };
+    if let Some(why) = proxy_unavailable() {
+        return skip(&why);
+    }
+    let home = Home::new();
+    let etc_before = snapshot(Path::new("/etc/systemd/system"));
+    let home_before = snapshot(home.path());
+    let profile = format!("it-sys-{}", std::process::id());
+    let unit = format!("headroom-{profile}.service");
+    let port = free_port().to_string();
+
+    let out = ok_in_ns(
+        &ns,
+        &home,
+        &[
+            "install",
+            "apply",
+            "--scope",
+            "system",
+            "--providers",
+            "none",
+            "--profile",
+            &profile,
+            "--port",
+            &port,
+        ],
+    );
+    assert!(out.contains("is up"), "{out}");
+    let unit_path = format!("/etc/systemd/system/{unit}");
+    let text = std::fs::read_to_string(&unit_path).unwrap();
+    assert!(text.contains("WantedBy=multi-user.target"), "{text}");
+    assert!(
+        Path::new(&format!(
+            "/etc/systemd/system/multi-user.target.wants/{unit}"
+        ))
+        .exists()
+    );
+    let verify = Command::new("nsenter")
+        .args([
+            "-t",
+            &ns,
+            "-m",
+            "-p",
+            "--",
+            "systemd-analyze",
+            "verify",
+            &unit_path,
+        ])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{verify:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&verify.stderr),
+        "",
+        "systemd-analyze warnings"
+    );
+
+    // kill -9 (by the PID the namespace's manager reports, which is the same process) → back.
+    let pid = systemctl(&ns, &["show", "-p", "MainPID", "--value", &unit]);
+    let killed = Command::new("nsenter")
+        .args(["-t", &ns, "-m", "-p", "--", "kill", "-9", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            systemctl(&ns, &["show", "-p", "MainPID", "--value", &unit]) != pid
+                && healthy(&ns, &home, &profile)
+        }),
+        "not healthy again after kill -9"
+    );
+
+    // Simulated reboot: the whole namespace goes down and boots again.
+    if let Some(ci) = shared_ci() {
+        assert!(
+            Command::new(ci.join("systemd-system-ns-down.sh"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert_eq!(
+            http_status(port.parse().unwrap(), "/livez"),
+            None,
+            "proxy outlived the reboot"
+        );
+        // The script masks every enabled unit except the prefixes in SD_SYS_KEEP.
+        let up = Command::new(ci.join("systemd-system-ns-up.sh"))
+            .env("SD_SYS_KEEP", "myproxy headroom-")
+            .status()
+            .unwrap();
+        assert!(up.success());
+    } else {
+        skip("reboot step: ../shared/ci not found");
+    }
+    let ns = ns1().expect("manager back up");
+    assert!(
+        wait_until(Duration::from_secs(30), || healthy(&ns, &home, &profile)),
+        "not healthy after the reboot"
+    );
+
+    ok_in_ns(&ns, &home, &["install", "stop", "--profile", &profile]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!healthy(&ns, &home, &profile));
+    ok_in_ns(&ns, &home, &["install", "start", "--profile", &profile]);
+    assert!(healthy(&ns, &home, &profile));
+
+    ok_in_ns(&ns, &home, &["install", "remove", "--profile", &profile]);
+    assert_eq!(
+        systemctl(&ns, &["show", "-p", "LoadState", "--value", &unit]),
+        "not-found"
+    );
+    assert_same_tree(
+        &etc_before,
+        &snapshot(Path::new("/etc/systemd/system")),
+        "/etc/systemd/system after remove",
+    );
+    assert_same_tree(&home_before, &snapshot(home.path()), "HOME after remove");
+}
