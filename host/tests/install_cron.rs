@@ -303,3 +303,45 @@ fn system_scope_task_uses_cron_d_and_leaves_etc_identical() {
     );
     assert_same_tree(&home_before, &snapshot(home.path()), "HOME after remove");
 }
+
+/// Needs only cron, not a serving proxy: the failed start is rolled back and the user's
+/// crontab is byte-identical.
+#[test]
+fn a_proxy_that_cannot_start_leaves_the_crontab_untouched() {
+    if !cron_running()
+        || !Command::new("sh")
+            .args(["-c", "command -v crontab"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    {
+        return skip("cron is not running (run ../shared/ci/cron-up.sh)");
+    }
+    let _lock = lock_supervisor("cron");
+    let _restore = RestoreCrontab(crontab_l());
+    let users = "# mine\n@daily /bin/true\n";
+    crontab_set(Some(users));
+    let home = Home::new();
+    let before = snapshot(home.path());
+    let port = free_port().to_string();
+    let err = home.fails(&[
+        "install",
+        "apply",
+        "--preset",
+        "persistent-task",
+        "--providers",
+        "none",
+        "--port",
+        &port,
+        "--",
+        "--no-such-proxy-flag",
+    ]);
+    assert!(err.contains("rolled back"), "{err}");
+    assert_eq!(crontab_l().as_deref(), Some(users));
+    assert_same_tree(
+        &before,
+        &snapshot(home.path()),
+        "HOME after a rolled-back apply",
+    );
+}

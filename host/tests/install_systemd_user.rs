@@ -227,3 +227,47 @@ fn a_port_held_by_another_deployment_is_named_and_not_claimed() {
     assert!(home.status_json(&a).0);
     home.ok(&["install", "remove", "--profile", &a]);
 }
+
+/// Needs only the manager, not a serving proxy: a proxy that exits at once makes apply fail
+/// fast, name the log, and leave nothing registered or written.
+#[test]
+fn a_proxy_that_cannot_start_is_rolled_back_without_a_trace() {
+    if !user_manager_running() {
+        return skip("no systemd user manager (run ../shared/ci/systemd-user-up.sh)");
+    }
+    let _lock = lock_supervisor("systemd-user");
+    let home = Home::new();
+    let before = snapshot(home.path());
+    let profile = format!("it-rollback-{}", std::process::id());
+    let unit = format!("headroom-{profile}.service");
+    let port = free_port().to_string();
+    let err = home.fails(&[
+        "install",
+        "apply",
+        "--providers",
+        "none",
+        "--profile",
+        &profile,
+        "--port",
+        &port,
+        "--",
+        "--no-such-proxy-flag",
+    ]);
+    assert!(
+        err.contains("rolled back (nothing was left installed)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("headroom.log") || err.contains("did not come up"),
+        "{err}"
+    );
+    assert_eq!(
+        systemctl(&["show", "-p", "LoadState", "--value", &unit]),
+        "not-found"
+    );
+    assert_same_tree(
+        &before,
+        &snapshot(home.path()),
+        "HOME after a rolled-back apply",
+    );
+}
