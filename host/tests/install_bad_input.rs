@@ -241,3 +241,48 @@ fn commands_on_a_missing_profile_say_so() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("HOME must be an absolute path"));
 }
+
+#[test]
+fn an_unusable_supervisor_is_named_with_a_preset_that_would_work() {
+    let home = Home::new();
+    let before = snapshot(home.path());
+    let port = free_port().to_string();
+    // Whatever this machine has (no docker CLI, a CLI without daemon, or no image), the probe
+    // refuses before anything is written, in one line.
+    let out = home.run(&[
+        "install",
+        "apply",
+        "--preset",
+        "persistent-docker",
+        "--providers",
+        "none",
+        "--port",
+        &port,
+        "--image",
+        "headroom-test-absent:never",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("docker is not usable"), "{err}");
+    assert!(
+        err.contains("try --preset persistent-service or persistent-task")
+            || err.contains("image headroom-test-absent:never not found"),
+        "{err}"
+    );
+    // A service with no reachable user manager says which preset to try instead.
+    let out = home
+        .cmd(&["install", "apply", "--providers", "none", "--port", &port])
+        .env("XDG_RUNTIME_DIR", home.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("systemd user manager is not usable"), "{err}");
+    assert!(err.contains("try --preset persistent-task"), "{err}");
+    assert_same_tree(
+        &before,
+        &snapshot(home.path()),
+        "HOME after refused applies",
+    );
+}
