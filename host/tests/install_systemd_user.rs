@@ -271,3 +271,31 @@ fn a_proxy_that_cannot_start_is_rolled_back_without_a_trace() {
         "HOME after a rolled-back apply",
     );
 }
+
+#[test]
+fn provider_scope_runs_under_the_users_manager_and_reports_its_scope() {
+    let Some(_lock) = preconditions() else { return };
+    let home = Home::new();
+    let before = snapshot(home.path());
+    let profile = format!("it-provider-{}", std::process::id());
+    let port = free_port().to_string();
+    home.ok(&[
+        "install",
+        "apply",
+        "--scope",
+        "provider",
+        "--providers",
+        "none",
+        "--profile",
+        &profile,
+        "--port",
+        &port,
+    ]);
+    let (ok, st) = home.status_json(&profile);
+    assert!(ok, "{st}");
+    assert_eq!(st["scope"], "provider");
+    let pid = st["supervisor_state"]["pid"].as_u64().unwrap() as u32;
+    assert_eq!(environ(pid)["HEADROOM_DEPLOYMENT_SCOPE"], "provider");
+    home.ok(&["install", "remove", "--profile", &profile]);
+    assert_same_tree(&before, &snapshot(home.path()), "HOME after remove");
+}
