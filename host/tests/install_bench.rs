@@ -68,18 +68,7 @@ fn bench_install_commands() {
         let port = free_port().to_string();
         let profile = format!("bench-{}", std::process::id());
         let t = Instant::now();
-        let out = home.run(&[
-            "install",
-            "apply",
-            "--preset",
-            preset,
-            "--providers",
-            "none",
-            "--profile",
-            &profile,
-            "--port",
-            &port,
-        ]);
+        let out = home.run(&apply_args(&profile, &port, &["--preset", preset]));
         let apply = t.elapsed();
         if !out.status.success() {
             println!(

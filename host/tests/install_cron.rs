@@ -110,18 +110,11 @@ fn task_lifecycle_keeps_the_users_crontab_byte_for_byte() {
     let before = snapshot(home.path());
     let profile = format!("it.cron-{}", std::process::id());
     let port = free_port().to_string();
-    let out = home.ok(&[
-        "install",
-        "apply",
-        "--preset",
-        "persistent-task",
-        "--providers",
-        "none",
-        "--profile",
+    let out = home.ok(&apply_args(
         &profile,
-        "--port",
         &port,
-    ]);
+        &["--preset", "persistent-task"],
+    ));
     assert!(out.contains("is up"), "{out}");
 
     let tab = crontab_l().unwrap();
@@ -250,20 +243,11 @@ fn system_scope_task_uses_cron_d_and_leaves_etc_identical() {
     // A dot in the profile: cron ignores /etc/cron.d files with dots, so the file name avoids it.
     let profile = format!("it.sys-{}", std::process::id());
     let port = free_port().to_string();
-    home.ok(&[
-        "install",
-        "apply",
-        "--scope",
-        "system",
-        "--preset",
-        "persistent-task",
-        "--providers",
-        "none",
-        "--profile",
+    home.ok(&apply_args(
         &profile,
-        "--port",
         &port,
-    ]);
+        &["--scope", "system", "--preset", "persistent-task"],
+    ));
     let path = format!("/etc/cron.d/headroom-{}", profile.replace('.', "_"));
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = text.lines().collect();

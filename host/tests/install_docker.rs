@@ -86,22 +86,18 @@ fn docker_lifecycle_restarts_after_kill_and_removes_the_container() {
     let port = free_port().to_string();
     let env_arg = "HEADROOM_TEST_VALUE=a\"b $(id) `x`\nline2";
 
-    let out = home.ok(&[
-        "install",
-        "apply",
-        "--preset",
-        "persistent-docker",
-        "--image",
-        &tag,
-        "--providers",
-        "none",
-        "--profile",
+    let out = home.ok(&apply_args(
         &profile,
-        "--port",
         &port,
-        "--env",
-        env_arg,
-    ]);
+        &[
+            "--preset",
+            "persistent-docker",
+            "--image",
+            &tag,
+            "--env",
+            env_arg,
+        ],
+    ));
     assert!(out.contains("is up"), "{out}");
     let (ok, st) = home.status_json(&profile);
     assert!(ok, "{st}");

@@ -94,18 +94,7 @@ fn system_service_lifecycle_leaves_etc_byte_identical() {
     let out = ok_in_ns(
         &ns,
         &home,
-        &[
-            "install",
-            "apply",
-            "--scope",
-            "system",
-            "--providers",
-            "none",
-            "--profile",
-            &profile,
-            "--port",
-            &port,
-        ],
+        &apply_args(&profile, &port, &["--scope", "system"]),
     );
     assert!(out.contains("is up"), "{out}");
     let unit_path = format!("/etc/systemd/system/{unit}");

@@ -63,18 +63,7 @@ fn service_lifecycle_survives_kill_and_manager_restart_and_removes_cleanly() {
     let hostile = "a\"b 'c' $(touch /tmp/headroom-pwned) `id` 50% \\ end\nsecond line";
     let env_arg = format!("HEADROOM_TEST_VALUE={hostile}");
 
-    let out = home.ok(&[
-        "install",
-        "apply",
-        "--providers",
-        "none",
-        "--profile",
-        &profile,
-        "--port",
-        &port,
-        "--env",
-        &env_arg,
-    ]);
+    let out = home.ok(&apply_args(&profile, &port, &["--env", &env_arg]));
     assert!(out.contains("is up"), "{out}");
 
     // The unit validates statically: exit 0 and not a single warning.
@@ -152,18 +141,11 @@ fn service_lifecycle_survives_kill_and_manager_restart_and_removes_cleanly() {
     assert!(home.status_json(&profile).0);
 
     // A failing re-apply is rolled back and the previous deployment is restored.
-    let err = home.fails(&[
-        "install",
-        "apply",
-        "--providers",
-        "none",
-        "--profile",
+    let err = home.fails(&apply_args(
         &profile,
-        "--port",
         &port,
-        "--",
-        "--no-such-proxy-flag",
-    ]);
+        &["--", "--no-such-proxy-flag"],
+    ));
     assert!(
         err.contains("rolled back") && err.contains("previous deployment was restored"),
         "{err}"
@@ -193,27 +175,9 @@ fn a_port_held_by_another_deployment_is_named_and_not_claimed() {
     let port = free_port().to_string();
     let a = format!("it-a-{}", std::process::id());
     let b = format!("it-b-{}", std::process::id());
-    home.ok(&[
-        "install",
-        "apply",
-        "--providers",
-        "none",
-        "--profile",
-        &a,
-        "--port",
-        &port,
-    ]);
+    home.ok(&apply_args(&a, &port, &[]));
     let before = snapshot(home.path());
-    let err = home.fails(&[
-        "install",
-        "apply",
-        "--providers",
-        "none",
-        "--profile",
-        &b,
-        "--port",
-        &port,
-    ]);
+    let err = home.fails(&apply_args(&b, &port, &[]));
     assert!(
         err.contains(&format!("held by the headroom deployment \"{a}\"")),
         "{err}"
@@ -241,18 +205,11 @@ fn a_proxy_that_cannot_start_is_rolled_back_without_a_trace() {
     let profile = format!("it-rollback-{}", std::process::id());
     let unit = format!("headroom-{profile}.service");
     let port = free_port().to_string();
-    let err = home.fails(&[
-        "install",
-        "apply",
-        "--providers",
-        "none",
-        "--profile",
+    let err = home.fails(&apply_args(
         &profile,
-        "--port",
         &port,
-        "--",
-        "--no-such-proxy-flag",
-    ]);
+        &["--", "--no-such-proxy-flag"],
+    ));
     assert!(
         err.contains("rolled back (nothing was left installed)"),
         "{err}"
@@ -279,18 +236,7 @@ fn provider_scope_runs_under_the_users_manager_and_reports_its_scope() {
     let before = snapshot(home.path());
     let profile = format!("it-provider-{}", std::process::id());
     let port = free_port().to_string();
-    home.ok(&[
-        "install",
-        "apply",
-        "--scope",
-        "provider",
-        "--providers",
-        "none",
-        "--profile",
-        &profile,
-        "--port",
-        &port,
-    ]);
+    home.ok(&apply_args(&profile, &port, &["--scope", "provider"]));
     let (ok, st) = home.status_json(&profile);
     assert!(ok, "{st}");
     assert_eq!(st["scope"], "provider");

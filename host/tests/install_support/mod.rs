@@ -88,6 +88,23 @@ impl Home {
     }
 }
 
+/// `install apply --providers none --profile P --port N <extra…>`: the proxy-only deployment
+/// the supervisor tests use.
+pub fn apply_args<'a>(profile: &'a str, port: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "install",
+        "apply",
+        "--providers",
+        "none",
+        "--profile",
+        profile,
+        "--port",
+        port,
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
 /// Every entry under `root`: file bytes, symlink targets, directories, and permission bits.
 pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, (String, Vec<u8>, u32)> {
     let mut out = BTreeMap::new();
