@@ -329,3 +329,40 @@ fn a_proxy_that_cannot_start_leaves_the_crontab_untouched() {
         "HOME after a rolled-back apply",
     );
 }
+
+#[test]
+fn a_task_with_a_corrupt_manifest_is_still_removed_completely() {
+    let Some(_lock) = preconditions() else { return };
+    let _restore = RestoreCrontab(crontab_l());
+    let users = "# mine\n";
+    crontab_set(Some(users));
+    let home = Home::new();
+    let before = snapshot(home.path());
+    let profile = format!("it-corrupt-{}", std::process::id());
+    let port = free_port().to_string();
+    home.ok(&apply_args(
+        &profile,
+        &port,
+        &["--preset", "persistent-task"],
+    ));
+    let manifest = home
+        .path()
+        .join(format!(".headroom/deploy/{profile}/manifest.json"));
+    std::fs::write(&manifest, "[]").unwrap();
+    let out = home.run(&["install", "remove", "--profile", &profile]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(crontab_l().as_deref(), Some(users));
+    assert!(
+        wait_until(Duration::from_secs(5), || http_status(
+            port.parse().unwrap(),
+            "/livez"
+        )
+        .is_none()),
+        "the proxy outlived remove"
+    );
+    assert_same_tree(&before, &snapshot(home.path()), "HOME after remove");
+}

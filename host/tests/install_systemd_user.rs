@@ -245,3 +245,58 @@ fn provider_scope_runs_under_the_users_manager_and_reports_its_scope() {
     home.ok(&["install", "remove", "--profile", &profile]);
     assert_same_tree(&before, &snapshot(home.path()), "HOME after remove");
 }
+
+#[test]
+fn concurrent_applies_serialise_and_interrupted_or_corrupt_installs_are_repaired() {
+    let Some(_lock) = preconditions() else { return };
+    let home = Home::new();
+    let before = snapshot(home.path());
+    let profile = format!("it-crash-{}", std::process::id());
+    let unit = format!("headroom-{profile}.service");
+    let port = free_port().to_string();
+
+    // Two applies of one profile at once: the profile lock serialises them; both succeed.
+    let args = apply_args(&profile, &port, &[]);
+    let first = home.cmd(&args).spawn().unwrap();
+    let second = home.cmd(&args).spawn().unwrap();
+    for child in [first, second] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(home.status_json(&profile).0);
+
+    // A crash between "manifest written" and "installed" leaves state `applying`.
+    let manifest = home
+        .path()
+        .join(format!(".headroom/deploy/{profile}/manifest.json"));
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("\"installed\"", "\"applying\"")).unwrap();
+    let (ok, st) = home.status_json(&profile);
+    assert!(!ok);
+    assert!(
+        st["problems"][0].as_str().unwrap().contains("interrupted"),
+        "{st}"
+    );
+    home.ok(&apply_args(&profile, &port, &[]));
+    assert!(home.status_json(&profile).0);
+
+    // A corrupt manifest with the unit still registered: remove still cleans everything.
+    std::fs::write(&manifest, "{").unwrap();
+    let out = home.run(&["install", "remove", "--profile", &profile]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt deployment manifest"));
+    assert_eq!(
+        systemctl(&["show", "-p", "LoadState", "--value", &unit]),
+        "not-found"
+    );
+    assert_eq!(http_status(port.parse().unwrap(), "/livez"), None);
+    assert_same_tree(&before, &snapshot(home.path()), "HOME after remove");
+}

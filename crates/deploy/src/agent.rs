@@ -140,12 +140,14 @@ pub fn started_pid(d: &Deployment) -> Option<u32> {
     (procs::alive(pid) && is_our_process(d, pid)).then_some(pid)
 }
 
-/// After `exec`, the agent's argv is `<exe> proxy --host H --port P …`; before it, `<exe>
-/// install agent run --profile P`.
+/// Before `exec` the agent's argv is `<exe> install agent run --profile P`; after it, the
+/// proxy carries `HEADROOM_DEPLOYMENT_PROFILE=P` in its environment (what a reused PID lacks).
 fn is_our_process(d: &Deployment, pid: u32) -> bool {
+    let profile = d.profile().as_str();
     let argv = procs::argv(pid);
-    let has_pair = |flag: &str, value: &str| argv.windows(2).any(|w| w[0] == flag && w[1] == value);
-    has_pair("--profile", d.profile().as_str()) || has_pair("--port", &d.manifest.port.to_string())
+    argv.windows(2)
+        .any(|w| w[0] == "--profile" && w[1] == profile)
+        || procs::environ_var(pid, "HEADROOM_DEPLOYMENT_PROFILE").as_deref() == Some(profile)
 }
 
 /// Stop the proxy `ensure` started (SIGTERM, then SIGKILL after a timeout). Returns its PID.

@@ -90,6 +90,16 @@ pub fn argv(pid: u32) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// One variable of a process's initial environment (readable for our own processes).
+pub fn environ_var(pid: u32, key: &str) -> Option<String> {
+    let raw = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    raw.split(|b| *b == 0).find_map(|kv| {
+        let kv = String::from_utf8_lossy(kv);
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| v.to_owned())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +112,7 @@ mod tests {
         assert!(alive(std::process::id()));
         assert!(!alive(u32::MAX - 1));
         assert!(command_line(std::process::id()).is_some());
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(environ_var(std::process::id(), "PATH"), Some(path));
     }
 }

@@ -187,6 +187,16 @@ impl Systemd {
     }
 }
 
+/// Files an apply recorded in the manifest's artifacts.
+fn recorded_files(d: &Deployment) -> impl Iterator<Item = PathBuf> + '_ {
+    d.manifest.artifacts.iter().filter_map(|a| {
+        if a.get("kind")?.as_str()? != "file" {
+            return None;
+        }
+        Some(PathBuf::from(a.get("path")?.as_str()?))
+    })
+}
+
 /// `show-environment` prints values with C-style quoting (`$'…'`) when they need it.
 fn unquote_env(v: &str) -> String {
     v.strip_prefix("$'")
@@ -284,7 +294,23 @@ impl Supervisor for Systemd {
         let mut args = self.scope_args();
         args.extend(["disable".to_owned(), unit.clone()]);
         let _ = command::capture("systemctl", &args, &self.client_envs(d), None);
-        fsutil::remove_file_if_exists(&self.unit_path(d))?;
+        // Without a reachable manager `disable` did nothing: remove the unit and its `.wants`
+        // link ourselves, wherever apply recorded writing it.
+        let wanted = if self.system { "multi-user" } else { "default" };
+        let mut paths = vec![self.unit_path(d)];
+        paths.extend(recorded_files(d).filter(|p| p.ends_with(&unit)));
+        for path in paths {
+            if let Some(dir) = path.parent() {
+                let link = dir.join(format!("{wanted}.target.wants")).join(&unit);
+                if link
+                    .symlink_metadata()
+                    .is_ok_and(|m| m.file_type().is_symlink())
+                {
+                    fsutil::remove_file_if_exists(&link)?;
+                }
+            }
+            fsutil::remove_file_if_exists(&path)?;
+        }
         let _ = self.systemctl_lenient(&["daemon-reload"]);
         let _ = self.systemctl_lenient(&["reset-failed", &unit]);
         Ok(())
@@ -359,6 +385,32 @@ mod tests {
         let unit = Systemd { system: false }.render_unit(&d).unwrap();
         assert!(unit.contains("WantedBy=default.target\n"), "{unit}");
         assert!(!unit.contains("After="), "{unit}");
+    }
+
+    #[test]
+    fn uninstall_without_a_manager_removes_the_recorded_unit_and_its_wants_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = test_deployment(Preset::Service, Scope::User);
+        d.paths.home = dir.path().join("home");
+        let units = dir.path().join("manager/systemd/user");
+        let unit = units.join("headroom-dev.1.service");
+        std::fs::create_dir_all(units.join("default.target.wants")).unwrap();
+        std::fs::write(&unit, "x").unwrap();
+        std::os::unix::fs::symlink(
+            &unit,
+            units.join("default.target.wants/headroom-dev.1.service"),
+        )
+        .unwrap();
+        d.manifest.artifacts = vec![serde_json::json!({"kind": "file", "path": unit})];
+        // Whether or not a user manager runs here, it knows nothing of this unit.
+        Systemd { system: false }.uninstall(&d).unwrap();
+        assert!(!unit.exists());
+        assert!(
+            std::fs::read_dir(units.join("default.target.wants"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
     }
 
     #[test]
