@@ -2,7 +2,6 @@
 //! supervise the proxy itself); `ensure` starts it only when it is not already healthy.
 
 use std::fs::OpenOptions;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,10 +19,11 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Replace this process with `headroom proxy …` carrying the deployment's environment.
 pub fn run(d: &Deployment) -> anyhow::Error {
-    let err = Command::new(&d.exe)
-        .args(d.proxy_args())
-        .envs(d.proxy_env())
-        .exec();
+    let err = crate::platform::exec(
+        Command::new(&d.exe)
+            .args(d.proxy_args())
+            .envs(d.proxy_env()),
+    );
     anyhow::Error::new(err).context(format!("cannot exec {}", d.exe.display()))
 }
 
@@ -92,13 +92,14 @@ pub fn ensure(d: &Deployment) -> anyhow::Result<EnsureOutcome> {
     let err = out
         .try_clone()
         .with_context(|| format!("cannot open {}", log.display()))?;
-    let mut child = Command::new(&d.exe)
+    let mut cmd = Command::new(&d.exe);
+    // Its own process group: a terminal's ^C or hang-up aimed at us must not reach it.
+    crate::platform::detach(&mut cmd);
+    let mut child = cmd
         .args(d.agent_args("run"))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
-        // Its own process group: a terminal's ^C or hang-up aimed at us must not reach it.
-        .process_group(0)
         .spawn()
         .with_context(|| format!("cannot start {}", d.exe.display()))?;
     let pid = child.id();
@@ -145,6 +146,10 @@ pub fn started_pid(d: &Deployment) -> Option<u32> {
 fn is_our_process(d: &Deployment, pid: u32) -> bool {
     let profile = d.profile().as_str();
     let argv = procs::argv(pid);
+    if argv.is_empty() && !cfg!(target_os = "linux") {
+        // No /proc to check against: the PID file is ours, trust it.
+        return true;
+    }
     argv.windows(2)
         .any(|w| w[0] == "--profile" && w[1] == profile)
         || procs::environ_var(pid, "HEADROOM_DEPLOYMENT_PROFILE").as_deref() == Some(profile)
@@ -161,14 +166,11 @@ pub fn stop_started(d: &Deployment) -> anyhow::Result<Option<u32>> {
 }
 
 fn terminate(pid: u32) {
-    let Ok(raw) = i32::try_from(pid) else { return };
-    // SAFETY: kill(2) with a PID we checked is our proxy; no memory is involved.
-    unsafe { libc::kill(raw, libc::SIGTERM) };
+    crate::platform::request_stop(pid);
     let deadline = Instant::now() + STOP_TIMEOUT;
     while procs::alive(pid) {
         if Instant::now() >= deadline {
-            // SAFETY: as above.
-            unsafe { libc::kill(raw, libc::SIGKILL) };
+            crate::platform::force_stop(pid);
             break;
         }
         std::thread::sleep(Duration::from_millis(50));

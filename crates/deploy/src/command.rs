@@ -88,9 +88,10 @@ pub fn run<S: AsRef<OsStr>>(
 pub fn on_path(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| {
         std::env::split_paths(&paths).any(|dir| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::metadata(dir.join(program))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            let exe = dir.join(program);
+            std::fs::metadata(&exe)
+                .or_else(|_| std::fs::metadata(exe.with_extension("exe")))
+                .is_ok_and(|m| crate::platform::is_executable(&m))
         })
     })
 }

@@ -2,7 +2,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::Context;
@@ -20,14 +19,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> 
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
-        let mut f = OpenOptions::new()
+        let mut f = private_options(mode)
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(mode)
             .open(&tmp)?;
         // The umask may have narrowed `mode`; a 0644 unit file must be 0644.
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        crate::platform::set_mode(&f, mode)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -42,15 +40,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> 
     result.with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Open options that create files with `mode` (Unix) from the first byte on.
+fn private_options(mode: u32) -> OpenOptions {
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    let mut o = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    o
+}
+
 /// `mkdir -p` with 0700 for directories we create (state may name ports and paths only, but
 /// journals hold copies of the user's config files).
 pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
         .create(dir)
         .with_context(|| format!("cannot create directory {}", dir.display()))
 }
@@ -85,12 +96,11 @@ impl FileLock {
         if let Some(dir) = path.parent() {
             create_private_dir(dir)?;
         }
-        OpenOptions::new()
+        private_options(0o600)
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(0o600)
             .open(path)
             .with_context(|| format!("cannot open lock file {}", path.display()))
     }
@@ -116,9 +126,10 @@ impl FileLock {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn atomic_write_sets_the_exact_mode_and_leaves_no_temp_file() {

@@ -268,6 +268,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn a_foreign_server_is_named_with_its_pid() {
         let port = serve_once("HTTP/1.1 404 Not Found\r\n\r\nnope");
         let owner = port_owner("127.0.0.1", port);

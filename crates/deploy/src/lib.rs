@@ -15,11 +15,13 @@ pub mod health;
 pub mod lifecycle;
 pub mod manifest;
 pub mod planner;
+pub mod platform;
 pub mod procs;
 pub mod profile;
 pub mod quote;
 pub mod status;
 pub mod supervisors;
+pub mod windows_scm;
 
 pub use deployment::{Deployment, PROXY_SUBCOMMAND};
 pub use manifest::Manifest;

@@ -379,8 +379,7 @@ fn sweep(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<()> {
         paths,
         ..template.deployment
     };
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = crate::platform::is_root();
     let mut sups: Vec<Box<dyn Supervisor>> = vec![Box::new(Systemd { system: false })];
     if crate::command::on_path("crontab") {
         sups.push(Box::new(Cron { system: false }));

@@ -55,6 +55,7 @@ fn listening_inodes(port: u16) -> Vec<String> {
 }
 
 /// The process exists (and is not a zombie).
+#[cfg(target_os = "linux")]
 pub fn alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name, which may itself contain spaces.
@@ -64,6 +65,22 @@ pub fn alive(pid: u32) -> bool {
             .is_some_and(|state| state != "Z" && state != "X"),
         Err(_) => false,
     }
+}
+
+/// The process exists.
+#[cfg(all(unix, not(target_os = "linux")))]
+pub fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks existence and permission.
+    i32::try_from(pid).is_ok_and(|raw| unsafe { libc::kill(raw, 0) } == 0)
+}
+
+/// The process exists.
+#[cfg(windows)]
+pub fn alive(pid: u32) -> bool {
+    std::process::Command::new("tasklist")
+        .args(["/FI", &format!("PID eq {pid}"), "/NH", "/FO", "CSV"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("\"{pid}\"")))
 }
 
 /// `argv` joined by spaces, at most 120 characters, for messages.
@@ -100,7 +117,7 @@ pub fn environ_var(pid: u32, key: &str) -> Option<String> {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

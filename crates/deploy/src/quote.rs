@@ -97,10 +97,10 @@ pub fn xml(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
 
+    #[cfg(unix)]
     fn sh_echo(line: &str) -> String {
-        let out = Command::new("/bin/sh")
+        let out = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(format!("printf %s {line}"))
             .output()
@@ -109,6 +109,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn shell_quoting_survives_a_real_shell() {
         for v in [
             "plain",

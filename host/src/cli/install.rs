@@ -46,6 +46,9 @@ pub enum AgentCommand {
     Run(ProfileArg),
     /// Start the proxy unless it is already healthy (cron, scheduled tasks); safe to run concurrently.
     Ensure(ProfileArg),
+    /// The Windows service entry point the Service Control Manager runs.
+    #[command(hide = true)]
+    Service(ProfileArg),
 }
 
 #[derive(Debug, clap::Args)]
@@ -178,6 +181,13 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
             // Exec the binary that is running now: it is the one the supervisor was told to run.
             d.exe = exe;
             Err(agent::run(&d))
+        }
+        InstallCommand::Agent(AgentCommand::Service(p)) => {
+            let name = ProfileName::new(&p.profile)?;
+            let mut d = lifecycle::load(&home, &name, &exe)?;
+            d.exe = exe;
+            headroom_deploy::windows_scm::run_service(d)?;
+            Ok(ExitCode::SUCCESS)
         }
         InstallCommand::Agent(AgentCommand::Ensure(p)) => {
             let name = ProfileName::new(&p.profile)?;

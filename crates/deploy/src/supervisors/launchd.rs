@@ -34,8 +34,7 @@ impl Launchd {
         if self.system {
             "system".to_owned()
         } else {
-            // SAFETY: getuid cannot fail.
-            format!("gui/{}", unsafe { libc::getuid() })
+            format!("gui/{}", crate::platform::uid())
         }
     }
 

@@ -77,8 +77,7 @@ impl Systemd {
         if self.system || std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|v| !v.is_empty()) {
             return vec![];
         }
-        // SAFETY: getuid has no preconditions and cannot fail.
-        let uid = unsafe { libc::getuid() };
+        let uid = crate::platform::uid();
         vec![("XDG_RUNTIME_DIR", format!("/run/user/{uid}"))]
     }
 
@@ -149,8 +148,7 @@ impl Systemd {
     /// Keep the user's manager (and so the proxy) running after logout and at boot. Returns
     /// `Ok(true)` when lingering was turned on by this call, `Ok(false)` when already on.
     pub fn enable_linger() -> Result<bool, String> {
-        // SAFETY: getuid cannot fail.
-        let uid = unsafe { libc::getuid() }.to_string();
+        let uid = crate::platform::uid().to_string();
         let user = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
             .unwrap_or_else(|_| uid.clone());
@@ -181,8 +179,7 @@ impl Systemd {
     }
 
     pub fn disable_linger() -> anyhow::Result<()> {
-        // SAFETY: getuid cannot fail.
-        let uid = unsafe { libc::getuid() }.to_string();
+        let uid = crate::platform::uid().to_string();
         command::run("loginctl", &["disable-linger", &uid], &[], None).map(drop)
     }
 }
@@ -352,7 +349,7 @@ impl Supervisor for Systemd {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use crate::deployment::test_deployment;

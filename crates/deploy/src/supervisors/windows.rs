@@ -58,7 +58,7 @@ impl Windows {
                 "create".into(),
                 name.clone(),
                 "binPath=".into(),
-                Self::command_line(d, "run"),
+                Self::command_line(d, "service"),
                 "start=".into(),
                 "auto".into(),
                 "DisplayName=".into(),
@@ -72,6 +72,13 @@ impl Windows {
                 "60".into(),
                 "actions=".into(),
                 "restart/1000/restart/1000/restart/5000".into(),
+            ],
+            // Also treat "stopped with a non-zero exit code" (the proxy died) as a failure.
+            vec![
+                "sc.exe".into(),
+                "failureflag".into(),
+                name.clone(),
+                "1".into(),
             ],
             vec!["sc.exe".into(), "start".into(), name],
         ]
@@ -115,8 +122,24 @@ impl Windows {
         d.paths.dir.join("task.xml")
     }
 
-    fn unsupported() -> anyhow::Error {
-        anyhow::anyhow!("Windows supervisors can only be driven on Windows")
+    fn is_service(&self) -> bool {
+        self.kind == SupervisorKind::WindowsService
+    }
+
+    /// Task Scheduler reads the XML as the UTF-16 its declaration names.
+    fn utf16_with_bom(text: &str) -> Vec<u8> {
+        let mut out = vec![0xFF, 0xFE];
+        for unit in text.encode_utf16() {
+            out.extend_from_slice(&unit.to_le_bytes());
+        }
+        out
+    }
+
+    fn run_all(cmds: &[Vec<String>]) -> anyhow::Result<()> {
+        for c in cmds {
+            command::run(&c[0], &c[1..], &[], None)?;
+        }
+        Ok(())
     }
 }
 
@@ -126,7 +149,7 @@ impl Supervisor for Windows {
     }
 
     fn probe(&self, _d: &Deployment) -> Result<(), Unusable> {
-        let tool = if self.kind == SupervisorKind::WindowsService {
+        let tool = if self.is_service() {
             "sc.exe"
         } else {
             "schtasks.exe"
@@ -143,7 +166,7 @@ impl Supervisor for Windows {
     }
 
     fn render(&self, d: &Deployment) -> anyhow::Result<Rendered> {
-        if self.kind == SupervisorKind::WindowsService {
+        if self.is_service() {
             return Ok(Rendered {
                 commands: Self::service_commands(d),
                 ..Rendered::default()
@@ -157,36 +180,138 @@ impl Supervisor for Windows {
                 mode: 0o600,
             }],
             crontab_block: None,
-            commands: vec![vec![
-                "schtasks.exe".into(),
-                "/Create".into(),
-                "/TN".into(),
-                d.service_name(),
-                "/XML".into(),
-                path.to_string_lossy().into_owned(),
-                "/F".into(),
-            ]],
+            commands: vec![
+                vec![
+                    "schtasks.exe".into(),
+                    "/Create".into(),
+                    "/TN".into(),
+                    d.service_name(),
+                    "/XML".into(),
+                    path.to_string_lossy().into_owned(),
+                    "/F".into(),
+                ],
+                vec![
+                    "schtasks.exe".into(),
+                    "/Run".into(),
+                    "/TN".into(),
+                    d.service_name(),
+                ],
+            ],
         })
     }
 
-    fn install(&self, _d: &Deployment) -> anyhow::Result<()> {
-        Err(Self::unsupported())
+    fn install(&self, d: &Deployment) -> anyhow::Result<()> {
+        let rendered = self.render(d)?;
+        if self.is_service() {
+            // Everything but the final `sc.exe start`.
+            let cmds = &rendered.commands[..rendered.commands.len() - 1];
+            return Self::run_all(cmds);
+        }
+        let xml = &rendered.files[0];
+        crate::fsutil::write_atomic(&xml.path, &Self::utf16_with_bom(&xml.content), xml.mode)?;
+        Self::run_all(&rendered.commands[..1])
     }
-    fn start(&self, _d: &Deployment) -> anyhow::Result<String> {
-        Err(Self::unsupported())
+
+    fn start(&self, d: &Deployment) -> anyhow::Result<String> {
+        let name = d.service_name();
+        if self.is_service() {
+            command::run("sc.exe", &["start", &name], &[], None)?;
+            return Ok(format!("started service {name}"));
+        }
+        command::run(
+            "schtasks.exe",
+            &["/Change", "/TN", &name, "/ENABLE"],
+            &[],
+            None,
+        )?;
+        let outcome = crate::agent::ensure(d)?;
+        Ok(format!(
+            "task {name} enabled (at logon and every 5 minutes); {}",
+            outcome.describe()
+        ))
     }
-    fn stop(&self, _d: &Deployment) -> anyhow::Result<String> {
-        Err(Self::unsupported())
+
+    fn stop(&self, d: &Deployment) -> anyhow::Result<String> {
+        let name = d.service_name();
+        if self.is_service() {
+            command::run("sc.exe", &["stop", &name], &[], None)?;
+            return Ok(format!("stopped service {name}"));
+        }
+        // A stopped task must stay stopped: disable the schedule, then stop the process.
+        command::run(
+            "schtasks.exe",
+            &["/Change", "/TN", &name, "/DISABLE"],
+            &[],
+            None,
+        )?;
+        crate::agent::stop_started(d)?;
+        Ok(format!(
+            "disabled task {name} and stopped the proxy; `headroom install start` resumes both"
+        ))
     }
-    fn uninstall(&self, _d: &Deployment) -> anyhow::Result<()> {
+
+    fn uninstall(&self, d: &Deployment) -> anyhow::Result<()> {
+        if !cfg!(windows) {
+            return Ok(());
+        }
+        let name = d.service_name();
+        if self.is_service() {
+            let _ = command::capture("sc.exe", &["stop", &name], &[], None);
+            let _ = command::capture("sc.exe", &["delete", &name], &[], None);
+        } else {
+            let _ = command::capture("schtasks.exe", &["/Delete", "/TN", &name, "/F"], &[], None);
+            crate::agent::stop_started(d)?;
+            crate::fsutil::remove_file_if_exists(&Self::task_xml_path(d))?;
+        }
         Ok(())
     }
-    fn state(&self, _d: &Deployment) -> SupervisorState {
+
+    fn state(&self, d: &Deployment) -> SupervisorState {
+        let name = d.service_name();
+        if !cfg!(windows) {
+            return SupervisorState {
+                registered: false,
+                state: "unsupported on this OS".to_owned(),
+                running: false,
+                pid: None,
+            };
+        }
+        if self.is_service() {
+            let out = command::capture("sc.exe", &["queryex", &name], &[], None)
+                .ok()
+                .filter(|o| o.ok);
+            let field = |key: &str| {
+                out.as_ref().and_then(|o| {
+                    o.stdout.lines().find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        (k.trim() == key).then(|| v.trim().to_owned())
+                    })
+                })
+            };
+            let state = field("STATE").unwrap_or_else(|| "not installed".to_owned());
+            let pid = field("PID")
+                .and_then(|p| p.parse().ok())
+                .filter(|p| *p != 0);
+            return SupervisorState {
+                registered: out.is_some(),
+                running: state.contains("RUNNING"),
+                state,
+                pid,
+            };
+        }
+        let registered = command::capture("schtasks.exe", &["/Query", "/TN", &name], &[], None)
+            .is_ok_and(|o| o.ok);
+        let pid = crate::agent::started_pid(d);
         SupervisorState {
-            registered: false,
-            state: "unsupported on this OS".to_owned(),
-            running: false,
-            pid: None,
+            registered,
+            running: pid.is_some(),
+            state: if registered {
+                "scheduled"
+            } else {
+                "not scheduled"
+            }
+            .to_owned(),
+            pid,
         }
     }
 }
@@ -204,9 +329,21 @@ mod tests {
         assert_eq!(cmds[0][..3], ["sc.exe", "create", "headroom-dev.1"]);
         assert_eq!(
             cmds[0][4],
-            r#""/opt/it's here/headroom" install agent run --profile dev.1"#
+            r#""/opt/it's here/headroom" install agent service --profile dev.1"#
         );
         assert!(cmds[1].iter().any(|a| a.starts_with("restart/1000")));
+        assert_eq!(cmds[2][1..], ["failureflag", "headroom-dev.1", "1"]);
+    }
+
+    #[test]
+    fn task_xml_is_written_as_the_utf16_it_declares() {
+        let bytes = Windows::utf16_with_bom("<a>é</a>");
+        assert_eq!(bytes[..2], [0xFF, 0xFE]);
+        let units: Vec<u16> = bytes[2..]
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        assert_eq!(String::from_utf16(&units).unwrap(), "<a>é</a>");
     }
 
     #[test]
