@@ -268,6 +268,11 @@ fn concurrent_applies_serialise_and_interrupted_or_corrupt_installs_are_repaired
         );
     }
     assert!(home.status_json(&profile).0);
+    // Re-applying the same settings is a no-op that keeps the same process.
+    let pid = home.status_json(&profile).1["supervisor_state"]["pid"].clone();
+    let out = home.ok(&args);
+    assert!(out.contains("nothing to do"), "{out}");
+    assert_eq!(home.status_json(&profile).1["supervisor_state"]["pid"], pid);
 
     // A crash between "manifest written" and "installed" leaves state `applying`.
     let manifest = home

@@ -169,6 +169,27 @@ fn install_and_start(d: &mut Deployment, report: &mut Report) -> anyhow::Result<
     d.manifest.save(&d.paths.manifest())
 }
 
+/// Every setting that ends up in a unit, crontab, container or the proxy's environment.
+fn same_settings(a: &Manifest, b: &Manifest) -> bool {
+    (
+        a.preset,
+        a.runtime_kind,
+        a.supervisor_kind,
+        a.scope,
+        a.provider_mode,
+        a.port,
+    ) == (
+        b.preset,
+        b.runtime_kind,
+        b.supervisor_kind,
+        b.scope,
+        b.provider_mode,
+        b.port,
+    ) && (&a.targets, &a.host, &a.backend, &a.image, &a.base_env)
+        == (&b.targets, &b.host, &b.backend, &b.image, &b.base_env)
+        && (&a.proxy_args, &a.executable, &a.home) == (&b.proxy_args, &b.executable, &b.home)
+}
+
 /// `install apply`: replace the profile's deployment with `plan`, atomically from the user's
 /// point of view.
 pub fn apply(plan: Plan) -> anyhow::Result<Report> {
@@ -207,6 +228,21 @@ fn apply_locked(plan: Plan) -> anyhow::Result<Report> {
     }
     let sup = supervisor_of(&new.manifest);
     sup.probe(&new)?;
+
+    // Re-applying what is installed and healthy changes nothing (and costs no downtime).
+    if let Some(prev) = &previous
+        && prev.manifest.state == InstallState::Installed
+        && same_settings(&prev.manifest, &new.manifest)
+        && sup.state(prev).registered
+        && health::port_owner(prev.probe_host(), prev.manifest.port)
+            .is_ready_profile(paths.profile.as_str())
+    {
+        report.done.push(format!(
+            "profile {} is already installed with these settings and healthy: nothing to do",
+            paths.profile
+        ));
+        return Ok(report);
+    }
 
     if let Some(prev) = &previous {
         new.manifest.created_at = prev.manifest.created_at.clone();
