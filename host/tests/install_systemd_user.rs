@@ -12,7 +12,7 @@ use install_support::*;
 fn user_manager_running() -> bool {
     Command::new("systemctl")
         .args(["--user", "show", "-p", "SystemState", "--value"])
-        .env("XDG_RUNTIME_DIR", "/run/user/0")
+        .env("XDG_RUNTIME_DIR", runtime_dir())
         .output()
         .is_ok_and(|o| {
             matches!(
@@ -26,7 +26,7 @@ fn systemctl(args: &[&str]) -> String {
     let out = Command::new("systemctl")
         .arg("--user")
         .args(args)
-        .env("XDG_RUNTIME_DIR", "/run/user/0")
+        .env("XDG_RUNTIME_DIR", runtime_dir())
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
@@ -71,7 +71,7 @@ fn service_lifecycle_survives_kill_and_manager_restart_and_removes_cleanly() {
     assert!(unit_path.ends_with(&unit), "{unit_path}");
     let verify = Command::new("systemd-analyze")
         .args(["--user", "verify", &unit_path])
-        .env("XDG_RUNTIME_DIR", "/run/user/0")
+        .env("XDG_RUNTIME_DIR", runtime_dir())
         .output()
         .unwrap();
     assert!(verify.status.success(), "{verify:?}");

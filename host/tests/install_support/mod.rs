@@ -23,6 +23,21 @@ pub fn shared_ci() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
+/// `$XDG_RUNTIME_DIR`, or `/run/user/<uid>` (where `systemd --user` puts its private bus).
+pub fn runtime_dir() -> String {
+    static DIR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        std::env::var("XDG_RUNTIME_DIR")
+            .ok()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| {
+                let uid = Command::new("id").arg("-u").output().unwrap().stdout;
+                format!("/run/user/{}", String::from_utf8_lossy(&uid).trim())
+            })
+    })
+    .clone()
+}
+
 pub struct Home {
     pub dir: tempfile::TempDir,
 }
@@ -45,7 +60,7 @@ impl Home {
         let mut c = Command::new(headroom());
         c.args(args)
             .env("HOME", self.path())
-            .env("XDG_RUNTIME_DIR", "/run/user/0")
+            .env("XDG_RUNTIME_DIR", runtime_dir())
             .env_remove("HEADROOM_PORT");
         c
     }
