@@ -424,6 +424,13 @@ fn sweep(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<()> {
         sups.push(Box::new(Systemd { system: true }));
         sups.push(Box::new(Cron { system: true }));
     }
+    if cfg!(target_os = "macos") {
+        // The plist path and label do not depend on KeepAlive.
+        sups.push(Box::new(supervisors::launchd::Launchd {
+            system: false,
+            keep_alive: true,
+        }));
+    }
     // Without an answering daemon there is no container to remove.
     if crate::command::on_path("docker")
         && crate::command::capture("docker", &["version"], &[], None).is_ok_and(|o| o.ok)
