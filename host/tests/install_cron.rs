@@ -109,6 +109,7 @@ fn task_lifecycle_keeps_the_users_crontab_byte_for_byte() {
     let home = Home::new();
     let before = snapshot(home.path());
     let profile = format!("it.cron-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
     let port = free_port().to_string();
     let out = home.ok(&apply_args(
         &profile,
@@ -242,6 +243,7 @@ fn system_scope_task_uses_cron_d_and_leaves_etc_identical() {
     let tab_before = crontab_l();
     // A dot in the profile: cron ignores /etc/cron.d files with dots, so the file name avoids it.
     let profile = format!("it.sys-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
     let port = free_port().to_string();
     home.ok(&apply_args(
         &profile,
@@ -339,6 +341,7 @@ fn a_task_with_a_corrupt_manifest_is_still_removed_completely() {
     let home = Home::new();
     let before = snapshot(home.path());
     let profile = format!("it-corrupt-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
     let port = free_port().to_string();
     home.ok(&apply_args(
         &profile,

@@ -82,6 +82,7 @@ fn docker_lifecycle_restarts_after_kill_and_removes_the_container() {
     let home = Home::new();
     let before = snapshot(home.path());
     let profile = format!("it-docker-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
     let name = format!("headroom-{profile}");
     let port = free_port().to_string();
     let env_arg = "HEADROOM_TEST_VALUE=a\"b $(id) `x`\nline2";

@@ -58,6 +58,7 @@ fn service_lifecycle_survives_kill_and_manager_restart_and_removes_cleanly() {
     let home = Home::new();
     let before = snapshot(home.path());
     let profile = format!("it-user-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
     let unit = format!("headroom-{profile}.service");
     let port = free_port().to_string();
     let hostile = "a\"b 'c' $(touch /tmp/headroom-pwned) `id` 50% \\ end\nsecond line";
@@ -175,6 +176,7 @@ fn a_port_held_by_another_deployment_is_named_and_not_claimed() {
     let port = free_port().to_string();
     let a = format!("it-a-{}", std::process::id());
     let b = format!("it-b-{}", std::process::id());
+    let _cleanup_a = home.remove_on_drop(&a);
     home.ok(&apply_args(&a, &port, &[]));
     let before = snapshot(home.path());
     let err = home.fails(&apply_args(&b, &port, &[]));
@@ -203,6 +205,7 @@ fn a_proxy_that_cannot_start_is_rolled_back_without_a_trace() {
     let home = Home::new();
     let before = snapshot(home.path());
     let profile = format!("it-rollback-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
     let unit = format!("headroom-{profile}.service");
     let port = free_port().to_string();
     let err = home.fails(&apply_args(
@@ -235,6 +238,7 @@ fn provider_scope_runs_under_the_users_manager_and_reports_its_scope() {
     let home = Home::new();
     let before = snapshot(home.path());
     let profile = format!("it-provider-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
     let port = free_port().to_string();
     home.ok(&apply_args(&profile, &port, &["--scope", "provider"]));
     let (ok, st) = home.status_json(&profile);
@@ -252,6 +256,7 @@ fn concurrent_applies_serialise_and_interrupted_or_corrupt_installs_are_repaired
     let home = Home::new();
     let before = snapshot(home.path());
     let profile = format!("it-crash-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
     let unit = format!("headroom-{profile}.service");
     let port = free_port().to_string();
 

@@ -90,6 +90,15 @@ impl Home {
         err
     }
 
+    /// Removes the profile when dropped, so a failing assertion leaves nothing registered on
+    /// the shared manager. Declare it after the `Home` (it must drop first).
+    pub fn remove_on_drop(&self, profile: &str) -> RemoveOnDrop {
+        RemoveOnDrop {
+            home: self.path().to_path_buf(),
+            profile: profile.to_owned(),
+        }
+    }
+
     pub fn status_json(&self, profile: &str) -> (bool, serde_json::Value) {
         let out = self.run(&["install", "status", "--json", "--profile", profile]);
         let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -100,6 +109,21 @@ impl Home {
             )
         });
         (out.status.success(), v)
+    }
+}
+
+pub struct RemoveOnDrop {
+    home: PathBuf,
+    profile: String,
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new(headroom())
+            .args(["install", "remove", "--profile", &self.profile])
+            .env("HOME", &self.home)
+            .env("XDG_RUNTIME_DIR", runtime_dir())
+            .output();
     }
 }
 
