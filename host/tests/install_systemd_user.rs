@@ -32,6 +32,19 @@ fn systemctl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// The user manager's `~/.config` (where user units are linked), with its contents.
+fn manager_config() -> (std::path::PathBuf, bool) {
+    let env = systemctl(&["show-environment"]);
+    let home = env
+        .lines()
+        .find_map(|l| l.strip_prefix("HOME="))
+        .unwrap_or("/root")
+        .to_owned();
+    let dir = std::path::Path::new(&home).join(".config");
+    let exists = dir.exists();
+    (dir, exists)
+}
+
 fn main_pid(unit: &str) -> Option<u32> {
     systemctl(&["show", "-p", "MainPID", "--value", unit])
         .parse()
@@ -256,6 +269,8 @@ fn concurrent_applies_serialise_and_interrupted_or_corrupt_installs_are_repaired
     let home = Home::new();
     let before = snapshot(home.path());
     let profile = format!("it-crash-{}", std::process::id());
+    let (config, existed) = manager_config();
+    let config_before = snapshot(&config);
     let _cleanup = home.remove_on_drop(&profile);
     let unit = format!("headroom-{profile}.service");
     let port = free_port().to_string();
@@ -294,7 +309,18 @@ fn concurrent_applies_serialise_and_interrupted_or_corrupt_installs_are_repaired
     home.ok(&apply_args(&profile, &port, &[]));
     assert!(home.status_json(&profile).0);
 
-    // A corrupt manifest with the unit still registered: remove still cleans everything.
+    // After several replacements, remove still deletes the directories the first apply created.
+    home.ok(&["install", "remove", "--profile", &profile]);
+    assert_eq!(config.exists(), existed, "{}", config.display());
+    assert_same_tree(
+        &config_before,
+        &snapshot(&config),
+        "the manager's ~/.config",
+    );
+
+    // A corrupt manifest with the unit still registered: remove still cleans everything
+    // (except directories it can no longer know it created).
+    home.ok(&apply_args(&profile, &port, &[]));
     std::fs::write(&manifest, "{").unwrap();
     let out = home.run(&["install", "remove", "--profile", &profile]);
     assert!(
@@ -309,4 +335,15 @@ fn concurrent_applies_serialise_and_interrupted_or_corrupt_installs_are_repaired
     );
     assert_eq!(http_status(port.parse().unwrap(), "/livez"), None);
     assert_same_tree(&before, &snapshot(home.path()), "HOME after remove");
+    if !existed {
+        // Test hygiene: the empty directories the corrupt-manifest case had to leave.
+        for sub in [
+            "systemd/user/default.target.wants",
+            "systemd/user",
+            "systemd",
+            "",
+        ] {
+            let _ = std::fs::remove_dir(config.join(sub));
+        }
+    }
 }

@@ -110,8 +110,9 @@ fn wait_ready(d: &Deployment, timeout: Duration) -> anyhow::Result<()> {
 fn install_and_start(d: &mut Deployment, report: &mut Report) -> anyhow::Result<()> {
     let sup = supervisor_of(&d.manifest);
     let rendered = sup.render(d)?;
+    // Directories an earlier deployment of this profile created stay ours to remove.
+    let mut created: Vec<PathBuf> = recorded_dirs(&d.manifest);
     d.manifest.artifacts.clear();
-    let mut created = Vec::new();
     for f in &rendered.files {
         created.extend(missing_dirs(&f.path, &d.paths.home));
         if d.manifest.supervisor_kind == SupervisorKind::Systemd
@@ -129,7 +130,7 @@ fn install_and_start(d: &mut Deployment, report: &mut Report) -> anyhow::Result<
             ));
         }
     }
-    created.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    created.sort();
     created.dedup();
     for dir in created {
         d.manifest
@@ -254,6 +255,7 @@ fn apply_locked(plan: Plan) -> anyhow::Result<Report> {
                 .entry(k.clone())
                 .or_insert_with(|| v.clone());
         }
+        new.manifest.artifacts = prev.manifest.artifacts.clone();
         supervisor_of(&prev.manifest)
             .uninstall(prev)
             .with_context(|| {
@@ -462,14 +464,20 @@ fn cleanup_locks(paths: &ProfilePaths) {
     let _ = std::fs::remove_dir(paths.home.join(".headroom"));
 }
 
-/// Directories an apply created for its files (e.g. `~/.config/systemd/user`), removed again
-/// when empty, deepest first.
+/// Directories an apply created for its files (e.g. `~/.config/systemd/user`).
+fn recorded_dirs(m: &Manifest) -> Vec<PathBuf> {
+    m.artifacts
+        .iter()
+        .filter(|a| a.get("kind").and_then(|k| k.as_str()) == Some("dir"))
+        .filter_map(|a| a.get("path")?.as_str().map(PathBuf::from))
+        .collect()
+}
+
+/// Remove the recorded directories that are empty now, deepest first.
 fn remove_recorded_dirs(m: &Manifest) {
-    for a in &m.artifacts {
-        if a.get("kind").and_then(|k| k.as_str()) == Some("dir")
-            && let Some(p) = a.get("path").and_then(|p| p.as_str())
-        {
-            let _ = std::fs::remove_dir(p);
-        }
+    let mut dirs = recorded_dirs(m);
+    dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for dir in dirs {
+        let _ = std::fs::remove_dir(dir);
     }
 }
