@@ -24,6 +24,18 @@ pub enum MarkerStyle {
     Dashes,
 }
 
+/// Where a new marker block is inserted (an existing one is always replaced in place).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlockPlacement {
+    /// Appended at the end of the file.
+    #[default]
+    End,
+    /// Above the first TOML table header and the comment lines attached to it, so top-level keys
+    /// in the block stay top-level; at the end when the file has no table.
+    BeforeFirstTable,
+}
+
 /// One typed edit on one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
@@ -46,13 +58,15 @@ pub enum Edit {
     },
     /// Remove a TOML key path; a no-op when absent.
     TomlRemove { file: LogicalPath, key: Vec<String> },
-    /// Insert or replace a marker-framed text block (appended at the end when absent).
+    /// Insert or replace a marker-framed text block (new blocks go where `placement` says).
     BlockSet {
         file: LogicalPath,
         id: String,
         style: MarkerStyle,
         comment: String,
         body: String,
+        #[serde(default)]
+        placement: BlockPlacement,
     },
     /// Remove a marker-framed text block; a no-op when absent.
     BlockRemove {
