@@ -1,1 +1,22 @@
-//! headroom-proxy
+//! headroom-proxy: the local reverse proxy AI coding tools talk to.
+//!
+//! * [`config`]: listen address, upstreams, token, deployment identity.
+//! * [`server`]: listener, dispatch, graceful shutdown ([`serve`], [`run`]).
+//! * [`forward`]: routing `/v1/...` to Anthropic or OpenAI, streaming relay, WebSocket splice.
+//! * [`headers`]: hop-by-hop and never-forwarded headers.
+//! * [`errors`]: errors in each provider's own shape (JSON or an SSE `error` event).
+//! * [`health`], [`metrics`]: `/livez` `/readyz` `/health`, `/metrics`.
+
+pub mod body;
+pub mod config;
+pub mod errors;
+pub mod forward;
+pub mod headers;
+pub mod health;
+pub mod metrics;
+pub mod server;
+#[cfg(feature = "stub")]
+pub mod stub;
+
+pub use config::{DeploymentInfo, ProxyConfig, Upstream};
+pub use server::{BindError, bind, run, serve, shutdown_signal};

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod health;
 mod install;
 mod plugins;
 mod proxy;
@@ -34,6 +35,8 @@ enum Command {
     /// Provider adapters (WebAssembly plugins): list, inspect, apply, revert.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Exit 0 when the proxy on the port is ready (for container health checks).
+    Health(health::HealthArgs),
     /// Run a tool routed through headroom (reusing a persistent deployment when there is one).
     Wrap(wrap::WrapArgs),
     /// Undo `wrap` for tools whose routing is persisted in their config (openclaw).
@@ -47,6 +50,7 @@ pub fn main() -> ExitCode {
         Command::Proxy(args) => proxy::run(args),
         Command::Install(cmd) => install::run(cmd),
         Command::Plugins(cmd) => plugins::run(cmd),
+        Command::Health(args) => health::run(args),
         Command::Wrap(args) => wrap::run_wrap(args),
         Command::Unwrap(args) => wrap::run_unwrap(args),
     };

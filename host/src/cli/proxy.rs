@@ -1,9 +1,68 @@
-//! `headroom proxy`
+//! `headroom proxy`: run the proxy in the foreground until SIGTERM/SIGINT.
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use headroom_proxy::config::{DEFAULT_ANTHROPIC_URL, DEFAULT_OPENAI_URL};
+use headroom_proxy::{BindError, DeploymentInfo, ProxyConfig, Upstream};
 
 #[derive(Debug, clap::Args)]
-pub struct ProxyArgs {}
+pub struct ProxyArgs {
+    /// Address to listen on. Anything but loopback needs HEADROOM_PROXY_TOKEN.
+    #[arg(long, env = "HEADROOM_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    #[arg(long, env = "HEADROOM_PORT", default_value_t = 8787)]
+    port: u16,
+    /// Where Anthropic API requests go (a trailing /v1 is fine).
+    #[arg(long, env = "ANTHROPIC_TARGET_API_URL", default_value = DEFAULT_ANTHROPIC_URL)]
+    anthropic_api_url: String,
+    /// Where OpenAI API requests go (a trailing /v1 is fine).
+    #[arg(long, env = "OPENAI_TARGET_API_URL", default_value = DEFAULT_OPENAI_URL)]
+    openai_api_url: String,
+    /// Seconds an upstream may take to send response headers before the client gets a 504.
+    #[arg(long, default_value_t = 600)]
+    upstream_timeout: u64,
+    /// Seconds in-flight requests may keep running after SIGTERM/SIGINT.
+    #[arg(long, default_value_t = 10)]
+    drain_timeout: u64,
+    /// Listen beyond loopback without HEADROOM_PROXY_TOKEN (anyone who reaches the port can use
+    /// your credentials' upstream).
+    #[arg(long)]
+    allow_unauthenticated_remote: bool,
+}
 
-pub fn run(_args: ProxyArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("proxy: not built yet")
+pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let config = ProxyConfig {
+        listen: SocketAddr::new(args.host, args.port),
+        anthropic: Upstream::parse(&args.anthropic_api_url).context("--anthropic-api-url")?,
+        openai: Upstream::parse(&args.openai_api_url).context("--openai-api-url")?,
+        token: std::env::var("HEADROOM_PROXY_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+        upstream_timeout: Duration::from_secs(args.upstream_timeout.max(1)),
+        drain_timeout: Duration::from_secs(args.drain_timeout),
+        deployment: DeploymentInfo::from_env(),
+    };
+    config.check_exposure(args.allow_unauthenticated_remote)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = match headroom_proxy::bind(config.listen).await {
+            Ok(l) => l,
+            Err(BindError::InUse { host, port }) => {
+                let owner = headroom_deploy::health::port_owner(&host, port);
+                anyhow::bail!(
+                    "port {port} on {host} is already in use by {}; stop it or pick another --port",
+                    owner.describe()
+                );
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!("headroom proxy listening on http://{}", config.listen);
+        headroom_proxy::serve(config, listener, headroom_proxy::shutdown_signal()).await
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,209 @@
+//! What a proxy process is told at start: where to listen, where each provider lives, who may call.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use http::Uri;
+use serde::Serialize;
+
+pub const DEFAULT_ANTHROPIC_URL: &str = "https://api.anthropic.com";
+pub const DEFAULT_OPENAI_URL: &str = "https://api.openai.com";
+
+/// Everything `serve` needs. Built by the CLI from flags and environment.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+    pub anthropic: Upstream,
+    pub openai: Upstream,
+    /// Required from non-loopback callers when set (`HEADROOM_PROXY_TOKEN`).
+    pub token: Option<String>,
+    /// Time allowed for an upstream to send response headers (an LLM may think for minutes).
+    pub upstream_timeout: Duration,
+    /// How long in-flight requests may keep running after SIGTERM/SIGINT.
+    pub drain_timeout: Duration,
+    /// Set when a persistent deployment launched this process (`HEADROOM_DEPLOYMENT_*`).
+    pub deployment: Option<DeploymentInfo>,
+}
+
+impl ProxyConfig {
+    /// Loopback defaults for tests and embedding: both upstreams at `upstream`.
+    pub fn loopback(port: u16, upstream: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            anthropic: Upstream::parse(upstream)?,
+            openai: Upstream::parse(upstream)?,
+            token: None,
+            upstream_timeout: Duration::from_secs(600),
+            drain_timeout: Duration::from_secs(10),
+            deployment: None,
+        })
+    }
+
+    /// Refuse to listen beyond loopback without a token, unless the caller explicitly accepted it.
+    pub fn check_exposure(&self, allow_unauthenticated: bool) -> anyhow::Result<()> {
+        if !self.listen.ip().is_loopback() && self.token.is_none() && !allow_unauthenticated {
+            bail!(
+                "refusing to listen on {} without HEADROOM_PROXY_TOKEN: anyone who can reach it could spend your API credits (set the token, or pass --allow-unauthenticated-remote)",
+                self.listen
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A provider's base URL: scheme + authority (+ an optional path prefix), never ending in `/v1`,
+/// because clients always send `/v1/...` paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub scheme: http::uri::Scheme,
+    pub authority: http::uri::Authority,
+    /// Path prefix without a trailing slash ("" for none).
+    pub prefix: String,
+}
+
+impl Upstream {
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        let uri: Uri = url
+            .trim()
+            .parse()
+            .with_context(|| format!("invalid upstream URL {url:?}"))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .with_context(|| format!("invalid upstream URL {url:?}: needs http:// or https://"))?;
+        if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
+            bail!("invalid upstream URL {url:?}: needs http:// or https://");
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .with_context(|| format!("invalid upstream URL {url:?}: no host"))?;
+        let mut prefix = uri.path().trim_end_matches('/').to_owned();
+        if let Some(stripped) = prefix.strip_suffix("/v1") {
+            prefix = stripped.to_owned();
+        }
+        Ok(Self {
+            scheme,
+            authority,
+            prefix,
+        })
+    }
+
+    /// The upstream URI for a client's path and query (`/v1/messages?beta=true`).
+    pub fn join(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(format!("{}{}", self.prefix, path_and_query))
+            .build()
+    }
+
+    pub fn display(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.authority, self.prefix)
+    }
+}
+
+/// The `deployment` block of `/health`: which persistent install started this process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploymentInfo {
+    pub profile: String,
+    pub preset: String,
+    pub runtime: String,
+    pub supervisor: String,
+    pub scope: String,
+}
+
+impl DeploymentInfo {
+    /// From `HEADROOM_DEPLOYMENT_*`; `None` unless at least the profile is set.
+    pub fn from_env() -> Option<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let var = |suffix: &str| {
+            get(&format!("HEADROOM_DEPLOYMENT_{suffix}"))
+                .filter(|v| !v.is_empty())
+                .unwrap_or_default()
+        };
+        let profile = var("PROFILE");
+        if profile.is_empty() {
+            return None;
+        }
+        Some(Self {
+            profile,
+            preset: var("PRESET"),
+            runtime: var("RUNTIME"),
+            supervisor: var("SUPERVISOR"),
+            scope: var("SCOPE"),
+        })
+    }
+}
+
+/// Whether a caller's address counts as local (no token needed, `config` shown in `/health`).
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_tolerates_trailing_v1_and_slashes() {
+        for url in [
+            "http://127.0.0.1:9000",
+            "http://127.0.0.1:9000/",
+            "http://127.0.0.1:9000/v1",
+            "http://127.0.0.1:9000/v1/",
+        ] {
+            let u = Upstream::parse(url).unwrap();
+            assert_eq!(
+                u.join("/v1/messages?beta=true").unwrap().to_string(),
+                "http://127.0.0.1:9000/v1/messages?beta=true",
+                "{url}"
+            );
+        }
+        let gw = Upstream::parse("https://gw.example/openai/v1").unwrap();
+        assert_eq!(
+            gw.join("/v1/models").unwrap().to_string(),
+            "https://gw.example/openai/v1/models"
+        );
+    }
+
+    #[test]
+    fn upstream_rejects_what_cannot_be_forwarded_to() {
+        for bad in ["127.0.0.1:9000", "ftp://x", "not a url", "/v1"] {
+            assert!(Upstream::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn deployment_block_needs_a_profile() {
+        assert_eq!(DeploymentInfo::from_lookup(|_| None), None);
+        let d = DeploymentInfo::from_lookup(|n| {
+            Some(n.trim_start_matches("HEADROOM_DEPLOYMENT_").to_lowercase())
+        })
+        .unwrap();
+        assert_eq!(d.profile, "profile");
+        assert_eq!(d.scope, "scope");
+    }
+
+    #[test]
+    fn exposure_needs_a_token_or_an_explicit_yes() {
+        let mut c = ProxyConfig::loopback(1, "http://127.0.0.1:2").unwrap();
+        assert!(c.check_exposure(false).is_ok());
+        c.listen = "0.0.0.0:1".parse().unwrap();
+        assert!(c.check_exposure(false).is_err());
+        assert!(c.check_exposure(true).is_ok());
+        c.token = Some("t".into());
+        assert!(c.check_exposure(false).is_ok());
+        assert!(is_loopback("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!is_loopback("10.0.0.1".parse().unwrap()));
+    }
+}

@@ -1,0 +1,395 @@
+//! Forwarding one client request to its provider and relaying the answer as it arrives.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::body::{Body, Tapped};
+use crate::config::{ProxyConfig, Upstream};
+use crate::errors::{Provider, ProxyFault, error_json, error_response};
+use crate::headers;
+use crate::metrics::Metrics;
+
+/// Request bodies are read whole before forwarding (to know whether the client expects a stream,
+/// and so an unreachable upstream costs the client nothing); this bounds what one request may hold.
+pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type UpstreamClient = Client<Connector, Full<Bytes>>;
+
+/// Upstream connection pools: one that may negotiate HTTP/2, and an HTTP/1.1-only one for
+/// WebSocket handshakes (an upgrade cannot happen on an HTTP/2 connection).
+pub struct Upstreams {
+    client: UpstreamClient,
+    upgrade_client: UpstreamClient,
+}
+
+fn connector(http2: bool) -> Connector {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(std::time::Duration::from_secs(10)));
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http();
+    if http2 {
+        builder.enable_http1().enable_http2().wrap_connector(http)
+    } else {
+        builder.enable_http1().wrap_connector(http)
+    }
+}
+
+impl Upstreams {
+    pub fn new() -> Self {
+        let build = |http2| {
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(std::time::Duration::from_secs(90))
+                // Hidden retries would double-charge the user: clients retry themselves.
+                .retry_canceled_requests(false)
+                .build(connector(http2))
+        };
+        Self {
+            client: build(true),
+            upgrade_client: build(false),
+        }
+    }
+}
+
+impl Default for Upstreams {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Which provider serves a `/v1/...` path. Shared paths (`/v1/models`, anything new) go to
+/// Anthropic when the request carries Anthropic's headers.
+pub fn route(path: &str, headers: &http::HeaderMap) -> Option<Provider> {
+    let rest = path.strip_prefix("/v1/")?;
+    let first = rest.split('/').next().unwrap_or("");
+    Some(match first {
+        "messages" | "complete" => Provider::Anthropic,
+        "chat" | "responses" | "embeddings" | "completions" => Provider::OpenAi,
+        _ if headers.contains_key("anthropic-version") || headers.contains_key("x-api-key") => {
+            Provider::Anthropic
+        }
+        _ => Provider::OpenAi,
+    })
+}
+
+/// Whether a JSON request body asks for a streamed answer (`"stream": true`), found without
+/// parsing the whole body: a malformed body is the upstream's to judge, not ours.
+pub fn wants_stream(body: &[u8]) -> bool {
+    let needle = b"\"stream\"";
+    let mut from = 0;
+    while let Some(pos) = body[from..].windows(needle.len()).position(|w| w == needle) {
+        let mut i = from + pos + needle.len();
+        let skip_ws = |i: &mut usize| {
+            while *i < body.len() && body[*i].is_ascii_whitespace() {
+                *i += 1;
+            }
+        };
+        skip_ws(&mut i);
+        if body.get(i) == Some(&b':') {
+            i += 1;
+            skip_ws(&mut i);
+            if body[i..].starts_with(b"true") {
+                return true;
+            }
+        }
+        from = i.max(from + pos + 1);
+    }
+    false
+}
+
+pub struct Forward<'a> {
+    pub config: &'a ProxyConfig,
+    pub upstreams: &'a Upstreams,
+    pub metrics: &'a Arc<Metrics>,
+}
+
+impl Forward<'_> {
+    pub async fn handle(&self, provider: Provider, req: Request<Incoming>) -> Response<Body> {
+        let started = Instant::now();
+        let upstream = match provider {
+            Provider::Anthropic => &self.config.anthropic,
+            Provider::OpenAi => &self.config.openai,
+        };
+        if headers::is_websocket_upgrade(req.headers()) {
+            return self.websocket(provider, upstream, req, started).await;
+        }
+        let (mut parts, body) = req.into_parts();
+        let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => return self.body_error(provider, e),
+        };
+        let streaming = wants_stream(&body);
+        self.metrics.request_started(provider, body.len() as u64);
+
+        let uri = match upstream_uri(upstream, &parts.uri) {
+            Ok(uri) => uri,
+            Err(resp) => {
+                self.metrics.request_ended();
+                return resp(provider);
+            }
+        };
+        headers::sanitize_request(&mut parts.headers, false);
+        parts.uri = uri;
+        parts.version = http::Version::HTTP_11;
+        let upstream_req = Request::from_parts(parts, Full::new(body));
+
+        match tokio::time::timeout(
+            self.config.upstream_timeout,
+            self.upstreams.client.request(upstream_req),
+        )
+        .await
+        {
+            Ok(Ok(resp)) => {
+                self.metrics
+                    .response_started(resp.status().as_u16(), started.elapsed());
+                self.relay(provider, resp, streaming)
+            }
+            Ok(Err(e)) => {
+                self.metrics.upstream_unreachable();
+                self.fail(
+                    provider,
+                    ProxyFault::Unreachable,
+                    &format!(
+                        "headroom could not reach {} at {}: {}",
+                        provider.as_str(),
+                        upstream.display(),
+                        error_chain(&e)
+                    ),
+                    streaming,
+                    started,
+                )
+            }
+            Err(_) => {
+                self.metrics.upstream_timeout();
+                self.fail(
+                    provider,
+                    ProxyFault::Timeout,
+                    &format!(
+                        "{} at {} sent no response within {} s",
+                        provider.as_str(),
+                        upstream.display(),
+                        self.config.upstream_timeout.as_secs()
+                    ),
+                    streaming,
+                    started,
+                )
+            }
+        }
+    }
+
+    fn relay(
+        &self,
+        provider: Provider,
+        resp: Response<Incoming>,
+        streaming: bool,
+    ) -> Response<Body> {
+        let (mut parts, body) = resp.into_parts();
+        headers::sanitize_response(&mut parts.headers, false);
+        let is_sse = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let mut tapped = Tapped::new(body, self.metrics.clone(), true);
+        if is_sse || streaming {
+            let json = error_json(
+                provider,
+                ProxyFault::Unreachable,
+                "the upstream connection broke in the middle of the stream",
+            );
+            let event = match provider {
+                Provider::Anthropic => format!("event: error\ndata: {json}\n\n"),
+                Provider::OpenAi => format!("data: {json}\n\n"),
+            };
+            tapped = tapped.with_sse_error(Bytes::from(event));
+        }
+        Response::from_parts(parts, BodyExt::boxed_unsync(tapped))
+    }
+
+    fn fail(
+        &self,
+        provider: Provider,
+        fault: ProxyFault,
+        message: &str,
+        streaming: bool,
+        started: Instant,
+    ) -> Response<Body> {
+        tracing::warn!("{message}");
+        self.metrics
+            .response_started(fault.status().as_u16(), started.elapsed());
+        self.metrics.request_ended();
+        error_response(provider, fault, message, streaming)
+    }
+
+    fn body_error(&self, provider: Provider, e: crate::body::BoxError) -> Response<Body> {
+        let too_large = e
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some();
+        let (status, message) = if too_large {
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {MAX_REQUEST_BODY} bytes"),
+            )
+        } else {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("could not read the request body: {e}"),
+            )
+        };
+        let mut resp = error_response(provider, ProxyFault::NotFound, &message, false);
+        *resp.status_mut() = status;
+        resp
+    }
+
+    /// Relay a WebSocket handshake; on `101` splice the two upgraded connections together.
+    async fn websocket(
+        &self,
+        provider: Provider,
+        upstream: &Upstream,
+        mut req: Request<Incoming>,
+        started: Instant,
+    ) -> Response<Body> {
+        self.metrics.request_started(provider, 0);
+        let client_upgrade = hyper::upgrade::on(&mut req);
+        let (mut parts, _body) = req.into_parts();
+        let uri = match upstream_uri(upstream, &parts.uri) {
+            Ok(uri) => uri,
+            Err(resp) => {
+                self.metrics.request_ended();
+                return resp(provider);
+            }
+        };
+        headers::sanitize_request(&mut parts.headers, true);
+        parts.uri = uri;
+        parts.version = http::Version::HTTP_11;
+        let upstream_req = Request::from_parts(parts, Full::new(Bytes::new()));
+        let resp = match tokio::time::timeout(
+            self.config.upstream_timeout,
+            self.upstreams.upgrade_client.request(upstream_req),
+        )
+        .await
+        {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => {
+                self.metrics.upstream_unreachable();
+                let msg = format!(
+                    "headroom could not reach {} at {}: {}",
+                    provider.as_str(),
+                    upstream.display(),
+                    error_chain(&e)
+                );
+                return self.fail(provider, ProxyFault::Unreachable, &msg, false, started);
+            }
+            Err(_) => {
+                self.metrics.upstream_timeout();
+                let msg = format!("{} sent no WebSocket handshake answer", upstream.display());
+                return self.fail(provider, ProxyFault::Timeout, &msg, false, started);
+            }
+        };
+        self.metrics
+            .response_started(resp.status().as_u16(), started.elapsed());
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            // Refused upgrade: the upstream's answer goes back as is (the client falls back).
+            return self.relay(provider, resp, false);
+        }
+        self.metrics.websocket_opened();
+        let (mut parts, _) = resp.into_parts();
+        let upstream_upgrade = hyper::upgrade::on(Response::from_parts(parts.clone(), ()));
+        headers::sanitize_response(&mut parts.headers, true);
+        let metrics = self.metrics.clone();
+        tokio::spawn(async move {
+            match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                Ok((client, upstream)) => {
+                    let mut client = TokioIo::new(client);
+                    let mut upstream = TokioIo::new(upstream);
+                    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                    {
+                        tracing::debug!("websocket relay ended: {e}");
+                    }
+                }
+                Err(e) => tracing::warn!("websocket upgrade failed: {e}"),
+            }
+            metrics.request_ended();
+        });
+        Response::from_parts(parts, crate::body::empty())
+    }
+}
+
+type ErrorResponder = Box<dyn FnOnce(Provider) -> Response<Body> + Send>;
+
+fn upstream_uri(upstream: &Upstream, client_uri: &Uri) -> Result<Uri, ErrorResponder> {
+    let pq = client_uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
+    upstream.join(pq).map_err(|e| {
+        let message = format!("cannot forward {pq}: {e}");
+        Box::new(move |provider| error_response(provider, ProxyFault::NotFound, &message, false))
+            as ErrorResponder
+    })
+}
+
+/// An error and its causes on one line ("client error (Connect): tcp connect error: Connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// The address a request came from, for the loopback rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_by_path_then_by_headers() {
+        let none = http::HeaderMap::new();
+        let mut anth = http::HeaderMap::new();
+        anth.insert("anthropic-version", "2023-06-01".parse().unwrap());
+        assert_eq!(route("/v1/messages", &none), Some(Provider::Anthropic));
+        assert_eq!(
+            route("/v1/messages/count_tokens", &none),
+            Some(Provider::Anthropic)
+        );
+        assert_eq!(route("/v1/chat/completions", &anth), Some(Provider::OpenAi));
+        assert_eq!(route("/v1/responses", &none), Some(Provider::OpenAi));
+        assert_eq!(route("/v1/embeddings", &none), Some(Provider::OpenAi));
+        assert_eq!(route("/v1/models", &none), Some(Provider::OpenAi));
+        assert_eq!(route("/v1/models", &anth), Some(Provider::Anthropic));
+        assert_eq!(route("/v2/x", &none), None);
+        assert_eq!(route("/", &none), None);
+    }
+
+    #[test]
+    fn stream_flag_found_without_parsing() {
+        assert!(wants_stream(br#"{"model":"m","stream":true}"#));
+        assert!(wants_stream(b"{\"stream\" :\n true}"));
+        assert!(!wants_stream(br#"{"stream":false}"#));
+        assert!(!wants_stream(br#"{"content":"\"stream\" is a word"}"#));
+        assert!(!wants_stream(b"not json at all \"stream\""));
+        assert!(!wants_stream(b""));
+    }
+}

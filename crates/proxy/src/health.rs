@@ -1,0 +1,112 @@
+//! `/livez`, `/readyz`, `/health`. Readiness never depends on reaching a provider: an offline
+//! install must come up healthy. Upstream reachability is a separate, opt-in check.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use http::{HeaderValue, Response, StatusCode, header};
+use serde_json::json;
+
+use crate::body::{Body, full};
+use crate::config::Upstream;
+use crate::server::State;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn json_response(status: StatusCode, value: serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(full(value.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+pub fn livez() -> Response<Body> {
+    json_response(StatusCode::OK, json!({ "status": "alive" }))
+}
+
+pub fn readyz(state: &State) -> Response<Body> {
+    if state.ready.load(Ordering::SeqCst) {
+        json_response(StatusCode::OK, json!({ "status": "ready" }))
+    } else {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "draining" }),
+        )
+    }
+}
+
+pub async fn health(state: &State, local: bool, check_upstreams: bool) -> Response<Body> {
+    let ready = state.ready.load(Ordering::SeqCst);
+    let upstreams = if check_upstreams {
+        let (a, o) = tokio::join!(
+            reachable(&state.config.anthropic),
+            reachable(&state.config.openai)
+        );
+        json!({ "anthropic": a, "openai": o })
+    } else {
+        json!("not checked (GET /health?upstream=1 checks them)")
+    };
+    let mut body = json!({
+        "status": if ready { "ok" } else { "draining" },
+        "service": "headroom",
+        "version": VERSION,
+        "uptime_seconds": state.started.elapsed().as_secs_f64(),
+        "checks": {
+            "listener": if ready { "ok" } else { "draining" },
+            "upstreams": upstreams,
+        },
+        "requests": {
+            "total": state.metrics.requests_total(),
+            "in_flight": state.metrics.in_flight(),
+        },
+    });
+    if let Some(d) = &state.config.deployment {
+        body["deployment"] = serde_json::to_value(d).unwrap_or_default();
+    }
+    // Where it forwards to is nobody else's business.
+    if local {
+        body["config"] = json!({
+            "listen": state.config.listen.to_string(),
+            "anthropic_api_url": state.config.anthropic.display(),
+            "openai_api_url": state.config.openai.display(),
+            "token_required_for_remote": state.config.token.is_some(),
+        });
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, body)
+}
+
+/// A TCP connect to the upstream's host and port, bounded: a reachability hint, not a readiness
+/// condition.
+async fn reachable(upstream: &Upstream) -> serde_json::Value {
+    let port =
+        upstream
+            .authority
+            .port_u16()
+            .unwrap_or(if upstream.scheme == http::uri::Scheme::HTTPS {
+                443
+            } else {
+                80
+            });
+    let target = format!("{}:{port}", upstream.authority.host());
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect(target.as_str()),
+    )
+    .await;
+    let (ok, detail) = match outcome {
+        Ok(Ok(_)) => (true, "reachable".to_owned()),
+        Ok(Err(e)) => (false, e.to_string()),
+        Err(_) => (false, "timed out after 2 s".to_owned()),
+    };
+    json!({ "url": upstream.display(), "reachable": ok, "detail": detail })
+}

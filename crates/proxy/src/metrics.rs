@@ -1,0 +1,301 @@
+//! Counters for `/metrics` (Prometheus text format). Lock-free: every request touches them.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use crate::errors::Provider;
+
+/// Upper bounds (seconds) of the time-to-response-headers histogram.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: [AtomicU64; 2],
+    status_classes: [AtomicU64; 5],
+    unreachable: AtomicU64,
+    timeouts: AtomicU64,
+    unauthorized: AtomicU64,
+    stream_errors: AtomicU64,
+    aborted: AtomicU64,
+    websockets: AtomicU64,
+    in_flight: AtomicU64,
+    request_bytes: AtomicU64,
+    response_bytes: AtomicU64,
+    input_tokens: AtomicU64,
+    output_tokens: AtomicU64,
+    latency_buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+}
+
+fn provider_index(p: Provider) -> usize {
+    match p {
+        Provider::Anthropic => 0,
+        Provider::OpenAi => 1,
+    }
+}
+
+impl Metrics {
+    pub fn request_started(&self, provider: Provider, request_bytes: u64) {
+        self.requests[provider_index(provider)].fetch_add(1, Relaxed);
+        self.request_bytes.fetch_add(request_bytes, Relaxed);
+        self.in_flight.fetch_add(1, Relaxed);
+    }
+
+    /// Response headers arrived from the upstream (or the proxy answered with an error).
+    pub fn response_started(&self, status: u16, elapsed: Duration) {
+        let class = (status / 100).clamp(1, 5) as usize - 1;
+        self.status_classes[class].fetch_add(1, Relaxed);
+        let secs = elapsed.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.latency_buckets[i].fetch_add(1, Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Relaxed);
+        self.latency_sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Relaxed);
+    }
+
+    pub fn response_finished(&self, bytes: u64, usage: Option<(u64, u64)>, complete: bool) {
+        self.in_flight.fetch_sub(1, Relaxed);
+        self.response_bytes.fetch_add(bytes, Relaxed);
+        if let Some((input, output)) = usage {
+            self.input_tokens.fetch_add(input, Relaxed);
+            self.output_tokens.fetch_add(output, Relaxed);
+        }
+        if !complete {
+            self.aborted.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A request that ended without an upstream body (proxy error, upgrade).
+    pub fn request_ended(&self) {
+        self.in_flight.fetch_sub(1, Relaxed);
+    }
+
+    pub fn upstream_unreachable(&self) {
+        self.unreachable.fetch_add(1, Relaxed);
+    }
+    pub fn upstream_timeout(&self) {
+        self.timeouts.fetch_add(1, Relaxed);
+    }
+    pub fn unauthorized(&self) {
+        self.unauthorized.fetch_add(1, Relaxed);
+    }
+    pub fn upstream_stream_error(&self) {
+        self.stream_errors.fetch_add(1, Relaxed);
+    }
+    pub fn websocket_opened(&self) {
+        self.websockets.fetch_add(1, Relaxed);
+    }
+
+    pub fn requests_total(&self) -> u64 {
+        self.requests.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Relaxed)
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut counter = |name: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (labels, v) in samples {
+                let _ = writeln!(out, "{name}{labels} {v}");
+            }
+        };
+        let l = |c: &AtomicU64| c.load(Relaxed);
+        counter(
+            "headroom_requests_total",
+            "Requests forwarded, by provider.",
+            &[
+                ("{provider=\"anthropic\"}", l(&self.requests[0])),
+                ("{provider=\"openai\"}", l(&self.requests[1])),
+            ],
+        );
+        counter(
+            "headroom_responses_total",
+            "Responses sent, by status class.",
+            &[
+                ("{class=\"1xx\"}", l(&self.status_classes[0])),
+                ("{class=\"2xx\"}", l(&self.status_classes[1])),
+                ("{class=\"3xx\"}", l(&self.status_classes[2])),
+                ("{class=\"4xx\"}", l(&self.status_classes[3])),
+                ("{class=\"5xx\"}", l(&self.status_classes[4])),
+            ],
+        );
+        counter(
+            "headroom_errors_total",
+            "Requests the proxy could not complete, by reason.",
+            &[
+                ("{reason=\"upstream_unreachable\"}", l(&self.unreachable)),
+                ("{reason=\"upstream_timeout\"}", l(&self.timeouts)),
+                ("{reason=\"upstream_stream\"}", l(&self.stream_errors)),
+                ("{reason=\"client_aborted\"}", l(&self.aborted)),
+                ("{reason=\"unauthorized\"}", l(&self.unauthorized)),
+            ],
+        );
+        counter(
+            "headroom_websocket_upgrades_total",
+            "WebSocket connections relayed.",
+            &[("", l(&self.websockets))],
+        );
+        counter(
+            "headroom_bytes_total",
+            "Body bytes relayed.",
+            &[
+                ("{direction=\"request\"}", l(&self.request_bytes)),
+                ("{direction=\"response\"}", l(&self.response_bytes)),
+            ],
+        );
+        counter(
+            "headroom_tokens_total",
+            "Tokens reported in upstream usage fields.",
+            &[
+                ("{kind=\"input\"}", l(&self.input_tokens)),
+                ("{kind=\"output\"}", l(&self.output_tokens)),
+            ],
+        );
+        let _ = writeln!(
+            out,
+            "# HELP headroom_in_flight Requests currently being relayed.\n# TYPE headroom_in_flight gauge\nheadroom_in_flight {}",
+            l(&self.in_flight)
+        );
+        let name = "headroom_upstream_header_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time from request to upstream response headers.\n# TYPE {name} histogram"
+        );
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                l(&self.latency_buckets[i])
+            );
+        }
+        let count = l(&self.latency_count);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            l(&self.latency_sum_micros) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count {count}");
+        out
+    }
+}
+
+/// Picks token counts out of a JSON or SSE body as it streams by. The last value seen for each
+/// field wins (Anthropic's `message_delta` carries the cumulative output count).
+#[derive(Default)]
+pub struct Usage {
+    carry: Vec<u8>,
+    input: u64,
+    output: u64,
+}
+
+const FIELDS: [(&[u8], bool); 4] = [
+    (b"\"input_tokens\"", true),
+    (b"\"prompt_tokens\"", true),
+    (b"\"output_tokens\"", false),
+    (b"\"completion_tokens\"", false),
+];
+const CARRY: usize = 48;
+
+impl Usage {
+    pub fn feed(&mut self, chunk: &[u8]) {
+        // Scan the carried tail of the previous chunk plus this one, so a field split across
+        // chunks is still found; only the tail is ever kept.
+        let mut window = std::mem::take(&mut self.carry);
+        window.extend_from_slice(chunk);
+        for (name, is_input) in FIELDS {
+            let mut from = 0;
+            while let Some(pos) = find(&window[from..], name) {
+                let start = from + pos + name.len();
+                if let Some(v) = number_after_colon(&window[start..]) {
+                    if is_input {
+                        self.input = v;
+                    } else {
+                        self.output = v;
+                    }
+                }
+                from = start;
+            }
+        }
+        let keep = window.len().min(CARRY);
+        self.carry = window[window.len() - keep..].to_vec();
+    }
+
+    pub fn totals(&self) -> (u64, u64) {
+        (self.input, self.output)
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `: 123` → 123; `None` when the number is not complete in this window (seen again later).
+fn number_after_colon(rest: &[u8]) -> Option<u64> {
+    let mut i = 0;
+    while i < rest.len() && rest[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    if rest.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    while i < rest.len() && rest[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    let start = i;
+    while i < rest.len() && rest[i].is_ascii_digit() {
+        i += 1;
+    }
+    if i == start || i == rest.len() {
+        return None;
+    }
+    std::str::from_utf8(&rest[start..i]).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_from_anthropic_sse_split_across_chunks() {
+        let body = b"event: message_start\ndata: {\"message\":{\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\nevent: message_delta\ndata: {\"usage\":{\"output_tokens\":15}}\n\n";
+        for split in 1..body.len() {
+            let mut u = Usage::default();
+            u.feed(&body[..split]);
+            u.feed(&body[split..]);
+            assert_eq!(u.totals(), (25, 15), "split at {split}");
+        }
+    }
+
+    #[test]
+    fn usage_from_openai_json() {
+        let mut u = Usage::default();
+        u.feed(br#"{"usage": {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}}"#);
+        assert_eq!(u.totals(), (9, 12));
+    }
+
+    #[test]
+    fn render_is_prometheus_text() {
+        let m = Metrics::default();
+        m.request_started(Provider::Anthropic, 10);
+        m.response_started(200, Duration::from_millis(3));
+        m.response_finished(100, Some((5, 7)), true);
+        let text = m.render();
+        assert!(text.contains("headroom_requests_total{provider=\"anthropic\"} 1"));
+        assert!(text.contains("headroom_tokens_total{kind=\"output\"} 7"));
+        assert!(text.contains("headroom_upstream_header_seconds_bucket{le=\"0.005\"} 1"));
+        assert!(text.contains("headroom_upstream_header_seconds_count 1"));
+        assert!(text.contains("headroom_in_flight 0"));
+    }
+}

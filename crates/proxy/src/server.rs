@@ -1,0 +1,260 @@
+//! The listener, per-connection serving, request dispatch and graceful shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use http::{Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use thiserror::Error;
+use tokio::net::TcpListener;
+
+use crate::body::{Body, empty, full};
+use crate::config::{ProxyConfig, is_loopback};
+use crate::errors::{Provider, ProxyFault, error_response};
+use crate::forward::{Forward, Upstreams, route};
+use crate::health;
+use crate::metrics::Metrics;
+
+/// A slow client gets this long to send its request headers (slowloris).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Shared by every connection of one proxy process.
+pub struct State {
+    pub config: ProxyConfig,
+    pub metrics: Arc<Metrics>,
+    pub started: Instant,
+    /// False once shutdown began: `/readyz` then answers 503 so supervisors and load balancers
+    /// stop sending new work while streams drain.
+    pub ready: AtomicBool,
+    upstreams: Upstreams,
+}
+
+#[derive(Debug, Error)]
+pub enum BindError {
+    #[error("port {port} on {host} is already in use")]
+    InUse { host: String, port: u16 },
+    #[error("cannot listen on {addr}: {source}")]
+    Other {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Bind the listening socket (separately from serving, so the caller can report a busy port with
+/// the name of whoever holds it).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr).await.map_err(|source| {
+        if source.kind() == std::io::ErrorKind::AddrInUse {
+            BindError::InUse {
+                host: addr.ip().to_string(),
+                port: addr.port(),
+            }
+        } else {
+            BindError::Other { addr, source }
+        }
+    })
+}
+
+/// Serve until `shutdown` resolves, then stop accepting, let in-flight requests finish within
+/// the configured drain bound, and return.
+pub async fn serve(
+    config: ProxyConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let drain = config.drain_timeout;
+    let state = Arc::new(State {
+        config,
+        metrics: Arc::new(Metrics::default()),
+        started: Instant::now(),
+        ready: AtomicBool::new(true),
+        upstreams: Upstreams::new(),
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning; keep serving the rest.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let service = service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(dispatch(&state, peer, req).await) }
+        });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection from {peer} ended: {e}");
+            }
+        });
+    }
+    state.ready.store(false, Ordering::SeqCst);
+    drop(listener);
+    tracing::info!("shutting down: draining in-flight requests (up to {drain:?})");
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "{} request(s) still running after {drain:?}; closing them",
+            state.metrics.in_flight()
+        );
+    }
+    Ok(())
+}
+
+/// Bind and serve until SIGTERM or SIGINT.
+pub async fn run(config: ProxyConfig) -> anyhow::Result<()> {
+    let listener = bind(config.listen).await?;
+    serve(config, listener, shutdown_signal()).await
+}
+
+/// Resolves on SIGTERM (supervisors, `docker stop`, PID 1 in a container) or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn dispatch(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+    let local = is_loopback(peer.ip());
+    let path = req.uri().path();
+    match (req.method(), path) {
+        (&Method::GET | &Method::HEAD, "/livez") => health::livez(),
+        (&Method::GET | &Method::HEAD, "/readyz") => health::readyz(state),
+        (&Method::GET | &Method::HEAD, "/health") => {
+            let check_upstreams = req.uri().query().is_some_and(|q| {
+                q.split('&')
+                    .any(|kv| kv == "upstream=1" || kv == "upstream=true")
+            });
+            health::health(state, local, check_upstreams).await
+        }
+        // Some clients probe the base URL before their first request.
+        (&Method::HEAD, "/") => empty_response(StatusCode::OK),
+        _ => {
+            let provider = route(path, req.headers());
+            if !local && !authorized(state, &req) {
+                state.metrics.unauthorized();
+                return error_response(
+                    provider.unwrap_or(Provider::OpenAi),
+                    ProxyFault::Unauthorized,
+                    "this headroom proxy requires its token (x-headroom-proxy-token) from non-local callers",
+                    false,
+                );
+            }
+            if path == "/metrics" && req.method() == Method::GET {
+                return metrics_response(state);
+            }
+            match provider {
+                Some(provider) => {
+                    Forward {
+                        config: &state.config,
+                        upstreams: &state.upstreams,
+                        metrics: &state.metrics,
+                    }
+                    .handle(provider, req)
+                    .await
+                }
+                None => error_response(
+                    Provider::OpenAi,
+                    ProxyFault::NotFound,
+                    &format!("headroom forwards /v1/... API paths; {path} is not one"),
+                    false,
+                ),
+            }
+        }
+    }
+}
+
+/// A non-local caller must present the token (when one is configured; without one, binding
+/// beyond loopback was explicitly accepted at start).
+fn authorized(state: &State, req: &Request<Incoming>) -> bool {
+    let Some(token) = state.config.token.as_deref() else {
+        return true;
+    };
+    let presented = req
+        .headers()
+        .get("x-headroom-proxy-token")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            req.headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+        });
+    presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes()))
+}
+
+/// Compare secrets without an early exit that would leak the matching prefix length by timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn metrics_response(state: &State) -> Response<Body> {
+    let mut resp = Response::new(full(state.metrics.render()));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    resp
+}
+
+fn empty_response(status: StatusCode) -> Response<Body> {
+    let mut resp = Response::new(empty());
+    *resp.status_mut() = status;
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}
