@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Real clients through a real `headroom proxy` to the loopback upstream stand-in, inside a network
+# namespace where only loopback exists (nothing can leave the machine).
+#
+#   tests/e2e/clients.sh HEADROOM STUB CLIENT_DIR
+#
+# HEADROOM: the headroom binary; STUB: the upstream_stub example binary; CLIENT_DIR: where
+# tests/e2e/install-clients.sh put the npm clients (bin/claude, bin/codex). Prints
+# "N passed, N failed, N skipped" last.
+set -uo pipefail
+HEADROOM=$1 STUB=$2 CLIENTS=$3
+HERE=$(cd "$(dirname "$0")" && pwd)
+if [ "${HEADROOM_E2E_IN_NETNS:-}" != 1 ]; then
+    exec unshare -n env HEADROOM_E2E_IN_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
+fi
+PASSED=0 FAILED=0 SKIPPED=0
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/headroom-e2e.XXXXXX")
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+pass() { echo "PASS $*"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
+skip() { echo "SKIP $*"; SKIPPED=$((SKIPPED + 1)); }
+
+# Wait (bounded) for a line matching $2 in file $1.
+wait_for() { for _ in $(seq 1 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+"$STUB" --port 0 --record "$WORK/upstream.jsonl" >"$WORK/stub.out" 2>&1 &
+PIDS+=($!)
+wait_for "$WORK/stub.out" "listening on" || { fail "upstream stub did not start"; echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"; exit 1; }
+UPSTREAM="http://$(sed -n 's/^listening on //p' "$WORK/stub.out")"
+
+PORT=18787
+"$HEADROOM" proxy --port $PORT --anthropic-api-url "$UPSTREAM" --openai-api-url "$UPSTREAM/v1" >"$WORK/proxy.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.05; done
+BASE="http://127.0.0.1:$PORT"
+
+# requests_total for a provider, from headroom's own counters: proves a request went THROUGH it.
+through() { curl -fs "$BASE/metrics" | sed -n "s/^headroom_requests_total{provider=\"$1\"} //p"; }
+upstream_count() { grep -c "\"path\":\"$1\"" "$WORK/upstream.jsonl" 2>/dev/null || echo 0; }
+
+run_check() { # name provider expected-output-file command...
+    local name=$1 provider=$2 out=$WORK/$1.out before after; shift 2
+    before=$(through "$provider")
+    if timeout 120 "$@" >"$out" 2>&1 && grep -q "Hello from the headroom test upstream" "$out" \
+        && after=$(through "$provider") && [ "$after" -gt "$before" ]; then
+        pass "$name (headroom relayed $((after - before)) $provider request(s))"
+    else
+        fail "$name"; sed 's/^/    /' "$out" | tail -20
+    fi
+}
+
+if python3 -c 'import anthropic, openai' 2>/dev/null; then
+    for sdk in anthropic openai; do
+        before=$(through "$sdk")
+        if timeout 120 python3 "$HERE/sdk_check.py" "$sdk" "$BASE" >"$WORK/$sdk-sdk.out" 2>&1 \
+            && [ "$(through "$sdk")" -gt "$before" ]; then
+            pass "python $sdk SDK: $(grep -c '^ok' "$WORK/$sdk-sdk.out") checks"
+        else
+            fail "python $sdk SDK"; sed 's/^/    /' "$WORK/$sdk-sdk.out" | tail -20
+        fi
+    done
+else
+    skip "python anthropic/openai SDKs not installed"
+fi
+
+if [ -x "$CLIENTS/bin/claude" ]; then
+    mkdir -p "$WORK/claude-home"
+    run_check claude-code anthropic env -i PATH="$PATH" HOME="$WORK/claude-home" \
+        ANTHROPIC_BASE_URL="$BASE" ANTHROPIC_API_KEY=sk-ant-e2e \
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 CLAUDE_CODE_MAX_RETRIES=0 \
+        "$CLIENTS/bin/claude" -p "say hi"
+    grep -q '"query":"beta=true"' "$WORK/upstream.jsonl" && pass "claude-code: ?beta=true reached the upstream" \
+        || fail "claude-code: no ?beta=true request reached the upstream"
+else
+    skip "claude-code not installed"
+fi
+
+if [ -x "$CLIENTS/bin/codex" ]; then
+    mkdir -p "$WORK/codex-home"
+    cat >"$WORK/codex-home/config.toml" <<TOML
+model = "gpt-e2e"
+model_provider = "headroom"
+
+[model_providers.headroom]
+name = "headroom"
+base_url = "$BASE/v1"
+env_key = "OPENAI_API_KEY"
+wire_api = "responses"
+supports_websockets = true
+TOML
+    ws_before=$(curl -fs "$BASE/metrics" | sed -n 's/^headroom_websocket_upgrades_total //p')
+    run_check codex openai env -i PATH="$PATH" HOME="$WORK/codex-home" CODEX_HOME="$WORK/codex-home" \
+        OPENAI_API_KEY=sk-e2e "$CLIENTS/bin/codex" exec -c analytics.enabled=false --disable plugins \
+        --skip-git-repo-check "say hi" </dev/null
+    ws_after=$(curl -fs "$BASE/metrics" | sed -n 's/^headroom_websocket_upgrades_total //p')
+    if [ "${ws_after:-0}" -gt "${ws_before:-0}" ]; then pass "codex: its WebSocket went through headroom"
+    else fail "codex: no WebSocket upgrade was relayed"; fi
+else
+    skip "codex not installed"
+fi
+
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+[ "$FAILED" = 0 ]

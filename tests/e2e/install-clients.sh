@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install the real clients the end-to-end tests drive, idempotently, into DIR (default
+# /var/tmp/headroom-e2e): Claude Code and Codex from npm (pinned: an unpinned Claude Code on
+# Node 20 silently resolves to an older release), and the anthropic/openai Python SDKs.
+set -uo pipefail
+DIR=${1:-/var/tmp/headroom-e2e}
+mkdir -p "$DIR"
+want=("@anthropic-ai/claude-code@2.1.330" "@openai/codex@0.169.0")
+if [ ! -x "$DIR/npm/bin/claude" ] || [ ! -x "$DIR/npm/bin/codex" ]; then
+    npm install -g --no-audit --no-fund --prefix "$DIR/npm" "${want[@]}" >"$DIR/npm.log" 2>&1 ||
+        echo "npm install failed (see $DIR/npm.log)"
+fi
+python3 -c 'import anthropic, openai' 2>/dev/null ||
+    python3 -m pip install -q anthropic openai >"$DIR/pip.log" 2>&1 ||
+    echo "pip install failed (see $DIR/pip.log)"
