@@ -1,0 +1,294 @@
+//! Side-by-side proxy benchmark: the same requests straight to the loopback upstream stand-in and
+//! through a real `headroom proxy` process, in one run. Prints a table; asserts nothing (timings
+//! on shared machines are noise, not test failures).
+//!
+//!   cargo test --release -p headroom --test proxy_bench -- --ignored --nocapture
+//!
+//! `HEADROOM_BENCH_N` (sequential requests per row, default 1000) and `HEADROOM_BENCH_SECS`
+//! (seconds per throughput cell, default 2) scale it.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use headroom_proxy::stub::Stub;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+#[derive(Clone, Copy)]
+struct Kind {
+    name: &'static str,
+    path: &'static str,
+    body: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+}
+
+const KINDS: [Kind; 4] = [
+    Kind {
+        name: "anthropic json",
+        path: "/v1/messages",
+        body: r#"{"model":"m","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"#,
+        headers: &[("x-api-key", "k"), ("anthropic-version", "2023-06-01")],
+    },
+    Kind {
+        name: "anthropic sse",
+        path: "/v1/messages",
+        body: r#"{"model":"m","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+        headers: &[("x-api-key", "k"), ("anthropic-version", "2023-06-01")],
+    },
+    Kind {
+        name: "openai json",
+        path: "/v1/chat/completions",
+        body: r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+        headers: &[("authorization", "Bearer k")],
+    },
+    Kind {
+        name: "openai sse",
+        path: "/v1/chat/completions",
+        body: r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+        headers: &[("authorization", "Bearer k")],
+    },
+];
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One request; returns (time to response headers + first body byte, total time).
+async fn one(client: &HttpClient, base: &str, kind: Kind) -> (Duration, Duration) {
+    let mut b = Request::post(format!("{base}{}", kind.path));
+    for (k, v) in kind.headers {
+        b = b.header(*k, *v);
+    }
+    let start = Instant::now();
+    let resp = client
+        .request(
+            b.body(Full::new(Bytes::from_static(kind.body.as_bytes())))
+                .unwrap(),
+        )
+        .await
+        .expect("request");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let mut body = resp.into_body();
+    let mut first = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.expect("body");
+        if first.is_none() && frame.data_ref().is_some_and(|d| !d.is_empty()) {
+            first = Some(start.elapsed());
+        }
+    }
+    let total = start.elapsed();
+    (first.unwrap_or(total), total)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn sequential(
+    client: &HttpClient,
+    base: &str,
+    kind: Kind,
+    n: u64,
+) -> (Vec<Duration>, Vec<Duration>) {
+    for _ in 0..50 {
+        one(client, base, kind).await; // warm the connection pools
+    }
+    let (mut ttfb, mut total) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let (f, t) = one(client, base, kind).await;
+        ttfb.push(f);
+        total.push(t);
+    }
+    ttfb.sort();
+    total.sort();
+    (ttfb, total)
+}
+
+async fn throughput(base: &str, kind: Kind, clients: usize, secs: u64) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (done, base) = (done.clone(), base.to_owned());
+        tasks.push(tokio::spawn(async move {
+            // One keep-alive connection per simulated client.
+            let client: HttpClient = Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(1)
+                .build(HttpConnector::new());
+            while Instant::now() < deadline {
+                one(&client, &base, kind).await;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / secs as f64
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `headroom proxy` and time spawn → `/readyz` 200.
+fn start_headroom(upstream: &str) -> (Proc, u16, Duration) {
+    let port = free_port();
+    let start = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(["proxy", "--port", &port.to_string()])
+        .args([
+            "--anthropic-api-url",
+            upstream,
+            "--openai-api-url",
+            upstream,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn headroom proxy");
+    let proc = Proc(child);
+    for _ in 0..10_000 {
+        if headroom_deploy::health::is_ready("127.0.0.1", port) {
+            return (proc, port, start.elapsed());
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    panic!("headroom proxy did not become ready");
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+#[test]
+#[ignore = "benchmark: run with --ignored --nocapture (release build recommended)"]
+fn proxy_side_by_side() {
+    let n = env_num("HEADROOM_BENCH_N", 1000);
+    let secs = env_num("HEADROOM_BENCH_SECS", 2);
+    let stub = Stub::start().unwrap();
+    let mut ready = Vec::new();
+    for _ in 0..5 {
+        let (_p, _, t) = start_headroom(&stub.url());
+        ready.push(t);
+    }
+    ready.sort();
+    let (proc, port, _) = start_headroom(&stub.url());
+    let pid = proc.0.id();
+    std::thread::sleep(Duration::from_millis(200));
+    let rss_idle = rss_kib(pid);
+    let direct = stub.url();
+    let via = format!("http://127.0.0.1:{port}");
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client: HttpClient = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        println!("\nheadroom proxy benchmark: {n} sequential requests per row, {secs} s per throughput cell, loopback stub upstream");
+        println!("(client, stub and proxy share this machine's cores: read ratios and deltas, not absolutes)\n");
+        println!(
+            "{:<15} {:>10} {:>10} {:>10} {:>10} {:>11} {:>11} {:>12}",
+            "request", "direct p50", "direct p99", "via p50", "via p99", "added p50", "added p99", "TTFB added"
+        );
+        for kind in KINDS {
+            let (d_ttfb, d) = sequential(&client, &direct, kind, n).await;
+            let (v_ttfb, v) = sequential(&client, &via, kind, n).await;
+            let (dp50, dp99, vp50, vp99) = (
+                percentile(&d, 0.5),
+                percentile(&d, 0.99),
+                percentile(&v, 0.5),
+                percentile(&v, 0.99),
+            );
+            let ttfb_added = percentile(&v_ttfb, 0.5).saturating_sub(percentile(&d_ttfb, 0.5));
+            println!(
+                "{:<15} {:>10} {:>10} {:>10} {:>10} {:>11} {:>11} {:>12}",
+                kind.name,
+                ms(dp50),
+                ms(dp99),
+                ms(vp50),
+                ms(vp99),
+                ms(vp50.saturating_sub(dp50)),
+                ms(vp99.saturating_sub(dp99)),
+                ms(ttfb_added)
+            );
+        }
+        println!("(milliseconds)\n");
+        println!(
+            "{:<15} {:>8} {:>12} {:>12} {:>8}",
+            "throughput", "clients", "direct r/s", "via r/s", "ratio"
+        );
+        for kind in [KINDS[0], KINDS[1]] {
+            for clients in [1, 16, 64] {
+                let d = throughput(&direct, kind, clients, secs).await;
+                let v = throughput(&via, kind, clients, secs).await;
+                println!(
+                    "{:<15} {:>8} {:>12.0} {:>12.0} {:>8.2}",
+                    kind.name,
+                    clients,
+                    d,
+                    v,
+                    v / d
+                );
+            }
+        }
+        let mut extra = 0;
+        while extra < 10_000 {
+            one(&client, &via, KINDS[extra % 4]).await;
+            extra += 1;
+        }
+    });
+    let rss_after = rss_kib(pid);
+    println!(
+        "\nstart -> /readyz 200: median {} ms (min {} ms, max {} ms, 5 starts)",
+        ms(ready[2]),
+        ms(ready[0]),
+        ms(ready[4])
+    );
+    println!(
+        "RSS: idle {:.1} MiB, after the throughput runs + 10,000 more requests {:.1} MiB",
+        rss_idle as f64 / 1024.0,
+        rss_after as f64 / 1024.0
+    );
+    println!(
+        "targets: added p50 <= 0.2 ms, p99 <= 0.5 ms; >= 0.9x throughput at 64 clients; ready <= 50 ms; idle RSS <= 15 MB"
+    );
+    drop(proc);
+}
