@@ -28,9 +28,9 @@ impl EditGrant {
             Format::Toml => '.',
             Format::Text => return self.keys.iter().any(|k| k == key),
         };
-        self.keys.iter().any(|k| {
-            key == k || (key.starts_with(k.as_str()) && key[k.len()..].starts_with(sep))
-        })
+        self.keys
+            .iter()
+            .any(|k| key == k || (key.starts_with(k.as_str()) && key[k.len()..].starts_with(sep)))
     }
 }
 
