@@ -1,0 +1,180 @@
+//! Capabilities made concrete for one machine: `${VAR:-default}` expanded, paths made logical
+//! (`~/…` or `/…`), and the fixed deny-list applied on top of every grant.
+
+use headroom_edits::{EditGrant, Format};
+
+use crate::manifest::Manifest;
+
+/// Never readable or editable by any plugin, whatever it was granted: credentials, and
+/// headroom's own state (a plugin can never edit its own grants or the journal).
+pub const DENIED: &[&str] = &[
+    "~/.ssh",
+    "~/.gnupg",
+    "~/.aws",
+    "~/.azure",
+    "~/.config/gcloud",
+    "~/.kube",
+    "~/.docker",
+    "~/.netrc",
+    "~/.git-credentials",
+    "~/.password-store",
+    "~/.headroom",
+];
+
+pub fn is_denied(logical: &str) -> bool {
+    DENIED
+        .iter()
+        .any(|d| logical == *d || logical.starts_with(&format!("{d}/")))
+}
+
+/// How to look up the user's environment (tests pass a map).
+pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+/// Make a path logical: `$HOME/x` → `~/x`; `~/x` and other absolute paths unchanged.
+pub fn to_logical(path: &str, home: &str) -> String {
+    let home = home.trim_end_matches('/');
+    if !home.is_empty()
+        && let Some(rest) = path.strip_prefix(home)
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        return format!("~{rest}");
+    }
+    path.to_owned()
+}
+
+/// Expand a leading `${VAR:-default}` with the user's environment, then make it logical.
+pub fn expand(path: &str, env: &EnvLookup, home: &str) -> String {
+    let expanded = match path.strip_prefix("${").and_then(|r| r.split_once('}')) {
+        Some((var, rest)) => {
+            let (name, default) = var.split_once(":-").unwrap_or((var, ""));
+            let value = env(name)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned());
+            format!("{}{rest}", value.trim_end_matches('/'))
+        }
+        None => path.to_owned(),
+    };
+    to_logical(&expanded, home)
+}
+
+/// One plugin's concrete read and edit grants.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    /// (logical path, recursive)
+    pub read: Vec<(String, bool)>,
+    pub edit: Vec<EditGrant>,
+    pub env: Vec<String>,
+    pub which: Vec<String>,
+}
+
+impl Grants {
+    pub fn from_manifest(m: &Manifest, env: &EnvLookup, home: &str) -> Self {
+        let read = m
+            .capabilities
+            .read
+            .iter()
+            .map(|r| match r.strip_suffix("/**") {
+                Some(dir) => (expand(dir, env, home), true),
+                None => (expand(r, env, home), false),
+            })
+            .collect();
+        let edit = m
+            .capabilities
+            .edit
+            .iter()
+            .map(|e| EditGrant {
+                file: expand(&e.file, env, home),
+                format: match e.format.as_str() {
+                    "json" => Format::Json,
+                    "toml" => Format::Toml,
+                    _ => Format::Text,
+                },
+                keys: e.keys.clone(),
+            })
+            .filter(|g| !is_denied(&g.file))
+            .collect();
+        Self {
+            read,
+            edit,
+            env: m.capabilities.env.clone(),
+            which: m.capabilities.which.clone(),
+        }
+    }
+
+    /// May the plugin read (or test, or list) this logical path? An edit grant implies reading
+    /// that file (an adapter must see what it changes).
+    pub fn may_read(&self, logical: &str) -> bool {
+        if is_denied(logical) || logical.split('/').any(|c| c == "..") {
+            return false;
+        }
+        self.read.iter().any(|(p, recursive)| {
+            logical == p || (*recursive && logical.starts_with(&format!("{p}/")))
+        }) || self.edit.iter().any(|g| g.file == logical)
+    }
+}
+
+/// Capabilities in words, for `plugins list` / `inspect` / the consent screen.
+pub fn describe(m: &Manifest) -> Vec<String> {
+    let c = &m.capabilities;
+    let mut out = Vec::new();
+    for r in &c.read {
+        out.push(format!("read {r}"));
+    }
+    for e in &c.edit {
+        let what = match e.format.as_str() {
+            "json" => "JSON keys",
+            "toml" => "TOML keys",
+            _ => "marker blocks",
+        };
+        out.push(format!("edit {} ({what} {})", e.file, e.keys.join(", ")));
+    }
+    for b in &c.which {
+        out.push(format!("locate `{b}`"));
+    }
+    for v in &c.env {
+        out.push(format!("read env {v}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expansion_and_logical_paths() {
+        let env = |n: &str| (n == "CLAUDE_CONFIG_DIR").then(|| "/home/u/alt/".to_owned());
+        assert_eq!(
+            expand(
+                "${CLAUDE_CONFIG_DIR:-~/.claude}/settings.json",
+                &env,
+                "/home/u"
+            ),
+            "~/alt/settings.json"
+        );
+        let none = |_: &str| None;
+        assert_eq!(
+            expand(
+                "${CLAUDE_CONFIG_DIR:-~/.claude}/settings.json",
+                &none,
+                "/home/u"
+            ),
+            "~/.claude/settings.json"
+        );
+        assert_eq!(to_logical("/home/user2/x", "/home/u"), "/home/user2/x");
+        assert_eq!(to_logical("/home/u", "/home/u"), "~");
+    }
+
+    #[test]
+    fn deny_list_wins() {
+        let g = Grants {
+            read: vec![("~".into(), true)],
+            ..Default::default()
+        };
+        assert!(g.may_read("~/.claude/settings.json"));
+        assert!(!g.may_read("~/.ssh/id_rsa"));
+        assert!(!g.may_read("~/.headroom/plugins/x/consent.json"));
+        assert!(!g.may_read("~/x/../.ssh/id_rsa"));
+        assert!(!g.may_read("/etc/passwd"));
+    }
+}

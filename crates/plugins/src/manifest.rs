@@ -1,0 +1,302 @@
+//! The plugin manifest (`adapter.toml`, embedded in the component's `headroom:manifest` custom
+//! section) and the static checks made before any guest code runs.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The adapter API this host implements (`wit/v0.1`, `package headroom:adapter@0.1.0`).
+pub const HOST_API: &str = "0.1.0";
+pub const MANIFEST_SECTION: &str = "headroom:manifest";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    /// The adapter API version the plugin was built against.
+    pub api: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub author: String,
+    #[serde(default)]
+    pub license: String,
+    /// Tool targets it configures, e.g. `["claude"]`.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// `provider`, `user`, `system`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub capabilities: Capabilities,
+}
+
+/// What a plugin may do. Unknown kinds are refused ("needs a newer headroom"), never ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// Environment variable names it may read.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Binaries it may locate on PATH.
+    #[serde(default)]
+    pub which: Vec<String>,
+    /// Paths it may read: a file, or a directory tree as `dir/**`. May start with `${VAR:-default}`.
+    #[serde(default)]
+    pub read: Vec<String>,
+    #[serde(default)]
+    pub edit: Vec<EditCapability>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditCapability {
+    /// One file (no globs).
+    pub file: String,
+    /// `json`, `toml` or `text` (marker blocks).
+    pub format: String,
+    /// JSON pointers, dotted TOML keys or block ids the plugin may touch.
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ManifestError {
+    #[error("not a WebAssembly component: {0}")]
+    NotComponent(String),
+    #[error("a precompiled artifact, not a component: install the .wasm it was built from")]
+    Precompiled,
+    #[error("a core WebAssembly module, not a component: build it for wasm32-wasip2")]
+    CoreModule,
+    #[error(
+        "no headroom manifest (custom section {MANIFEST_SECTION:?}): build it with headroom-adapter-sdk's export_adapter!"
+    )]
+    Missing,
+    #[error("invalid manifest: {0}")]
+    Invalid(String),
+    #[error("needs a newer headroom: {0}")]
+    NewerHeadroom(String),
+    #[error("needs adapter API {needs}; this headroom supports {supports}")]
+    Api { needs: String, supports: String },
+}
+
+/// Secrets a plugin may never read, whatever it declares.
+pub fn is_secret_env(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    n.ends_with("_API_KEY")
+        || n.ends_with("_TOKEN")
+        || n.contains("SECRET")
+        || n.contains("PASSWORD")
+        || n == "API_KEY"
+}
+
+/// Read the manifest from a `.wasm` without running it, and check it.
+pub fn inspect(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+    if wasmtime::Engine::detect_precompiled(bytes).is_some() {
+        return Err(ManifestError::Precompiled);
+    }
+    let mut saw_header = false;
+    let mut manifest = None;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| ManifestError::NotComponent(e.message().to_owned()))?;
+        match payload {
+            wasmparser::Payload::Version { encoding, .. } if !saw_header => {
+                saw_header = true;
+                if encoding == wasmparser::Encoding::Module {
+                    return Err(ManifestError::CoreModule);
+                }
+            }
+            wasmparser::Payload::CustomSection(reader) if reader.name() == MANIFEST_SECTION => {
+                if manifest.is_some() {
+                    return Err(ManifestError::Invalid(
+                        "more than one manifest section".into(),
+                    ));
+                }
+                manifest = Some(reader.data().to_vec());
+            }
+            _ => {}
+        }
+    }
+    if !saw_header {
+        return Err(ManifestError::NotComponent("empty file".into()));
+    }
+    let text = String::from_utf8(manifest.ok_or(ManifestError::Missing)?)
+        .map_err(|_| ManifestError::Invalid("not UTF-8".into()))?;
+    parse(&text)
+}
+
+/// Parse and check manifest text.
+pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+    let m: Manifest = toml::from_str(text).map_err(|e| {
+        let msg = e.message().to_owned();
+        if msg.contains("unknown field") {
+            ManifestError::NewerHeadroom(msg)
+        } else {
+            ManifestError::Invalid(msg)
+        }
+    })?;
+    check_api(&m.api)?;
+    check(&m)?;
+    Ok(m)
+}
+
+/// `api` must be semver-compatible with [`HOST_API`] (same major; for 0.x, same minor).
+pub fn check_api(api: &str) -> Result<(), ManifestError> {
+    let want = semver::Version::parse(api)
+        .map_err(|e| ManifestError::Invalid(format!("api {api:?}: {e}")))?;
+    let host = semver::Version::parse(HOST_API).expect("valid");
+    let req = semver::VersionReq::parse(&format!("^{HOST_API}")).expect("valid");
+    let compatible = req.matches(&want)
+        || (want.major == host.major && want.minor == host.minor && want <= host);
+    if !compatible || want > host {
+        let short = |v: &semver::Version| {
+            if v.major == 0 {
+                format!("0.{}", v.minor)
+            } else {
+                v.major.to_string()
+            }
+        };
+        return Err(ManifestError::Api {
+            needs: short(&want),
+            supports: format!("{}.x", short(&host)),
+        });
+    }
+    Ok(())
+}
+
+fn check(m: &Manifest) -> Result<(), ManifestError> {
+    let bad = |s: String| Err(ManifestError::Invalid(s));
+    let id_ok = !m.id.is_empty()
+        && m.id.len() <= 64
+        && m.id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !id_ok {
+        return bad(format!("id {:?} must be 1-64 of [a-z0-9_-]", m.id));
+    }
+    if semver::Version::parse(&m.version).is_err() {
+        return bad(format!("version {:?} is not semver", m.version));
+    }
+    for s in &m.scopes {
+        if !matches!(s.as_str(), "provider" | "user" | "system") {
+            return bad(format!("unknown scope {s:?}"));
+        }
+    }
+    for name in &m.capabilities.env {
+        if is_secret_env(name) {
+            return bad(format!(
+                "asks for the secret environment variable {name}; refused"
+            ));
+        }
+    }
+    for p in &m.capabilities.read {
+        check_path(p, true)?;
+    }
+    for e in &m.capabilities.edit {
+        check_path(&e.file, false)?;
+        if !matches!(e.format.as_str(), "json" | "toml" | "text") {
+            return Err(ManifestError::NewerHeadroom(format!(
+                "edit format {:?}",
+                e.format
+            )));
+        }
+        if e.keys.is_empty() {
+            return bad(format!("edit of {} lists no keys", e.file));
+        }
+    }
+    Ok(())
+}
+
+/// Paths: `~/…`, `/…` or `${VAR:-default}/…`; no `..`; globs only as a trailing `/**` on reads.
+fn check_path(p: &str, read: bool) -> Result<(), ManifestError> {
+    let bad = |why: &str| Err(ManifestError::Invalid(format!("path {p:?}: {why}")));
+    let rest = match p.strip_prefix("${") {
+        Some(r) => match r.find('}') {
+            Some(i) => &r[i + 1..],
+            None => return bad("unterminated ${"),
+        },
+        None if p.starts_with("~/") || p.starts_with('/') => p,
+        None => return bad("must start with ~/, / or ${VAR:-default}"),
+    };
+    if rest.split('/').any(|c| c == "..") {
+        return bad("may not contain '..'");
+    }
+    let body = if read {
+        rest.strip_suffix("/**").unwrap_or(rest)
+    } else {
+        rest
+    };
+    if body.contains(['*', '?', '[']) {
+        return bad(if read {
+            "only a trailing /** is allowed"
+        } else {
+            "edit capabilities name one file (no globs)"
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "x"
+name = "X"
+version = "1.2.3"
+api = "0.1.0"
+[capabilities]
+env = ["X_HOME"]
+read = ["${X_HOME:-~/.x}/**"]
+[[capabilities.edit]]
+file = "~/.x/config.json"
+format = "json"
+keys = ["/a"]
+"#;
+
+    #[test]
+    fn a_good_manifest_parses() {
+        let m = parse(GOOD).unwrap();
+        assert_eq!(m.capabilities.edit[0].keys, ["/a"]);
+    }
+
+    #[test]
+    fn api_range() {
+        assert!(check_api("0.1.0").is_ok());
+        assert_eq!(
+            check_api("0.2.0").unwrap_err().to_string(),
+            "needs adapter API 0.2; this headroom supports 0.1.x"
+        );
+        assert!(check_api("1.0.0").is_err());
+        assert!(
+            check_api("0.1.9").is_err(),
+            "a newer patch of the contract than the host knows"
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        let with = |from: &str, to: &str| parse(&GOOD.replace(from, to)).unwrap_err().to_string();
+        assert!(with("env = [\"X_HOME\"]", "env = [\"ANTHROPIC_API_KEY\"]").contains("secret"));
+        assert!(
+            with("[capabilities]", "[capabilities]\nexec = [\"sh\"]")
+                .starts_with("needs a newer headroom")
+        );
+        assert!(with("~/.x/config.json", "~/.x/*.json").contains("no globs"));
+        assert!(with("~/.x/config.json", "~/../etc/passwd").contains(".."));
+        assert!(
+            with("format = \"json\"", "format = \"yaml\"").starts_with("needs a newer headroom")
+        );
+        assert!(with("id = \"x\"", "id = \"X Y\"").contains("id"));
+    }
+
+    #[test]
+    fn not_components() {
+        assert_eq!(inspect(b"\0asm\x01\0\0\0"), Err(ManifestError::CoreModule));
+        assert!(matches!(
+            inspect(b"garbage"),
+            Err(ManifestError::NotComponent(_))
+        ));
+        assert!(matches!(inspect(b""), Err(ManifestError::NotComponent(_))));
+    }
+}
