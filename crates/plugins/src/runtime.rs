@@ -283,7 +283,7 @@ pub fn sanitize(s: &str) -> String {
 impl State {
     fn deny(&mut self, what: String) -> wit::HostError {
         self.denials += 1;
-        tracing::warn!(plugin = %self.sandbox.id, "denied: {}", sanitize(&what));
+        tracing::info!(plugin = %self.sandbox.id, "denied: {}", sanitize(&what));
         wit::HostError::Denied(what)
     }
 
