@@ -3,6 +3,7 @@
 //! `headroom-edits`).
 
 mod cli;
+mod tools;
 
 fn main() -> std::process::ExitCode {
     cli::main()

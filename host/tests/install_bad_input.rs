@@ -52,7 +52,7 @@ fn invalid_arguments_are_one_line_errors_and_touch_nothing() {
         ),
         (
             &["--providers", "manual", "--target", "claude"],
-            "no adapter for target claude at scope user",
+            "no adapter configures claude at scope user",
         ),
         (
             &[

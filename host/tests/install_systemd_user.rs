@@ -347,3 +347,65 @@ fn concurrent_applies_serialise_and_interrupted_or_corrupt_installs_are_repaired
         }
     }
 }
+
+#[test]
+fn claude_is_routed_while_installed_and_restored_byte_for_byte_on_remove() {
+    let Some(_lock) = preconditions() else { return };
+    let home = Home::new();
+    let settings = home.path().join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    let original = "{\n    \"statusLine\": \"café ☕\",\n    \"env\": {\n        \"ANTHROPIC_BASE_URL\": \"https://gw.example\"\n    }\n}";
+    std::fs::write(&settings, original).unwrap();
+    // headroom's own state (compile cache, edit lock) is not the user's configuration.
+    let users = |s: std::collections::BTreeMap<std::path::PathBuf, (String, Vec<u8>, u32)>| {
+        s.into_iter()
+            .filter(|(p, _)| !p.starts_with(".headroom"))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let before = users(snapshot(home.path()));
+    let profile = format!("it-claude-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
+    let port = free_port().to_string();
+    let args = [
+        "install",
+        "apply",
+        "--profile",
+        &profile,
+        "--port",
+        &port,
+        "--scope",
+        "provider",
+        "--providers",
+        "manual",
+        "--target",
+        "claude",
+    ];
+    let dry = home.ok(&[&args[..], &["--dry-run"]].concat());
+    assert!(dry.contains("+++ b/~/.claude/settings.json"), "{dry}");
+    assert_same_tree(
+        &before,
+        &users(snapshot(home.path())),
+        "HOME after --dry-run",
+    );
+
+    let out = home.ok(&args);
+    assert!(out.contains("configured ~/.claude/settings.json"), "{out}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&settings).unwrap()).unwrap();
+    assert_eq!(
+        v["env"]["ANTHROPIC_BASE_URL"],
+        format!("http://127.0.0.1:{port}")
+    );
+    let (ok, st) = home.status_json(&profile);
+    assert!(ok, "{st}");
+    // start/stop never touch the user's files.
+    let routed = std::fs::read(&settings).unwrap();
+    home.ok(&["install", "stop", "--profile", &profile]);
+    home.ok(&["install", "start", "--profile", &profile]);
+    assert_eq!(std::fs::read(&settings).unwrap(), routed);
+
+    let out = home.ok(&["install", "remove", "--profile", &profile]);
+    assert!(out.contains("restored ~/.claude/settings.json"), "{out}");
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), original);
+    assert_same_tree(&before, &users(snapshot(home.path())), "HOME after remove");
+    assert!(!home.path().join(".headroom/deploy").join(&profile).exists());
+}

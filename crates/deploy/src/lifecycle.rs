@@ -412,6 +412,7 @@ fn sweep(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<()> {
         proxy_args: vec![],
         home: home.to_path_buf(),
         exe: exe.to_path_buf(),
+        detected: vec![],
     })?;
     let d = Deployment {
         paths,

@@ -42,6 +42,8 @@ pub struct ApplyRequest {
     pub proxy_args: Vec<String>,
     pub home: PathBuf,
     pub exe: PathBuf,
+    /// Targets whose tools were found on this machine (adapters' `detect`), for `--providers auto`.
+    pub detected: Vec<String>,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -64,10 +66,6 @@ pub enum PlanError {
     UnknownTarget(String),
     #[error("target {0} cannot be configured at provider scope (provider scope covers {known})", known = PROVIDER_TARGETS.join(", "))]
     NotAProviderTarget(String),
-    #[error(
-        "no adapter for target {target} at scope {scope} yet; use --providers none to install only the proxy, and configure {target} yourself"
-    )]
-    NoAdapter { target: String, scope: Scope },
     #[error("invalid --host {0:?}")]
     Host(String),
 }
@@ -178,16 +176,9 @@ pub fn plan(req: &ApplyRequest) -> Result<Plan, anyhow::Error> {
     } else {
         Runtime::Native
     };
-    let targets = resolve_targets(req.providers, req.scope, &req.targets, &[])?;
-    // Tool configuration goes through the adapter host; until an adapter exists for a target
-    // we refuse rather than silently leave a tool pointed elsewhere.
-    if let Some(target) = targets.first() {
-        return Err(PlanError::NoAdapter {
-            target: target.clone(),
-            scope: req.scope,
-        }
-        .into());
-    }
+    // Which adapter configures each target is the host's business (it owns the adapter host);
+    // the plan records the targets.
+    let targets = resolve_targets(req.providers, req.scope, &req.targets, &req.detected)?;
     let supervisor_kind = supervisors::kind_for(preset);
     let paths = ProfilePaths::new(&req.home, &profile);
     let now = now_rfc3339();
@@ -349,6 +340,7 @@ mod tests {
             proxy_args: vec![],
             home: PathBuf::from("/home/a b"),
             exe: PathBuf::from("/opt/head room/headroom"),
+            detected: vec![],
         }
     }
 
@@ -478,15 +470,14 @@ mod tests {
     }
 
     #[test]
-    fn targets_without_an_adapter_are_refused_by_name() {
-        let e = err(ApplyRequest {
+    fn auto_records_what_was_detected() {
+        let p = plan(&ApplyRequest {
             providers: ProviderMode::Auto,
+            detected: vec!["codex".into()],
             ..request()
-        });
-        assert!(
-            e.contains("no adapter for target claude at scope user"),
-            "{e}"
-        );
+        })
+        .unwrap();
+        assert_eq!(p.deployment.manifest.targets, ["codex"]);
     }
 
     #[test]

@@ -364,6 +364,10 @@ impl Executor {
     /// Undo everything the journal records, newest file first; the journal is deleted after.
     /// A missing journal is a no-op (already reverted).
     pub fn revert(&self, journal: &Path) -> Result<RevertReport, EditError> {
+        if !journal.exists() {
+            // Nothing was ever applied (or it is reverted already): not even a lock file.
+            return Ok(RevertReport::default());
+        }
         let _lock = fsio::lock(&self.lock_dir)?;
         let Some(j) = load_journal(journal)? else {
             return Ok(RevertReport::default());

@@ -134,15 +134,14 @@ impl AdapterHost {
     /// Built-ins plus `~/.headroom/plugins/*.wasm` and `~/.headroom/plugins/*/*.wasm`, each
     /// checked statically (manifest, API range, imports). Nothing runs.
     pub fn load(opts: HostOptions) -> Self {
-        let cache = opts.state_dir.join("cache");
         let mut entries: Vec<PluginEntry> = crate::builtin::BUILTINS
             .iter()
-            .map(|(_, bytes)| entry(Source::Builtin, None, Arc::from(*bytes), &cache))
+            .map(|(_, bytes)| entry(Source::Builtin, None, Arc::from(*bytes)))
             .collect();
         for path in installed_files(&opts.state_dir.join("plugins")) {
             match std::fs::read(&path) {
                 Ok(bytes) => {
-                    let mut e = entry(Source::Installed, Some(path), Arc::from(bytes), &cache);
+                    let mut e = entry(Source::Installed, Some(path), Arc::from(bytes));
                     if entries
                         .iter()
                         .any(|b| b.source == Source::Builtin && b.id == e.id)
@@ -167,6 +166,26 @@ impl AdapterHost {
             }
         }
         Self { opts, entries }
+    }
+
+    /// Compile every usable adapter (into the cache) and check its imports against this host,
+    /// without running it; entries that fail become `incompatible`. `load` alone never compiles.
+    pub fn verify(&mut self) {
+        let cache = self.opts.state_dir.join("cache");
+        for e in self
+            .entries
+            .iter_mut()
+            .filter(|e| e.status == EntryStatus::Ok)
+        {
+            if let Err(err) = runtime::load_component(&e.bytes, &e.sha256, Some(&cache))
+                .and_then(|c| runtime::check_imports(&c))
+            {
+                e.status = EntryStatus::Incompatible(format!(
+                    "imports: {}",
+                    runtime::sanitize(&format!("{err:#}"))
+                ));
+            }
+        }
     }
 
     pub fn entries(&self) -> &[PluginEntry] {
@@ -341,23 +360,12 @@ fn convert(e: wit::Edit, home: &str) -> Edit {
     }
 }
 
-/// Check one `.wasm` statically: manifest, API range, then imports (compiling, not running).
-fn entry(source: Source, path: Option<PathBuf>, bytes: Arc<[u8]>, cache: &Path) -> PluginEntry {
+/// Check one `.wasm` statically: manifest and API range (nothing is compiled or run).
+fn entry(source: Source, path: Option<PathBuf>, bytes: Arc<[u8]>) -> PluginEntry {
     let sha256 = sha256_hex(&bytes);
     let fallback_id = path.as_deref().map(file_stem).unwrap_or_default();
     let (manifest, status) = match manifest::inspect(&bytes) {
-        Ok(m) => {
-            let status = match runtime::load_component(&bytes, &sha256, Some(cache))
-                .and_then(|c| runtime::check_imports(&c))
-            {
-                Ok(()) => EntryStatus::Ok,
-                Err(e) => EntryStatus::Incompatible(format!(
-                    "imports: {}",
-                    runtime::sanitize(&format!("{e:#}"))
-                )),
-            };
-            (Some(m), status)
-        }
+        Ok(m) => (Some(m), EntryStatus::Ok),
         Err(e @ manifest::ManifestError::Api { .. })
         | Err(e @ manifest::ManifestError::NewerHeadroom(_)) => {
             (None, EntryStatus::Incompatible(e.to_string()))

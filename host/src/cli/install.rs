@@ -7,6 +7,9 @@ use headroom_deploy::manifest::{Preset, ProviderMode, Runtime, Scope};
 use headroom_deploy::planner::{self, ApplyRequest};
 use headroom_deploy::profile::{self, ProfileName};
 use headroom_deploy::{agent, lifecycle, status};
+use headroom_plugins::{AdapterHost, HostOptions};
+
+use crate::tools;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum InstallCommand {
@@ -103,6 +106,11 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         InstallCommand::Apply(a) => {
             let _ = a.yes;
+            let opts = HostOptions::from_env()?;
+            // Adapters are read (manifests only; nothing compiles) only when tools are configured.
+            let adapters =
+                (a.providers != ProviderMode::None).then(|| AdapterHost::load(opts.clone()));
+            let tool_scope = tools::scope(a.scope);
             let req = ApplyRequest {
                 profile: a.profile,
                 preset: a.preset,
@@ -118,14 +126,61 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
                 proxy_args: a.proxy_args,
                 home,
                 exe,
+                detected: vec![],
             };
-            let plan = planner::plan(&req)?;
+            // Arguments are validated before any adapter runs; `auto` then asks the adapters.
+            let mut plan = planner::plan(&req)?;
+            let m = &mut plan.deployment.manifest;
+            if let Some(host) = &adapters
+                && a.providers == ProviderMode::Auto
+            {
+                let detected = tools::detected(host, tool_scope);
+                m.targets = planner::resolve_targets(a.providers, a.scope, &[], &detected)?;
+            }
+            let tool_plans = tools::plan(
+                adapters.as_ref(),
+                &mut m.targets,
+                a.providers,
+                tool_scope,
+                m.port,
+                &m.profile,
+            )?;
+            m.adapters = tool_plans.adapters.clone();
+            let exec = tools::executor(&opts);
+            let journal = plan.deployment.paths.journal();
+            // Computing every file's new contents first means a config we cannot edit stops
+            // the install before anything is touched.
+            let changes = exec.preview(&tool_plans.plans)?;
+            for note in &tool_plans.skipped {
+                println!("note: {note}");
+            }
             if a.dry_run {
                 print!("{}", plan.describe());
+                for c in changes.iter().filter(|c| !c.is_noop()) {
+                    print!("{}", c.unified_diff());
+                }
                 println!("\ndry run: nothing was changed");
                 return Ok(ExitCode::SUCCESS);
             }
+            let profile = plan.deployment.paths.profile.clone();
+            let home = plan.deployment.paths.home.clone();
+            // The proxy is up and healthy before any tool is pointed at it.
             print_report(lifecycle::apply(plan)?);
+            if !tool_plans.plans.is_empty() {
+                match exec.apply(&tool_plans.plans, &journal) {
+                    Ok(changes) => {
+                        for c in changes.iter().filter(|c| !c.is_noop()) {
+                            println!("configured {}", c.logical);
+                        }
+                    }
+                    Err(e) => {
+                        let _ = lifecycle::remove(&home, &profile, &current_exe()?);
+                        anyhow::bail!(
+                            "{e}; the deployment was removed again and no file was changed"
+                        );
+                    }
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         InstallCommand::Status { profile, json } => {
@@ -168,11 +223,15 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         InstallCommand::Remove(p) => {
-            print_report(lifecycle::remove(
-                &home,
-                &ProfileName::new(&p.profile)?,
-                &exe,
-            )?);
+            let name = ProfileName::new(&p.profile)?;
+            // Tool configuration first, from the journal alone (the manifest may be corrupt and
+            // the adapters gone): if a file cannot be restored, nothing else is removed either.
+            let opts = HostOptions::from_env()?;
+            tools::revert(
+                &tools::executor(&opts),
+                &headroom_deploy::ProfilePaths::new(&home, &name).journal(),
+            )?;
+            print_report(lifecycle::remove(&home, &name, &exe)?);
             Ok(ExitCode::SUCCESS)
         }
         InstallCommand::Agent(AgentCommand::Run(p)) => {

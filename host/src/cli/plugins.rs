@@ -40,7 +40,11 @@ pub struct RunArgs {
 pub fn run(cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
     let opts = HostOptions::from_env()?;
     match cmd {
-        PluginsCommand::List { json } => list(AdapterHost::load(opts), json),
+        PluginsCommand::List { json } => {
+            let mut host = AdapterHost::load(opts);
+            host.verify();
+            list(host, json)
+        }
         PluginsCommand::Inspect { file } => inspect(&file),
         PluginsCommand::Apply(args) => apply(opts, args),
         PluginsCommand::Revert(args) => revert(&opts, args),
