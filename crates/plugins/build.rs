@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BUILTINS: &[(&str, &str)] = &[("claude", "headroom_adapter_claude")];
+const BUILTINS: &[(&str, &str)] = &[
+    ("claude", "headroom_adapter_claude"),
+    ("shell-env", "headroom_adapter_shell_env"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -51,8 +51,8 @@ fn invalid_arguments_are_one_line_errors_and_touch_nothing() {
             "unknown target \"emacs\"",
         ),
         (
-            &["--providers", "manual", "--target", "claude"],
-            "no adapter configures claude at scope user",
+            &["--providers", "manual", "--target", "opencode"],
+            "no adapter configures opencode at scope user",
         ),
         (
             &[

@@ -358,3 +358,52 @@ fn hostile_adapters_are_contained_with_one_line_and_no_change() {
             .collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn shell_env_exports_a_quoted_block_and_reverts_exactly() {
+    // Existing rc files get the block; nothing else is created.
+    let h = home();
+    fs::write(h.path.join(".bashrc"), "# my bashrc\nalias ll='ls -l'").unwrap();
+    let before = snapshot(&h.path);
+    let args = [
+        "plugins",
+        "apply",
+        "shell-env",
+        "--scope",
+        "user",
+        "--targets",
+        "claude,codex,cursor",
+        "--port",
+        "8787",
+    ];
+    ok(&headroom(&h.path, &args, &[]));
+    let rc = fs::read_to_string(h.path.join(".bashrc")).unwrap();
+    assert!(rc.starts_with("# my bashrc\nalias ll='ls -l'\n"), "{rc}");
+    assert!(rc.ends_with(
+        "# >>> headroom persistent env >>>\nexport ANTHROPIC_BASE_URL='http://127.0.0.1:8787'\nexport ENABLE_TOOL_SEARCH='true'\nexport OPENAI_BASE_URL='http://127.0.0.1:8787/v1'\n# <<< headroom persistent env <<<\n"
+    ), "{rc}");
+    assert!(!h.path.join(".profile").exists() && !h.path.join(".zshrc").exists());
+    ok(&headroom(&h.path, &["plugins", "revert", "shell-env"], &[]));
+    assert_eq!(snapshot(&h.path), before);
+
+    // No rc file at all, and a fish user: ~/.profile and fish's conf.d, both removed again.
+    let h = home();
+    let before = snapshot(&h.path);
+    ok(&headroom(&h.path, &args, &[("SHELL", "/usr/bin/fish")]));
+    assert!(
+        fs::read_to_string(h.path.join(".profile"))
+            .unwrap()
+            .contains("export OPENAI_BASE_URL='http://127.0.0.1:8787/v1'")
+    );
+    let fish = fs::read_to_string(h.path.join(".config/fish/conf.d/headroom.fish")).unwrap();
+    assert!(
+        fish.contains("set -gx ANTHROPIC_BASE_URL 'http://127.0.0.1:8787'"),
+        "{fish}"
+    );
+    ok(&headroom(&h.path, &["plugins", "revert", "shell-env"], &[]));
+    assert_eq!(
+        snapshot(&h.path),
+        before,
+        "created files and directories are gone"
+    );
+}
