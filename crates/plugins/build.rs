@@ -8,6 +8,7 @@ use std::process::Command;
 
 const BUILTINS: &[(&str, &str)] = &[
     ("claude", "headroom_adapter_claude"),
+    ("codex", "headroom_adapter_codex"),
     ("shell-env", "headroom_adapter_shell_env"),
 ];
 

@@ -65,11 +65,35 @@ else
     skip "python anthropic/openai SDKs not installed"
 fi
 
+# Route a real client with `headroom plugins apply`, run it with nothing exported, then revert:
+# the config must be byte-identical and the next run must no longer pass through headroom.
+route_check() { # name provider home config-file command...
+    local name=$1 provider=$2 home=$3 config=$4; shift 4
+    local original=$WORK/$name.original
+    cp -p "$config" "$original" 2>/dev/null || : >"$original.absent"
+    if ! HOME="$home" CODEX_HOME="$home/.codex" "$HEADROOM" plugins apply "$name" --port $PORT >"$WORK/$name-apply.out" 2>&1; then
+        fail "$name: headroom plugins apply"; sed 's/^/    /' "$WORK/$name-apply.out"; return
+    fi
+    run_check "$name routed by its adapter" "$provider" env -i PATH="$PATH" HOME="$home" CODEX_HOME="$home/.codex" "$@"
+    if ! HOME="$home" CODEX_HOME="$home/.codex" "$HEADROOM" plugins revert "$name" >"$WORK/$name-revert.out" 2>&1; then
+        fail "$name: headroom plugins revert"; sed 's/^/    /' "$WORK/$name-revert.out"; return
+    fi
+    if { [ -e "$original.absent" ] && [ ! -e "$config" ]; } || cmp -s "$config" "$original"; then
+        pass "$name: config byte-identical after revert"
+    else
+        fail "$name: config differs after revert"; diff "$original" "$config" | head -20
+    fi
+    local before; before=$(through "$provider")
+    timeout 60 env -i PATH="$PATH" HOME="$home" CODEX_HOME="$home/.codex" "$@" >"$WORK/$name-after.out" 2>&1
+    if [ "$(through "$provider")" = "$before" ]; then pass "$name: after revert its requests no longer pass through headroom"
+    else fail "$name: still routed through headroom after revert"; fi
+}
+
 if [ -x "$CLIENTS/bin/claude" ]; then
-    mkdir -p "$WORK/claude-home"
-    run_check claude-code anthropic env -i PATH="$PATH" HOME="$WORK/claude-home" \
-        ANTHROPIC_BASE_URL="$BASE" ANTHROPIC_API_KEY=sk-ant-e2e \
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 CLAUDE_CODE_MAX_RETRIES=0 \
+    home=$WORK/claude-home; mkdir -p "$home/.claude"
+    printf '{\n    "model": "sonnet",\n    "env": {\n        "GREETING": "caf\xc3\xa9"\n    }\n}' >"$home/.claude/settings.json"
+    route_check claude anthropic "$home" "$home/.claude/settings.json" \
+        env ANTHROPIC_API_KEY=sk-ant-e2e CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 CLAUDE_CODE_MAX_RETRIES=0 \
         "$CLIENTS/bin/claude" -p "say hi"
     grep -q '"query":"beta=true"' "$WORK/upstream.jsonl" && pass "claude-code: ?beta=true reached the upstream" \
         || fail "claude-code: no ?beta=true request reached the upstream"
@@ -78,22 +102,14 @@ else
 fi
 
 if [ -x "$CLIENTS/bin/codex" ]; then
-    mkdir -p "$WORK/codex-home"
-    cat >"$WORK/codex-home/config.toml" <<TOML
-model = "gpt-e2e"
-model_provider = "headroom"
-
-[model_providers.headroom]
-name = "headroom"
-base_url = "$BASE/v1"
-env_key = "OPENAI_API_KEY"
-wire_api = "responses"
-supports_websockets = true
-TOML
+    home=$WORK/codex-home; mkdir -p "$home/.codex"
+    # The user's own provider choice and a comment attached to a table: both must survive.
+    printf 'model = "gpt-e2e"\nmodel_provider = "openai" # mine\n\n# my profiles\n[profiles.work]\nmodel = "o3"\n' >"$home/.codex/config.toml"
     ws_before=$(curl -fs "$BASE/metrics" | sed -n 's/^headroom_websocket_upgrades_total //p')
-    run_check codex openai env -i PATH="$PATH" HOME="$WORK/codex-home" CODEX_HOME="$WORK/codex-home" \
-        OPENAI_API_KEY=sk-e2e "$CLIENTS/bin/codex" exec -c analytics.enabled=false --disable plugins \
-        --skip-git-repo-check "say hi" </dev/null
+    # --strict-config: the managed block must be valid Codex configuration, not just valid TOML.
+    route_check codex openai "$home" "$home/.codex/config.toml" \
+        env OPENAI_API_KEY=sk-e2e "$CLIENTS/bin/codex" --strict-config exec -c analytics.enabled=false \
+        --disable plugins --skip-git-repo-check "say hi"
     ws_after=$(curl -fs "$BASE/metrics" | sed -n 's/^headroom_websocket_upgrades_total //p')
     if [ "${ws_after:-0}" -gt "${ws_before:-0}" ]; then pass "codex: its WebSocket went through headroom"
     else fail "codex: no WebSocket upgrade was relayed"; fi
