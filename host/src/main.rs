@@ -4,6 +4,7 @@
 
 mod cli;
 mod tools;
+mod wrap;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -117,5 +117,24 @@ else
     skip "codex not installed"
 fi
 
+# `headroom wrap`: an ephemeral proxy on another port, living exactly as long as the tool.
+wrap_check() { # name path-fragment tool-args...
+    local name=$1 path=$2 out=$WORK/wrap-$1.out before after; shift 2
+    local home=$WORK/wrap-$name; mkdir -p "$home"
+    before=$(upstream_count "$path")
+    if timeout 120 env -i PATH="$PATH" HOME="$home" ANTHROPIC_API_KEY=sk-ant-e2e OPENAI_API_KEY=sk-e2e \
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 CLAUDE_CODE_MAX_RETRIES=0 \
+        ANTHROPIC_TARGET_API_URL="$UPSTREAM" OPENAI_TARGET_API_URL="$UPSTREAM" \
+        "$HEADROOM" wrap "$name" --port 18788 -- "$@" >"$out" 2>&1 </dev/null \
+        && grep -q "Hello from the headroom test upstream" "$out" && after=$(upstream_count "$path") \
+        && [ "$after" -gt "$before" ] && ! curl -fs "http://127.0.0.1:18788/readyz" >/dev/null; then
+        pass "wrap $name: completed through an ephemeral proxy, which is gone afterwards"
+    else
+        fail "wrap $name"; sed 's/^/    /' "$out" | tail -15
+    fi
+}
+[ -x "$CLIENTS/bin/claude" ] && wrap_check claude /v1/messages -p "say hi"
+[ -x "$CLIENTS/bin/codex" ] && wrap_check codex /v1/responses exec -c analytics.enabled=false --disable plugins --skip-git-repo-check "say hi"
+
 echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" = 0 ]
