@@ -9,6 +9,7 @@ use std::process::Command;
 const BUILTINS: &[(&str, &str)] = &[
     ("claude", "headroom_adapter_claude"),
     ("codex", "headroom_adapter_codex"),
+    ("opencode", "headroom_adapter_opencode"),
     ("shell-env", "headroom_adapter_shell_env"),
 ];
 
