@@ -10,6 +10,7 @@ const BUILTINS: &[(&str, &str)] = &[
     ("claude", "headroom_adapter_claude"),
     ("codex", "headroom_adapter_codex"),
     ("opencode", "headroom_adapter_opencode"),
+    ("openclaw", "headroom_adapter_openclaw"),
     ("shell-env", "headroom_adapter_shell_env"),
 ];
 

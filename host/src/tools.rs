@@ -28,6 +28,13 @@ pub fn executor(opts: &HostOptions) -> Executor {
     )
 }
 
+/// The journal of a direct `plugins apply <id>` (and of `wrap openclaw`).
+pub fn plugin_journal(opts: &HostOptions, id: &str) -> std::path::PathBuf {
+    opts.state_dir
+        .join("journal")
+        .join(format!("plugin-{id}.json"))
+}
+
 /// Targets whose tool an adapter at `scope` detects on this machine (`--providers auto`).
 pub fn detected(host: &AdapterHost, scope: Scope) -> Vec<String> {
     let mut out = Vec::new();

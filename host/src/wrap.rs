@@ -129,17 +129,30 @@ pub enum Proxy {
 
 /// Reuse, recover, or start a proxy on `port`.
 pub fn ensure_proxy(home: &Path, exe: &Path, port: u16) -> anyhow::Result<Proxy> {
+    if let Some(how) = ensure_persistent_proxy(home, exe, port)? {
+        return Ok(Proxy::Existing(how));
+    }
+    spawn_ephemeral(exe, port)
+}
+
+/// A proxy on `port` that outlives this command: a ready headroom reused, or a stopped deployment
+/// recorded for the port recovered; `None` when there is neither.
+pub fn ensure_persistent_proxy(
+    home: &Path,
+    exe: &Path,
+    port: u16,
+) -> anyhow::Result<Option<String>> {
     match health::port_owner("127.0.0.1", port) {
         PortOwner::Deployment {
             profile,
             ready: true,
         } => {
-            return Ok(Proxy::Existing(format!(
+            return Ok(Some(format!(
                 "reusing the headroom deployment {profile:?} on port {port}"
             )));
         }
         PortOwner::Headroom { ready: true } => {
-            return Ok(Proxy::Existing(format!(
+            return Ok(Some(format!(
                 "reusing the headroom proxy already on port {port}"
             )));
         }
@@ -153,7 +166,7 @@ pub fn ensure_proxy(home: &Path, exe: &Path, port: u16) -> anyhow::Result<Proxy>
         let report = lifecycle::start(home, &profile, exe)
             .with_context(|| format!("recovering the headroom deployment {profile}"))?;
         if health::wait_ready("127.0.0.1", port, profile.as_str(), Duration::from_secs(20)) {
-            return Ok(Proxy::Existing(format!(
+            return Ok(Some(format!(
                 "recovered the stopped headroom deployment {profile:?} ({})",
                 report.done.join("; ")
             )));
@@ -162,6 +175,10 @@ pub fn ensure_proxy(home: &Path, exe: &Path, port: u16) -> anyhow::Result<Proxy>
             "the headroom deployment {profile} did not become ready on port {port}; see `headroom install status --profile {profile}`"
         );
     }
+    Ok(None)
+}
+
+fn spawn_ephemeral(exe: &Path, port: u16) -> anyhow::Result<Proxy> {
     let child = Command::new(exe)
         .args(["proxy", "--port", &port.to_string()])
         .stdin(Stdio::null())

@@ -3,8 +3,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use headroom_edits::{Executor, Roots};
 use headroom_plugins::{AdapterContext, AdapterHost, EntryStatus, HostOptions, Scope};
+
+use crate::tools;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginsCommand {
@@ -152,22 +153,6 @@ fn parse_scope(s: &str) -> anyhow::Result<Scope> {
     })
 }
 
-fn executor(opts: &HostOptions) -> Executor {
-    Executor::new(
-        Roots {
-            home: opts.home.clone(),
-            system: opts.system_root.clone(),
-        },
-        opts.state_dir.join("locks"),
-    )
-}
-
-fn journal_path(opts: &HostOptions, id: &str) -> PathBuf {
-    opts.state_dir
-        .join("journal")
-        .join(format!("plugin-{id}.json"))
-}
-
 fn apply(opts: HostOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
     let host = AdapterHost::load(opts.clone());
     let ctx = AdapterContext {
@@ -177,11 +162,14 @@ fn apply(opts: HostOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
         targets: args.targets.clone(),
     };
     let plan = host.plan_apply(&args.id, &ctx)?;
-    let exec = executor(&opts);
+    let exec = tools::executor(&opts);
     let changes = if args.dry_run {
         exec.preview(std::slice::from_ref(&plan))?
     } else {
-        exec.apply(std::slice::from_ref(&plan), &journal_path(&opts, &args.id))?
+        exec.apply(
+            std::slice::from_ref(&plan),
+            &tools::plugin_journal(&opts, &args.id),
+        )?
     };
     for note in &plan.plan.notes {
         println!("note: {note}");
@@ -199,8 +187,8 @@ fn apply(opts: HostOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn revert(opts: &HostOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let exec = executor(opts);
-    let journal = journal_path(opts, &args.id);
+    let exec = tools::executor(opts);
+    let journal = tools::plugin_journal(opts, &args.id);
     if args.dry_run {
         for c in exec.preview_revert(&journal)? {
             print!("{}", c.unified_diff());

@@ -3,7 +3,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::wrap;
+use headroom_plugins::{AdapterContext, AdapterHost, HostOptions, Scope};
+
+use crate::{tools, wrap};
 
 #[derive(Debug, clap::Args)]
 pub struct WrapArgs {
@@ -23,6 +25,9 @@ pub struct UnwrapArgs {
 
 pub fn run_wrap(a: WrapArgs) -> anyhow::Result<ExitCode> {
     let home = headroom_deploy::profile::home_dir()?;
+    if a.tool == "openclaw" {
+        return wrap_openclaw(&home, a.port);
+    }
     let routing = wrap::routing(&a.tool, a.port, &home)?;
     let path = wrap::find_on_path(routing.binary).with_context(|| {
         format!(
@@ -46,7 +51,48 @@ pub fn run_wrap(a: WrapArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(wrap::exit_code(status?)))
 }
 
+/// OpenClaw reads its routing from openclaw.json only, so wrapping it is persistent: the
+/// adapter's edits are applied (journaled) against a proxy that must outlive this command.
+fn wrap_openclaw(home: &std::path::Path, port: u16) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("locating the headroom executable")?;
+    match wrap::ensure_persistent_proxy(home, &exe, port)? {
+        Some(how) => eprintln!("headroom: {how}"),
+        None => anyhow::bail!(
+            "no headroom proxy on port {port}; OpenClaw's routing is persistent, so start one that stays up: `headroom install apply --port {port}`"
+        ),
+    }
+    let opts = HostOptions::from_env()?;
+    let host = AdapterHost::load(opts.clone());
+    let ctx = AdapterContext {
+        port,
+        scope: Scope::Provider,
+        profile: "wrap".into(),
+        targets: vec!["openclaw".into()],
+    };
+    let plan = host.plan_apply("openclaw", &ctx)?;
+    for note in &plan.plan.notes {
+        println!("note: {note}");
+    }
+    let changes = tools::executor(&opts).apply(
+        std::slice::from_ref(&plan),
+        &tools::plugin_journal(&opts, "openclaw"),
+    )?;
+    for c in changes.iter().filter(|c| !c.is_noop()) {
+        println!("routed {} through http://127.0.0.1:{port}", c.logical);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run_unwrap(a: UnwrapArgs) -> anyhow::Result<ExitCode> {
+    if a.tool == "openclaw" {
+        // Only the configuration: a proxy is never stopped here (it may serve other tools).
+        let opts = HostOptions::from_env()?;
+        tools::revert(
+            &tools::executor(&opts),
+            &tools::plugin_journal(&opts, "openclaw"),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     anyhow::bail!(
         "{} is not persistently wrapped: `wrap` routes a tool only while it runs (for persistent routing use `headroom install apply`/`remove`)",
         a.tool

@@ -1,0 +1,167 @@
+//! OpenClaw keeps providers in `openclaw.json` (`$OPENCLAW_CONFIG_PATH`, else
+//! `${OPENCLAW_STATE_DIR:-~/.openclaw}/openclaw.json`). Plugins cannot reroute providers at run
+//! time any more, so routing is persisted: each configured provider's `baseUrl` points at the
+//! proxy (`/v1` for OpenAI-style APIs, none for `anthropic-messages`). Previous values come back
+//! from headroom's journal on revert.
+
+use headroom_adapter_sdk::{
+    Adapter, AdapterError, Context, Detection, Plan, Scope, Status, edit, host,
+};
+use serde_json::{Value, json};
+
+struct OpenClaw;
+
+fn host_err(e: headroom_adapter_sdk::HostError) -> AdapterError {
+    AdapterError::Failed(format!("{e:?}"))
+}
+
+fn config_path() -> Result<String, AdapterError> {
+    if let Some(p) = host::env("OPENCLAW_CONFIG_PATH")
+        .map_err(host_err)?
+        .filter(|p| !p.is_empty())
+    {
+        return Ok(p);
+    }
+    let dir = host::env("OPENCLAW_STATE_DIR")
+        .map_err(host_err)?
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "~/.openclaw".into());
+    Ok(format!("{}/openclaw.json", dir.trim_end_matches('/')))
+}
+
+fn config() -> Result<(String, Option<Value>), AdapterError> {
+    let path = config_path()?;
+    let Some(text) = host::read(&path).map_err(host_err)? else {
+        return Ok((path, None));
+    };
+    let v: Value = serde_json::from_str(&text).map_err(|e| {
+        AdapterError::InvalidConfig(format!(
+            "{path}: invalid JSON at line {}, column {}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if v.pointer("/models/providers")
+        .is_some_and(|p| !p.is_object())
+    {
+        return Err(AdapterError::InvalidConfig(format!(
+            "{path}: models.providers is not an object"
+        )));
+    }
+    Ok((path, Some(v)))
+}
+
+/// (provider id, the baseUrl headroom gives it).
+fn targets(ctx: &Context, cfg: &Value) -> Vec<(String, String)> {
+    let Some(providers) = cfg.pointer("/models/providers").and_then(|p| p.as_object()) else {
+        return vec![];
+    };
+    providers
+        .iter()
+        .filter(|(_, p)| p.is_object())
+        .map(|(id, p)| {
+            let anthropic = p.get("api").and_then(|a| a.as_str()) == Some("anthropic-messages");
+            let url = if anthropic {
+                ctx.proxy_url.clone()
+            } else {
+                format!("{}/v1", ctx.proxy_url)
+            };
+            (id.clone(), url)
+        })
+        .collect()
+}
+
+/// RFC 6901 escaping of one pointer segment.
+fn seg(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+impl Adapter for OpenClaw {
+    fn detect() -> Result<Detection, AdapterError> {
+        let mut evidence = Vec::new();
+        if let Some(p) = host::which("openclaw").map_err(host_err)? {
+            evidence.push(format!("openclaw on PATH: {p}"));
+        }
+        let path = config_path()?;
+        if host::exists(&path).map_err(host_err)? {
+            evidence.push(format!("{path} exists"));
+        }
+        Ok(Detection {
+            detected: !evidence.is_empty(),
+            evidence,
+        })
+    }
+
+    fn status(ctx: Context) -> Result<Status, AdapterError> {
+        let (path, cfg) = config()?;
+        let cfg = cfg.unwrap_or(Value::Null);
+        let wanted = targets(&ctx, &cfg);
+        let mut details = Vec::new();
+        let mut routed = !wanted.is_empty();
+        for (id, url) in wanted {
+            let current = cfg
+                .pointer(&format!("/models/providers/{}/baseUrl", seg(&id)))
+                .and_then(|u| u.as_str())
+                .unwrap_or("");
+            routed &= current == url;
+            details.push(format!(
+                "{path}: {id} -> {}",
+                if current.is_empty() {
+                    "default"
+                } else {
+                    current
+                }
+            ));
+        }
+        Ok(Status { routed, details })
+    }
+
+    fn apply(ctx: Context) -> Result<Plan, AdapterError> {
+        if ctx.scope != Scope::Provider {
+            return Err(AdapterError::Unsupported(
+                "the openclaw adapter edits openclaw.json (provider scope)".into(),
+            ));
+        }
+        let (path, cfg) = config()?;
+        let wanted = targets(&ctx, cfg.as_ref().unwrap_or(&Value::Null));
+        if wanted.is_empty() {
+            return Ok(Plan {
+                edits: vec![],
+                notes: vec![format!(
+                    "{path}: no models.providers configured; nothing to route (add a provider in OpenClaw, then apply again)"
+                )],
+            });
+        }
+        let edits = wanted
+            .into_iter()
+            .map(|(id, url)| {
+                edit::json_set(
+                    &path,
+                    &format!("/models/providers/{}/baseUrl", seg(&id)),
+                    json!(url),
+                )
+            })
+            .collect();
+        Ok(Plan {
+            edits,
+            notes: vec![],
+        })
+    }
+
+    fn revert(ctx: Context) -> Result<Plan, AdapterError> {
+        // headroom's journal restores each previous baseUrl exactly; without it, drop ours.
+        let (path, cfg) = config()?;
+        let edits = targets(&ctx, cfg.as_ref().unwrap_or(&Value::Null))
+            .into_iter()
+            .map(|(id, _)| {
+                edit::json_remove(&path, &format!("/models/providers/{}/baseUrl", seg(&id)))
+            })
+            .collect();
+        Ok(Plan {
+            edits,
+            notes: vec![],
+        })
+    }
+}
+
+headroom_adapter_sdk::export_adapter!(OpenClaw, "adapter.toml");
