@@ -4,6 +4,8 @@
 
 mod cli;
 mod tools;
+// Process groups and signal forwarding are POSIX; Windows gets a clear refusal (cli/wrap.rs).
+#[cfg(unix)]
 mod wrap;
 
 fn main() -> std::process::ExitCode {

@@ -10,6 +10,8 @@
 set -uo pipefail
 HEADROOM=$1 STUB=$2 CLIENTS=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
+# The installed clients come first on PATH (wrap finds tools there, like a user's shell would).
+export PATH="$CLIENTS/bin:$PATH"
 if [ "${HEADROOM_E2E_IN_NETNS:-}" != 1 ]; then
     exec unshare -n env HEADROOM_E2E_IN_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi

@@ -1,11 +1,16 @@
 //! `headroom wrap <tool>` / `headroom unwrap <tool>`
 use std::process::ExitCode;
 
+#[cfg(unix)]
 use anyhow::Context;
 
-use headroom_plugins::{AdapterContext, AdapterHost, HostOptions, Scope};
+use headroom_plugins::HostOptions;
+#[cfg(unix)]
+use headroom_plugins::{AdapterContext, AdapterHost, Scope};
 
-use crate::{tools, wrap};
+use crate::tools;
+#[cfg(unix)]
+use crate::wrap;
 
 #[derive(Debug, clap::Args)]
 pub struct WrapArgs {
@@ -23,6 +28,12 @@ pub struct UnwrapArgs {
     tool: String,
 }
 
+#[cfg(not(unix))]
+pub fn run_wrap(_a: WrapArgs) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("headroom wrap is not available on this platform yet; use headroom install apply")
+}
+
+#[cfg(unix)]
 pub fn run_wrap(a: WrapArgs) -> anyhow::Result<ExitCode> {
     let home = headroom_deploy::profile::home_dir()?;
     if a.tool == "openclaw" {
@@ -53,6 +64,7 @@ pub fn run_wrap(a: WrapArgs) -> anyhow::Result<ExitCode> {
 
 /// OpenClaw reads its routing from openclaw.json only, so wrapping it is persistent: the
 /// adapter's edits are applied (journaled) against a proxy that must outlive this command.
+#[cfg(unix)]
 fn wrap_openclaw(home: &std::path::Path, port: u16) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("locating the headroom executable")?;
     match wrap::ensure_persistent_proxy(home, &exe, port)? {
