@@ -409,3 +409,62 @@ fn claude_is_routed_while_installed_and_restored_byte_for_byte_on_remove() {
     assert_same_tree(&before, &users(snapshot(home.path())), "HOME after remove");
     assert!(!home.path().join(".headroom/deploy").join(&profile).exists());
 }
+
+#[test]
+fn user_scope_exports_a_shell_block_and_remove_restores_the_rc_file() {
+    let Some(_lock) = preconditions() else { return };
+    let home = Home::new();
+    let rc = home.path().join(".bashrc");
+    let original = "# ~/.bashrc\nexport EDITOR=vim\nalias ll='ls -l'";
+    std::fs::write(&rc, original).unwrap();
+    let users = |s: std::collections::BTreeMap<std::path::PathBuf, (String, Vec<u8>, u32)>| {
+        s.into_iter()
+            .filter(|(p, _)| !p.starts_with(".headroom"))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let before = users(snapshot(home.path()));
+    let profile = format!("it-user-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
+    let port = free_port().to_string();
+    let out = home.ok(&[
+        "install",
+        "apply",
+        "--profile",
+        &profile,
+        "--port",
+        &port,
+        "--providers",
+        "manual",
+        "--target",
+        "claude",
+        "--target",
+        "codex",
+    ]);
+    assert!(out.contains("configured ~/.bashrc"), "{out}");
+    let text = std::fs::read_to_string(&rc).unwrap();
+    assert!(
+        text.contains(&format!(
+            "export ANTHROPIC_BASE_URL='http://127.0.0.1:{port}'"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "export OPENAI_BASE_URL='http://127.0.0.1:{port}/v1'"
+        )),
+        "{text}"
+    );
+    // A login shell sees the routing.
+    let shell = std::process::Command::new("bash")
+        .args(["-c", "source \"$0\" && echo \"$ANTHROPIC_BASE_URL\""])
+        .arg(&rc)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&shell.stdout).trim(),
+        format!("http://127.0.0.1:{port}")
+    );
+    home.ok(&["install", "remove", "--profile", &profile]);
+    assert_eq!(std::fs::read_to_string(&rc).unwrap(), original);
+    assert_same_tree(&before, &users(snapshot(home.path())), "HOME after remove");
+}
