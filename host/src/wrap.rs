@@ -167,7 +167,7 @@ pub fn ensure_persistent_proxy(
             .with_context(|| format!("recovering the headroom deployment {profile}"))?;
         if health::wait_ready("127.0.0.1", port, profile.as_str(), Duration::from_secs(20)) {
             return Ok(Some(format!(
-                "recovered the stopped headroom deployment {profile:?} ({})",
+                "recovered the stopped headroom deployment \"{profile}\" ({})",
                 report.done.join("; ")
             )));
         }

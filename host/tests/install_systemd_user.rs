@@ -468,3 +468,49 @@ fn user_scope_exports_a_shell_block_and_remove_restores_the_rc_file() {
     assert_eq!(std::fs::read_to_string(&rc).unwrap(), original);
     assert_same_tree(&before, &users(snapshot(home.path())), "HOME after remove");
 }
+
+#[test]
+fn wrap_recovers_a_stopped_deployment_and_leaves_it_running() {
+    let Some(_lock) = preconditions() else { return };
+    let home = Home::new();
+    let profile = format!("it-wrap-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
+    let port = free_port().to_string();
+    home.ok(&apply_args(&profile, &port, &[]));
+    home.ok(&["install", "stop", "--profile", &profile]);
+    assert_eq!(
+        http_status(port.parse().unwrap(), "/readyz"),
+        None,
+        "stopped"
+    );
+    // A stand-in `claude` that proves the proxy serves it.
+    let bin = home.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let tool = bin.join("claude");
+    std::fs::write(
+        &tool,
+        "#!/bin/sh\ncurl -fs \"$ANTHROPIC_BASE_URL/health\" | grep -q \"\\\"profile\\\"\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = home
+        .cmd(&["wrap", "claude", "--port", &port])
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "recovered the stopped headroom deployment \"{profile}\""
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        http_status(port.parse().unwrap(), "/readyz"),
+        Some(200),
+        "left running"
+    );
+    home.ok(&["install", "remove", "--profile", &profile]);
+}
