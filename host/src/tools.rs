@@ -124,6 +124,22 @@ pub fn plan(
     })
 }
 
+/// Each journaled file and whether it is still what headroom wrote (for `install status`).
+pub fn edit_states(exec: &Executor, journal: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
+    let drift = exec.drift(journal)?;
+    Ok(Executor::journaled_files(journal)?
+        .into_iter()
+        .map(|file| {
+            let state = match drift.iter().find(|d| d.logical == file) {
+                None => "as headroom wrote it",
+                Some(d) if d.deleted => "deleted since",
+                Some(_) => "changed since (remove restores only headroom's keys)",
+            };
+            serde_json::json!({ "file": file, "state": state })
+        })
+        .collect())
+}
+
 /// Revert everything a profile's journal records; prints what happened.
 pub fn revert(exec: &Executor, journal: &Path) -> anyhow::Result<()> {
     let report = exec.revert(journal)?;

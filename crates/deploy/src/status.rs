@@ -94,6 +94,14 @@ impl Status {
         if self.drift.is_empty() {
             row(&mut out, "edits", "none managed");
         }
+        for d in &self.drift {
+            let field = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
+            row(
+                &mut out,
+                "edit",
+                &format!("{}: {}", field("file"), field("state")),
+            );
+        }
         for p in &self.problems {
             row(&mut out, "problem", p);
         }

@@ -186,7 +186,11 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
         InstallCommand::Status { profile, json } => {
             let name = ProfileName::new(&profile.profile)?;
             let d = lifecycle::load(&home, &name, &exe)?;
-            let st = status::status(&d);
+            let mut st = status::status(&d);
+            st.drift = tools::edit_states(
+                &tools::executor(&HostOptions::from_env()?),
+                &d.paths.journal(),
+            )?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&st)?);
             } else {
