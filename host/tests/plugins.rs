@@ -261,11 +261,7 @@ fn hostile_adapters_are_contained_with_one_line_and_no_change() {
     let h = home();
     let plugins = h.path.join(".headroom/plugins");
     fs::create_dir_all(&plugins).unwrap();
-    fs::copy(
-        fixture("headroom_fixture_hostile"),
-        plugins.join("hostile.wasm"),
-    )
-    .unwrap();
+    install(&h.path, &fixture("headroom_fixture_hostile"));
     fs::copy(
         fixture("headroom_fixture_future_api"),
         plugins.join("future.wasm"),
@@ -344,19 +340,18 @@ fn hostile_adapters_are_contained_with_one_line_and_no_change() {
         fs::read_to_string(h.path.join(".hostile/config.json")).unwrap(),
         "{\n  \"allowed\": true\n}\n"
     );
-    // Removed plugin: revert still works, from the journal alone.
-    fs::remove_file(plugins.join("hostile.wasm")).unwrap();
+    // Plugin deleted behind headroom's back: revert still works, from the journal alone.
+    fs::remove_dir_all(plugins.join("hostile")).unwrap();
     ok(&headroom(&h.path, &["plugins", "revert", "hostile"], &[]));
-    assert_eq!(
-        snapshot(&h.path)
-            .into_iter()
-            .filter(|(p, _)| !p.ends_with("hostile.wasm"))
-            .collect::<Vec<_>>(),
-        before
-            .into_iter()
-            .filter(|(p, _)| !p.ends_with("hostile.wasm"))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(snapshot(&h.path), before);
+}
+
+fn install(home: &Path, wasm: &Path) -> String {
+    ok(&headroom(
+        home,
+        &["plugins", "install", "--yes", wasm.to_str().unwrap()],
+        &[],
+    ))
 }
 
 #[test]
@@ -405,5 +400,536 @@ fn shell_env_exports_a_quoted_block_and_reverts_exactly() {
         snapshot(&h.path),
         before,
         "created files and directories are gone"
+    );
+}
+
+// ---- Installing third-party plugins: consent bound to the file, upgrades, grants. ----
+
+fn leb(mut n: usize, out: &mut Vec<u8>) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn read_leb(b: &[u8], i: &mut usize) -> usize {
+    let (mut n, mut shift) = (0usize, 0);
+    loop {
+        let byte = b[*i];
+        *i += 1;
+        n |= ((byte & 0x7f) as usize) << shift;
+        if byte & 0x80 == 0 {
+            return n;
+        }
+        shift += 7;
+    }
+}
+
+/// `wasm` with its embedded headroom manifest replaced by `text` (same code, new sha256): how
+/// these tests make upgrades and lookalikes without building more guests.
+fn with_manifest(wasm: &[u8], text: &str) -> Vec<u8> {
+    let component = wasm[4..8] != [1, 0, 0, 0];
+    let mut out = wasm[..8].to_vec();
+    let mut i = 8;
+    while i < wasm.len() {
+        let id = wasm[i];
+        i += 1;
+        let size = read_leb(wasm, &mut i);
+        let payload = &wasm[i..i + size];
+        i += size;
+        let new = match id {
+            0 => {
+                let mut j = 0;
+                let n = read_leb(payload, &mut j);
+                if &payload[j..j + n] == b"headroom:manifest" {
+                    let mut p = Vec::new();
+                    leb(n, &mut p);
+                    p.extend_from_slice(b"headroom:manifest");
+                    p.extend_from_slice(text.as_bytes());
+                    p
+                } else {
+                    payload.to_vec()
+                }
+            }
+            // Nested core modules and components carry the section the SDK wrote.
+            1 | 4 if component => with_manifest(payload, text),
+            _ => payload.to_vec(),
+        };
+        out.push(id);
+        leb(new.len(), &mut out);
+        out.extend(new);
+    }
+    out
+}
+
+/// The same component with a harmless extra custom section: a different file, same manifest.
+fn lookalike(wasm: &[u8]) -> Vec<u8> {
+    let mut out = wasm.to_vec();
+    let mut section = Vec::new();
+    leb(5, &mut section);
+    section.extend_from_slice(b"extra");
+    section.extend_from_slice(b"swapped");
+    out.push(0);
+    leb(section.len(), &mut out);
+    out.extend(section);
+    out
+}
+
+const HOSTILE_TOML: &str = include_str!("../../plugins/fixtures/hostile/adapter.toml");
+
+/// A variant of the hostile fixture written to `dir/name.wasm`.
+fn variant(dir: &Path, name: &str, manifest: &str) -> PathBuf {
+    let base = fs::read(fixture("headroom_fixture_hostile")).unwrap();
+    let path = dir.join(format!("{name}.wasm"));
+    fs::write(&path, with_manifest(&base, manifest)).unwrap();
+    path
+}
+
+fn hostile_home() -> Home {
+    let h = home();
+    fs::create_dir_all(h.path.join(".hostile")).unwrap();
+    fs::write(h.path.join(".hostile/config.json"), "{ \"mine\": 1 }\n").unwrap();
+    h
+}
+
+#[test]
+fn install_shows_what_it_may_touch_and_needs_consent() {
+    let h = hostile_home();
+    let f = fixture("headroom_fixture_hostile");
+    let o = headroom(&h.path, &["plugins", "install", f.to_str().unwrap()], &[]);
+    let screen = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "Install adapter plugin \"hostile\" 0.1.0",
+        "sha256",
+        "read any file under ~/.hostile/",
+        "edit ~/.hostile/config.json: the JSON key /allowed only",
+        "read the environment variable HOSTILE_MODE",
+        "It can never: run programs, use the network",
+    ] {
+        assert!(screen.contains(want), "{want:?} not in:\n{screen}");
+    }
+    let line = err_line(&o);
+    assert_eq!(
+        line,
+        format!(
+            "not approved: no terminal to ask on; to approve, run: headroom plugins install --yes {}",
+            f.display()
+        )
+    );
+    assert!(!h.path.join(".headroom/plugins/hostile").exists());
+    let line = err_line(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    assert!(line.starts_with("no adapter \"hostile\""), "{line}");
+
+    install(&h.path, &f);
+    let list = ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    let row = list.lines().find(|l| l.starts_with("hostile")).unwrap();
+    assert!(row.contains("installed") && row.contains(" ok "), "{row}");
+    ok(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    assert_eq!(
+        fs::read_to_string(h.path.join(".hostile/config.json")).unwrap(),
+        "{ \"mine\": 1, \"allowed\": true }\n"
+    );
+    // The same file again: nothing to ask.
+    let again = install(&h.path, &f);
+    assert!(again.contains("already installed and approved"), "{again}");
+}
+
+#[test]
+fn answering_on_a_terminal_installs_only_on_yes() {
+    let h = hostile_home();
+    let f = fixture("headroom_fixture_hostile");
+    let run = |answer: &str| {
+        let cmd = format!(
+            "{} plugins install {}",
+            env!("CARGO_BIN_EXE_headroom"),
+            f.display()
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env_clear()
+            .env("HOME", &h.path)
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (success, out) = run("n\n");
+    assert!(!success && out.contains("Install hostile? [y/N]"), "{out}");
+    assert!(out.contains("not approved; nothing changed"), "{out}");
+    assert!(!h.path.join(".headroom/plugins/hostile").exists());
+    let (success, out) = run("y\n");
+    assert!(success, "{out}");
+    assert!(
+        h.path
+            .join(".headroom/plugins/hostile/consent.json")
+            .exists()
+    );
+}
+
+#[test]
+fn a_file_swapped_after_install_does_not_run_until_approved() {
+    let h = hostile_home();
+    install(&h.path, &fixture("headroom_fixture_hostile"));
+    let installed = h.path.join(".headroom/plugins/hostile/adapter.wasm");
+    fs::write(&installed, lookalike(&fs::read(&installed).unwrap())).unwrap();
+    let before = snapshot(&h.path);
+
+    let list = ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    let row = list.lines().find(|l| l.starts_with("hostile")).unwrap();
+    assert!(
+        row.contains("needs-approval: the file changed since it was approved"),
+        "{row}"
+    );
+    let line = err_line(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    assert_eq!(
+        line,
+        "adapter hostile needs approval (the file changed since it was approved); review it with: headroom plugins grant hostile"
+    );
+    assert_eq!(snapshot(&h.path), before);
+    // Approving needs a yes too.
+    let line = err_line(&headroom(&h.path, &["plugins", "grant", "hostile"], &[]));
+    assert!(
+        line.ends_with("to approve, run: headroom plugins grant --yes hostile"),
+        "{line}"
+    );
+    ok(&headroom(
+        &h.path,
+        &["plugins", "grant", "--yes", "hostile"],
+        &[],
+    ));
+    ok(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+}
+
+#[test]
+fn upgrades_keep_their_grant_only_when_they_ask_for_nothing_new() {
+    let h = hostile_home();
+    let dir = h.path.parent().unwrap();
+    install(&h.path, &fixture("headroom_fixture_hostile"));
+
+    // Fewer capabilities (the text block on ~/.hostile/rc dropped): installed without asking.
+    let fewer = HOSTILE_TOML
+        .replace("version = \"0.1.0\"", "version = \"0.2.0\"")
+        .replace(
+            "[[capabilities.edit]]\nfile = \"~/.hostile/rc\"\nformat = \"text\"\nkeys = [\"env\"]\n",
+            "",
+        );
+    assert_ne!(fewer, HOSTILE_TOML);
+    let out = ok(&headroom(
+        &h.path,
+        &[
+            "plugins",
+            "install",
+            variant(dir, "fewer", &fewer).to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert!(out.contains("Upgrade (installed: 0.1.0)"), "{out}");
+    assert!(out.contains("existing approval carries over"), "{out}");
+    ok(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+
+    // More: a new environment variable and a new key. Refused without a yes, and the installed
+    // version keeps running untouched.
+    let more = fewer
+        .replace("version = \"0.2.0\"", "version = \"0.3.0\"")
+        .replace(
+            "env = [\"HOSTILE_MODE\"]",
+            "env = [\"HOSTILE_MODE\", \"HOSTILE_EXTRA\"]",
+        )
+        .replace("keys = [\"/allowed\"]", "keys = [\"/allowed\", \"/more\"]");
+    let more = variant(dir, "more", &more);
+    let o = headroom(
+        &h.path,
+        &["plugins", "install", more.to_str().unwrap()],
+        &[],
+    );
+    let screen = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(screen.contains("It asks for NEW permissions:"), "{screen}");
+    assert!(
+        screen.contains("+ read the environment variable HOSTILE_EXTRA")
+            && screen.contains("+ edit ~/.hostile/config.json: the JSON key /more only")
+            && screen.contains("= read the environment variable HOSTILE_MODE"),
+        "{screen}"
+    );
+    err_line(&o);
+    let list = ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("hostile      0.2.0") && l.contains(" ok ")),
+        "{list}"
+    );
+    install(&h.path, &more);
+    let list = ok(&headroom(&h.path, &["plugins", "list", "-v"], &[]));
+    assert!(list.contains("hostile      0.3.0"), "{list}");
+}
+
+#[test]
+fn single_capabilities_are_revoked_and_granted_and_denials_are_counted() {
+    let h = hostile_home();
+    install(&h.path, &fixture("headroom_fixture_hostile"));
+    let cap = "edit ~/.hostile/config.json /allowed";
+    let out = ok(&headroom(
+        &h.path,
+        &["plugins", "revoke", "hostile", cap],
+        &[],
+    ));
+    assert!(
+        out.contains("revoked: edit ~/.hostile/config.json /allowed"),
+        "{out}"
+    );
+    let line = err_line(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    assert!(
+        line.contains("hostile may not edit JSON key /allowed of ~/.hostile/config.json"),
+        "{line}"
+    );
+    let list = ok(&headroom(&h.path, &["plugins", "list", "-v"], &[]));
+    assert!(list.contains(&format!("    revoked  {cap}")), "{list}");
+
+    let line = err_line(&headroom(
+        &h.path,
+        &["plugins", "revoke", "hostile", "env HOME"],
+        &[],
+    ));
+    assert!(
+        line.starts_with(
+            "hostile declares no capability \"env HOME\"; it declares: read ~/.hostile/**;"
+        ),
+        "{line}"
+    );
+    ok(&headroom(
+        &h.path,
+        &["plugins", "grant", "hostile", cap],
+        &[],
+    ));
+    ok(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+
+    // A denied read is counted for the last run.
+    fs::create_dir_all(h.path.join(".ssh")).unwrap();
+    fs::write(h.path.join(".ssh/id_rsa"), "KEY").unwrap();
+    err_line(&headroom(
+        &h.path,
+        &["plugins", "apply", "hostile"],
+        &[("HOSTILE_MODE", "read-ssh")],
+    ));
+    let list = ok(&headroom(&h.path, &["plugins", "list", "-v"], &[]));
+    let block: Vec<&str> = list
+        .lines()
+        .skip_while(|l| !l.starts_with("hostile"))
+        .collect();
+    assert!(
+        block
+            .iter()
+            .any(|l| l.contains("last run apply") && l.ends_with(": 1 denial")),
+        "{list}"
+    );
+}
+
+#[test]
+fn disabled_plugins_do_not_run() {
+    let h = hostile_home();
+    install(&h.path, &fixture("headroom_fixture_hostile"));
+    ok(&headroom(&h.path, &["plugins", "disable", "hostile"], &[]));
+    let line = err_line(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    assert_eq!(
+        line,
+        "adapter hostile is disabled; turn it on with: headroom plugins enable hostile"
+    );
+    ok(&headroom(&h.path, &["plugins", "enable", "hostile"], &[]));
+    ok(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    let line = err_line(&headroom(&h.path, &["plugins", "disable", "claude"], &[]));
+    assert!(line.starts_with("claude is a built-in adapter"), "{line}");
+}
+
+#[test]
+fn remove_reverts_what_the_plugin_applied_then_deletes_it() {
+    let h = hostile_home();
+    let before = snapshot(&h.path);
+    install(&h.path, &fixture("headroom_fixture_hostile"));
+    ok(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    assert_ne!(snapshot(&h.path), before);
+
+    // A deployment that used it must be removed first.
+    let deploy = h.path.join(".headroom/deploy/default");
+    fs::create_dir_all(&deploy).unwrap();
+    fs::write(
+        deploy.join("manifest.json"),
+        r#"{"adapters": {"hostile": "0.1.0"}}"#,
+    )
+    .unwrap();
+    let line = err_line(&headroom(&h.path, &["plugins", "remove", "hostile"], &[]));
+    assert_eq!(
+        line,
+        "hostile configured tools for the deployment \"default\"; run `headroom install remove --profile default` first"
+    );
+    fs::remove_dir_all(&deploy).unwrap();
+
+    let out = ok(&headroom(&h.path, &["plugins", "remove", "hostile"], &[]));
+    assert!(
+        out.contains("restored ~/.hostile/config.json") && out.contains("removed hostile"),
+        "{out}"
+    );
+    assert_eq!(snapshot(&h.path), before);
+    assert!(!h.path.join(".headroom/plugins/hostile").exists());
+    let list = ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    assert!(!list.contains("hostile"), "{list}");
+    let line = err_line(&headroom(&h.path, &["plugins", "remove", "claude"], &[]));
+    assert!(line.starts_with("claude is a built-in adapter"), "{line}");
+}
+
+#[test]
+fn builtin_ids_are_reserved_unless_replaced_explicitly() {
+    let h = hostile_home();
+    let dir = h.path.parent().unwrap();
+    let claude = variant(
+        dir,
+        "claude",
+        &HOSTILE_TOML.replace("id = \"hostile\"", "id = \"claude\""),
+    );
+    let line = err_line(&headroom(
+        &h.path,
+        &["plugins", "install", "--yes", claude.to_str().unwrap()],
+        &[],
+    ));
+    assert!(line.ends_with("id \"claude\" belongs to a built-in adapter; to use this file instead, add --replace-builtin"), "{line}");
+    let out = ok(&headroom(
+        &h.path,
+        &[
+            "plugins",
+            "install",
+            "--yes",
+            "--replace-builtin",
+            claude.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert!(
+        out.contains("REPLACES the built-in adapter \"claude\""),
+        "{out}"
+    );
+    let list = ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    let rows: Vec<&str> = list.lines().filter(|l| l.starts_with("claude ")).collect();
+    assert_eq!(rows.len(), 1, "{list}");
+    assert!(rows[0].contains("replaces"), "{list}");
+    ok(&headroom(&h.path, &["plugins", "remove", "claude"], &[]));
+    let list = ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("claude ") && l.contains("built-in")),
+        "{list}"
+    );
+}
+
+#[test]
+fn bad_plugin_files_are_refused_with_one_line_and_nothing_installed() {
+    let h = hostile_home();
+    let dir = h.path.parent().unwrap();
+    let good = fs::read(fixture("headroom_fixture_hostile")).unwrap();
+    let truncated = dir.join("truncated.wasm");
+    fs::write(&truncated, &good[..good.len() / 2]).unwrap();
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (truncated, "not a WebAssembly component"),
+        (
+            fixture("headroom_fixture_future_api"),
+            "needs adapter API 0.2; this headroom supports 0.1.x",
+        ),
+        (
+            variant(
+                dir,
+                "unknown-kind",
+                &HOSTILE_TOML.replace(
+                    "[capabilities]",
+                    "[capabilities]\nnetwork = [\"example.com\"]",
+                ),
+            ),
+            "needs a newer headroom",
+        ),
+        (
+            variant(
+                dir,
+                "dotdot",
+                &HOSTILE_TOML.replace(
+                    "read = [\"~/.hostile/**\"]",
+                    "read = [\"~/.hostile/../.ssh/**\"]",
+                ),
+            ),
+            "may not contain '..'",
+        ),
+        (
+            variant(
+                dir,
+                "relative",
+                &HOSTILE_TOML.replace("read = [\"~/.hostile/**\"]", "read = [\"etc/**\"]"),
+            ),
+            "must start with ~/, / or ${VAR:-default}",
+        ),
+        (
+            variant(
+                dir,
+                "glob",
+                &HOSTILE_TOML.replace(
+                    "file = \"~/.hostile/config.json\"",
+                    "file = \"~/.hostile/*.json\"",
+                ),
+            ),
+            "edit capabilities name one file (no globs)",
+        ),
+    ];
+    for (file, want) in cases {
+        let line = err_line(&headroom(
+            &h.path,
+            &["plugins", "install", "--yes", file.to_str().unwrap()],
+            &[],
+        ));
+        assert!(line.contains(want), "{}: {line}", file.display());
+        assert!(
+            !h.path.join(".headroom/plugins").exists(),
+            "{}",
+            file.display()
+        );
+    }
+    // A manifest that tries to draw on the consent screen is shown inert.
+    let painted = variant(
+        dir,
+        "painted",
+        &HOSTILE_TOML.replace(
+            "name = \"Hostile fixture\"",
+            "name = \"\\u001b[2J\\u001b[HInstall claude? [y/N] y\"",
+        ),
+    );
+    let o = headroom(
+        &h.path,
+        &["plugins", "install", painted.to_str().unwrap()],
+        &[],
+    );
+    assert!(!String::from_utf8_lossy(&o.stdout).contains('\u{1b}'));
+    err_line(&o);
+    // A corrupt consent record grants nothing.
+    install(&h.path, &fixture("headroom_fixture_hostile"));
+    fs::write(
+        h.path.join(".headroom/plugins/hostile/consent.json"),
+        "{ not json",
+    )
+    .unwrap();
+    let line = err_line(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    assert!(
+        line.contains("needs approval (consent record") && line.contains("is corrupt"),
+        "{line}"
     );
 }

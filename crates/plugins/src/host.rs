@@ -8,9 +8,11 @@ use headroom_edits::{Authorized, BlockPlacement, Edit, MarkerStyle, Plan};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::consent::{self as consent_rules, Consent, Verdict};
 use crate::grants::{EnvLookup, Grants, describe, to_logical};
 use crate::manifest::{self, Manifest};
 use crate::runtime::{self, Call, Sandbox, wit};
+use crate::store::{LastRun, Store};
 
 /// Where the host finds things. `HostOptions::from_env()` is the real user's.
 #[derive(Clone)]
@@ -50,6 +52,32 @@ pub enum EntryStatus {
     Ok,
     Incompatible(String),
     Error(String),
+    /// Installed but not (or no longer) approved: the file changed, or it asks for more.
+    NeedsApproval(String),
+    Disabled,
+}
+
+impl std::fmt::Display for EntryStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EntryStatus::Ok => f.write_str("ok"),
+            EntryStatus::Incompatible(r) => write!(f, "incompatible: {r}"),
+            EntryStatus::Error(r) => write!(f, "error: {r}"),
+            EntryStatus::NeedsApproval(r) => write!(f, "needs-approval: {r}"),
+            EntryStatus::Disabled => f.write_str("disabled"),
+        }
+    }
+}
+
+/// Capabilities by decision, as `capability specs` (`plugins list -v`, `grant`, `revoke`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CapabilityView {
+    pub declared: Vec<String>,
+    pub granted: Vec<String>,
+    pub pending: Vec<String>,
+    pub revoked: Vec<String>,
+    /// Refused by the deny-list on this machine, whatever was granted.
+    pub denied: Vec<String>,
 }
 
 /// One adapter as `plugins list` shows it.
@@ -62,8 +90,16 @@ pub struct PluginEntry {
     pub status: EntryStatus,
     pub manifest: Option<Manifest>,
     pub capabilities: Vec<String>,
+    /// An installed plugin used instead of the built-in adapter of the same id.
+    pub replaces_builtin: bool,
+    pub consent: Option<Consent>,
+    pub decisions: CapabilityView,
+    pub last_run: Option<LastRun>,
     #[serde(skip)]
     bytes: Arc<[u8]>,
+    /// The manifest restricted to what is granted: what the sandbox is built from.
+    #[serde(skip)]
+    effective: Option<Manifest>,
 }
 
 /// What an adapter is told about the deployment being applied or reverted.
@@ -126,43 +162,78 @@ pub struct AdapterHost {
     entries: Vec<PluginEntry>,
 }
 
-fn sha256_hex(b: &[u8]) -> String {
+pub(crate) fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
 impl AdapterHost {
-    /// Built-ins plus `~/.headroom/plugins/*.wasm` and `~/.headroom/plugins/*/*.wasm`, each
-    /// checked statically (manifest, API range, imports). Nothing runs.
+    /// Built-ins plus what `plugins install` put in `~/.headroom/plugins/` (and any loose
+    /// `*.wasm` there, listed as needing approval), each checked statically and against its
+    /// consent record. Nothing runs.
     pub fn load(opts: HostOptions) -> Self {
+        let store = Store::new(&opts.state_dir);
+        let home = opts.home.to_string_lossy().into_owned();
         let mut entries: Vec<PluginEntry> = crate::builtin::BUILTINS
             .iter()
             .map(|(_, bytes)| entry(Source::Builtin, None, Arc::from(*bytes)))
             .collect();
-        for path in installed_files(&opts.state_dir.join("plugins")) {
-            match std::fs::read(&path) {
-                Ok(bytes) => {
-                    let mut e = entry(Source::Installed, Some(path), Arc::from(bytes));
-                    if entries
-                        .iter()
-                        .any(|b| b.source == Source::Builtin && b.id == e.id)
-                    {
-                        e.status = EntryStatus::Error(format!(
-                            "id {:?} is reserved by a built-in adapter",
-                            e.id
-                        ));
-                    }
+        for found in store.found() {
+            let path = found.path;
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(err) => {
+                    let mut e = entry(Source::Installed, Some(path.clone()), Arc::from(Vec::new()));
+                    e.status = EntryStatus::Error(format!("unreadable: {err}"));
                     entries.push(e);
+                    continue;
                 }
-                Err(err) => entries.push(PluginEntry {
-                    id: file_stem(&path),
-                    source: Source::Installed,
-                    path: Some(path),
-                    sha256: String::new(),
-                    status: EntryStatus::Error(format!("unreadable: {err}")),
-                    manifest: None,
-                    capabilities: vec![],
-                    bytes: Arc::from(Vec::new()),
-                }),
+            };
+            let mut e = entry(Source::Installed, Some(path.clone()), Arc::from(bytes));
+            let is_builtin = crate::builtin::BUILTINS.iter().any(|(id, _)| *id == e.id);
+            if let Some(Ok(c)) = &found.consent {
+                e.consent = Some(c.clone());
+            }
+            if e.status == EntryStatus::Ok {
+                let m = e.manifest.clone().expect("ok entries have manifests");
+                e.status = match &found.consent {
+                    None if is_builtin => EntryStatus::Error(format!(
+                        "id {:?} is reserved by a built-in adapter",
+                        e.id
+                    )),
+                    None => EntryStatus::NeedsApproval(format!(
+                        "not installed with `headroom plugins install`; to use it: headroom plugins install {}",
+                        path.display()
+                    )),
+                    Some(Err(why)) => EntryStatus::NeedsApproval(why.clone()),
+                    Some(Ok(c)) if is_builtin && !c.replaces_builtin => EntryStatus::Error(
+                        format!("id {:?} is reserved by a built-in adapter", e.id),
+                    ),
+                    Some(Ok(c)) => match c.verdict(&m, &e.sha256) {
+                        Verdict::Approved => {
+                            e.effective = Some(c.effective(&m));
+                            EntryStatus::Ok
+                        }
+                        Verdict::NeedsApproval(why) => EntryStatus::NeedsApproval(why),
+                        Verdict::Disabled => EntryStatus::Disabled,
+                    },
+                };
+                // A file without a usable record has granted nothing.
+                let none = Consent::carry_over(&m, &e.sha256, "", false, None);
+                let c = e.consent.as_ref().unwrap_or(&none);
+                e.decisions = decisions(&m, Some(c), &*opts.env, &home);
+            }
+            if is_builtin && e.status == EntryStatus::Ok {
+                e.replaces_builtin = true;
+                entries.retain(|b| !(b.source == Source::Builtin && b.id == e.id));
+            }
+            entries.push(e);
+        }
+        for e in entries.iter_mut() {
+            e.last_run = store.last_run(&e.id);
+            if e.source == Source::Builtin
+                && let Some(m) = &e.manifest
+            {
+                e.decisions = decisions(m, None, &*opts.env, &home);
             }
         }
         Self { opts, entries }
@@ -211,6 +282,12 @@ impl AdapterHost {
         match &e.status {
             EntryStatus::Ok => Ok(e),
             EntryStatus::Incompatible(r) | EntryStatus::Error(r) => bail!("adapter {id}: {r}"),
+            EntryStatus::NeedsApproval(r) => bail!(
+                "adapter {id} needs approval ({r}); review it with: headroom plugins grant {id}"
+            ),
+            EntryStatus::Disabled => {
+                bail!("adapter {id} is disabled; turn it on with: headroom plugins enable {id}")
+            }
         }
     }
 
@@ -225,19 +302,42 @@ impl AdapterHost {
         })
     }
 
+    /// The grants an entry runs with: everything for a built-in, what was consented to for an
+    /// installed plugin.
+    fn grants(&self, e: &PluginEntry) -> Grants {
+        let m = e
+            .effective
+            .as_ref()
+            .or(e.manifest.as_ref())
+            .expect("ok entries have manifests");
+        let home = self.opts.home.to_string_lossy().into_owned();
+        Grants::from_manifest(m, &*self.opts.env, &home)
+    }
+
+    /// One export call in a fresh sandbox; its denial count is recorded for `plugins list -v`.
+    fn run<T>(
+        &self,
+        e: &PluginEntry,
+        what: &str,
+        f: impl FnOnce(&mut Call) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let mut call = self.call(e)?;
+        let r = f(&mut call);
+        Store::new(&self.opts.state_dir).record_run(&e.id, what, call.denials());
+        r
+    }
+
     fn call(&self, e: &PluginEntry) -> anyhow::Result<Call> {
-        let m = e.manifest.as_ref().expect("ok entries have manifests");
         let component = runtime::load_component(
             &e.bytes,
             &e.sha256,
             Some(&self.opts.state_dir.join("cache")),
         )?;
-        let home = self.opts.home.to_string_lossy().into_owned();
         Call::new(
             &component,
             Sandbox {
                 id: e.id.clone(),
-                grants: Grants::from_manifest(m, &*self.opts.env, &home),
+                grants: self.grants(e),
                 home: self.opts.home.clone(),
                 system_root: self.opts.system_root.clone(),
                 env: self.opts.env.clone(),
@@ -249,8 +349,7 @@ impl AdapterHost {
     pub fn detect(&self, id: &str) -> anyhow::Result<Detection> {
         let e = self.get(id)?;
         let d = self
-            .call(e)
-            .and_then(|mut c| c.detect())
+            .run(e, "detect", |c| c.detect())
             .with_context(|| format!("adapter {id}"))?
             .map_err(|err| adapter_error(id, err))?;
         Ok(Detection {
@@ -262,8 +361,7 @@ impl AdapterHost {
     pub fn status(&self, id: &str, ctx: &AdapterContext) -> anyhow::Result<RouteStatus> {
         let e = self.get(id)?;
         let s = self
-            .call(e)
-            .and_then(|mut c| c.status(&ctx.to_wit()))
+            .run(e, "status", |c| c.status(&ctx.to_wit()))
             .with_context(|| format!("adapter {id}"))?
             .map_err(|err| adapter_error(id, err))?;
         Ok(RouteStatus {
@@ -282,11 +380,10 @@ impl AdapterHost {
 
     fn plan(&self, id: &str, ctx: &AdapterContext, apply: bool) -> anyhow::Result<Authorized> {
         let e = self.get(id)?;
-        let m = e.manifest.as_ref().expect("ok entries have manifests");
         let wctx = ctx.to_wit();
+        let what = if apply { "apply" } else { "revert" };
         let plan = self
-            .call(e)
-            .and_then(|mut c| {
+            .run(e, what, |c| {
                 if apply {
                     c.apply(&wctx)
                 } else {
@@ -302,7 +399,7 @@ impl AdapterHost {
                 edits: plan.edits.into_iter().map(|w| convert(w, &home)).collect(),
                 notes: plan.notes.iter().map(|n| runtime::sanitize(n)).collect(),
             },
-            grants: Grants::from_manifest(m, &*self.opts.env, &home).edit,
+            grants: self.grants(e).edit,
         })
     }
 }
@@ -378,6 +475,11 @@ fn entry(source: Source, path: Option<PathBuf>, bytes: Arc<[u8]>) -> PluginEntry
             .map(|m| m.id.clone())
             .unwrap_or(fallback_id),
         capabilities: manifest.as_ref().map(describe).unwrap_or_default(),
+        replaces_builtin: false,
+        consent: None,
+        decisions: CapabilityView::default(),
+        last_run: None,
+        effective: None,
         source,
         path,
         sha256,
@@ -393,32 +495,21 @@ fn file_stem(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn installed_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    let mut items: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    items.sort();
-    for p in items {
-        if p.is_dir() {
-            out.extend(installed_files_flat(&p));
-        } else if p.extension().is_some_and(|e| e == "wasm") {
-            out.push(p);
+/// Each declared capability sorted by the user's decision (a built-in's are all granted).
+fn decisions(m: &Manifest, c: Option<&Consent>, env: &EnvLookup, home: &str) -> CapabilityView {
+    let mut v = CapabilityView::default();
+    for cap in consent_rules::declared(m) {
+        let spec = runtime::sanitize(&cap.spec());
+        v.declared.push(spec.clone());
+        if cap.denied(env, home) {
+            v.denied.push(spec);
+        } else if c.is_none_or(|c| c.grants(&cap)) {
+            v.granted.push(spec);
+        } else if c.is_some_and(|c| c.revoked.contains(&cap)) {
+            v.revoked.push(spec);
+        } else {
+            v.pending.push(spec);
         }
     }
-    out
-}
-
-fn installed_files_flat(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
     v
 }

@@ -274,6 +274,26 @@ keys = ["/a"]
         );
     }
 
+    /// The SDK third parties build against, and the WIT it binds, must be inside the host's range.
+    #[test]
+    fn the_sdk_and_wit_versions_are_supported_by_this_host() {
+        let sdk = include_str!("../../../plugins/sdk/src/lib.rs");
+        let v = sdk
+            .lines()
+            .find_map(|l| l.strip_prefix("pub const API_VERSION: &str = \""))
+            .and_then(|r| r.strip_suffix("\";"))
+            .expect("API_VERSION in the SDK");
+        assert_eq!(check_api(v), Ok(()));
+        let wit = include_str!("../../../wit/v0.1/adapter.wit");
+        let package = wit
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("package headroom:adapter@"))
+            .and_then(|r| r.strip_suffix(';'))
+            .expect("package line");
+        assert_eq!(check_api(package), Ok(()));
+        assert_eq!(package, v);
+    }
+
     #[test]
     fn refusals() {
         let with = |from: &str, to: &str| parse(&GOOD.replace(from, to)).unwrap_err().to_string();

@@ -32,7 +32,8 @@ enum Command {
     /// Persistent deployments: apply, status, start, stop, restart, remove.
     #[command(subcommand)]
     Install(install::InstallCommand),
-    /// Provider adapters (WebAssembly plugins): list, inspect, apply, revert.
+    /// Provider adapters (WebAssembly plugins): list, inspect, install with consent, grant,
+    /// revoke, enable, disable, remove, apply, revert.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
     /// Exit 0 when the proxy on the port is ready (for container health checks).
@@ -45,11 +46,17 @@ enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    // `plugins list -v` means "show the capability detail"; log output starts at -vv there.
+    let detail = matches!(cli.command, Command::Plugins(ref c) if c.takes_verbose());
+    init_tracing(if detail {
+        cli.verbose.saturating_sub(1)
+    } else {
+        cli.verbose
+    });
     let result = match cli.command {
         Command::Proxy(args) => proxy::run(args),
         Command::Install(cmd) => install::run(cmd),
-        Command::Plugins(cmd) => plugins::run(cmd),
+        Command::Plugins(cmd) => plugins::run(cmd, cli.verbose),
         Command::Health(args) => health::run(args),
         Command::Wrap(args) => wrap::run_wrap(args),
         Command::Unwrap(args) => wrap::run_unwrap(args),
