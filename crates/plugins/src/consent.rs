@@ -46,12 +46,25 @@ impl Capability {
         }
     }
 
-    /// In plain words, for the consent screen.
-    pub fn words(&self) -> String {
+    /// In plain words, for the consent screen: paths as they resolve on this machine, with the
+    /// variable they follow named (the grant moves with it).
+    pub fn words(&self, env: &EnvLookup, home: &str) -> String {
+        let follows = |p: &str| match p
+            .strip_prefix("${")
+            .and_then(|r| r.split(['}', ':']).next())
+        {
+            Some(var) => format!(" [follows ${var}]"),
+            None => String::new(),
+        };
+        let here = |p: &str| format!("{}{}", expand(p, env, home), follows(p));
         match self {
             Capability::Read { path } => match path.strip_suffix("/**") {
-                Some(dir) => format!("read any file under {dir}/"),
-                None => format!("read {path}"),
+                Some(dir) => format!(
+                    "read any file under {}/{}",
+                    expand(dir, env, home),
+                    follows(dir)
+                ),
+                None => format!("read {}", here(path)),
             },
             Capability::Edit { file, format, key } => {
                 let what = match format.as_str() {
@@ -59,7 +72,7 @@ impl Capability {
                     "toml" => "the TOML key",
                     _ => "its own marked block",
                 };
-                format!("edit {file}: {what} {key} only")
+                format!("edit {}: {what} {key} only", here(file))
             }
             Capability::Locate { binary } => {
                 format!("locate `{binary}` on PATH (learn its path, never run it)")

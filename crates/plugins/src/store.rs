@@ -285,7 +285,7 @@ impl Candidate {
             }
             let _ = writeln!(out, "\n{title}");
             for c in caps {
-                let _ = writeln!(out, "  {mark} {}", s(&c.words()));
+                let _ = writeln!(out, "  {mark} {}", s(&c.words(env, home)));
             }
         };
         let new_title = if self.previous.is_some() {

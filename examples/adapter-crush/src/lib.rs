@@ -1,0 +1,138 @@
+//! Crush (charmbracelet/crush) reads `$XDG_CONFIG_HOME/crush/crush.json` (default
+//! `~/.config/crush/crush.json`); a provider's `base_url` there overrides where Crush sends that
+//! provider's requests. This adapter points the `anthropic` and `openai` providers at headroom and
+//! leaves everything else in the file (keys, API key references, models, order) alone.
+
+use headroom_adapter_sdk::{
+    Adapter, AdapterError, Context, Detection, HostError, Plan, Scope, Status, edit, env_or, host,
+};
+use serde_json::{Value, json};
+
+struct Crush;
+
+/// (provider id in crush.json, the path headroom serves that API on)
+const PROVIDERS: &[(&str, &str)] = &[("anthropic", ""), ("openai", "/v1")];
+
+fn config_file() -> String {
+    let base = env_or("XDG_CONFIG_HOME", "~/.config");
+    format!("{}/crush/crush.json", base.trim_end_matches('/'))
+}
+
+fn host_err(e: HostError) -> AdapterError {
+    AdapterError::Failed(format!("{e:?}"))
+}
+
+/// The parsed file (None when absent). A file this adapter cannot understand is refused with its
+/// position, before headroom changes anything.
+fn config() -> Result<Option<Value>, AdapterError> {
+    let path = config_file();
+    let Some(text) = host::read(&path).map_err(host_err)? else {
+        return Ok(None);
+    };
+    if text.trim().is_empty() {
+        return Ok(Some(json!({})));
+    }
+    let v: Value = serde_json::from_str(&text).map_err(|e| {
+        AdapterError::InvalidConfig(format!(
+            "{path}: invalid JSON at line {}, column {}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let providers_ok = match v.get("providers") {
+        None => true,
+        Some(p) => p.as_object().is_some_and(|p| {
+            PROVIDERS
+                .iter()
+                .all(|(id, _)| p.get(*id).is_none_or(Value::is_object))
+        }),
+    };
+    if !v.is_object() || !providers_ok {
+        return Err(AdapterError::InvalidConfig(format!(
+            "{path}: expected an object with \"providers\" as an object of objects"
+        )));
+    }
+    Ok(Some(v))
+}
+
+fn provider_scope(ctx: &Context) -> Result<(), AdapterError> {
+    match ctx.scope {
+        Scope::Provider => Ok(()),
+        _ => Err(AdapterError::Unsupported(
+            "the crush adapter edits crush.json (provider scope only)".into(),
+        )),
+    }
+}
+
+fn pointer(id: &str) -> String {
+    format!("/providers/{id}/base_url")
+}
+
+impl Adapter for Crush {
+    fn detect() -> Result<Detection, AdapterError> {
+        let mut evidence = Vec::new();
+        if let Some(path) = host::which("crush").map_err(host_err)? {
+            evidence.push(format!("crush on PATH: {path}"));
+        }
+        let file = config_file();
+        if host::exists(&file).map_err(host_err)? {
+            evidence.push(format!("{file} exists"));
+        }
+        Ok(Detection {
+            detected: !evidence.is_empty(),
+            evidence,
+        })
+    }
+
+    fn status(ctx: Context) -> Result<Status, AdapterError> {
+        let cfg = config()?;
+        let mut routed = true;
+        let mut details = Vec::new();
+        for (id, suffix) in PROVIDERS {
+            let want = format!("{}{suffix}", ctx.proxy_url);
+            let have = cfg
+                .as_ref()
+                .and_then(|c| c.pointer(&pointer(id)))
+                .and_then(Value::as_str);
+            routed &= have == Some(want.as_str());
+            details.push(match have {
+                Some(url) => format!("providers.{id}.base_url = {url}"),
+                None => format!("providers.{id}.base_url not set"),
+            });
+        }
+        Ok(Status { routed, details })
+    }
+
+    fn apply(ctx: Context) -> Result<Plan, AdapterError> {
+        provider_scope(&ctx)?;
+        config()?;
+        let file = config_file();
+        Ok(Plan {
+            edits: PROVIDERS
+                .iter()
+                .map(|(id, suffix)| {
+                    edit::json_set(
+                        &file,
+                        &pointer(id),
+                        json!(format!("{}{suffix}", ctx.proxy_url)),
+                    )
+                })
+                .collect(),
+            notes: vec![format!("restart crush to pick up {file}")],
+        })
+    }
+
+    fn revert(ctx: Context) -> Result<Plan, AdapterError> {
+        provider_scope(&ctx)?;
+        let file = config_file();
+        Ok(Plan {
+            edits: PROVIDERS
+                .iter()
+                .map(|(id, _)| edit::json_remove(&file, &pointer(id)))
+                .collect(),
+            notes: vec![],
+        })
+    }
+}
+
+headroom_adapter_sdk::export_adapter!(Crush, "adapter.toml");

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The out-of-tree example adapter (examples/adapter-crush) through its whole life, as a plugin
+# author and then a user would run it: build it on its own, inspect, install (refused without a
+# terminal or --yes, then --yes), apply, revert byte for byte, apply again, remove (which reverts).
+#
+#   tests/e2e/example-adapter.sh HEADROOM
+#
+# Prints "N passed, N failed" last. Everything happens in a temporary HOME that is deleted after.
+set -uo pipefail
+HEADROOM=$1
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+EXAMPLE=$ROOT/examples/adapter-crush
+PASSED=0 FAILED=0
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/headroom-example.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+pass() { echo "PASS $*"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
+check() { # name command... (passes when the command succeeds)
+    local name=$1; shift
+    if "$@" >"$WORK/last.out" 2>&1; then pass "$name"; else fail "$name"; sed 's/^/    /' "$WORK/last.out" | tail -15; fi
+}
+finish() { echo "$PASSED passed, $FAILED failed"; [ "$FAILED" = 0 ]; exit $?; }
+
+# 1. Build it the way its README says, in its own target directory.
+TARGET=${HEADROOM_EXAMPLE_TARGET:-$ROOT/target/examples}
+if cargo build --release --locked --quiet --manifest-path "$EXAMPLE/Cargo.toml" \
+    --target wasm32-wasip2 --target-dir "$TARGET"; then
+    pass "example builds out of tree"
+else
+    fail "example builds out of tree"; finish
+fi
+WASM=$TARGET/wasm32-wasip2/release/headroom_adapter_crush.wasm
+
+export HOME=$WORK/home
+export PATH=/usr/bin:/bin
+unset XDG_CONFIG_HOME
+hr() { "$HEADROOM" "$@"; }
+CONFIG=$HOME/.config/crush/crush.json
+mkdir -p "$(dirname "$CONFIG")"
+# A user's real-looking file: schema, their own provider key reference, options, non-ASCII, and
+# no final newline; every byte of it must come back.
+printf '{\n  "$schema": "https://charm.land/crush.json",\n  "providers": {\n    "anthropic": { "api_key": "$ANTHROPIC_API_KEY" }\n  },\n  "options": { "debug": false, "context_paths": ["NOTES-é.md"] }\n}' >"$CONFIG"
+cp "$CONFIG" "$WORK/original.json"
+
+check "inspect names the plugin without running it" \
+    sh -c "'$HEADROOM' plugins inspect '$WASM' | grep -q '^id: *crush'"
+
+# 2. No terminal, no --yes: refused with the exact command, nothing installed.
+hr plugins install "$WASM" </dev/null >"$WORK/install.out" 2>"$WORK/install.err"
+if grep -qx "headroom: error: not approved: no terminal to ask on; to approve, run: headroom plugins install --yes $WASM" "$WORK/install.err" \
+    && grep -qF 'edit ~/.config/crush/crush.json [follows $XDG_CONFIG_HOME]: the JSON key /providers/openai/base_url only' "$WORK/install.out" \
+    && [ ! -e "$HOME/.headroom/plugins/crush" ]; then
+    pass "install without consent is refused with the command to run"
+else
+    fail "install without consent is refused with the command to run"; cat "$WORK/install.err" "$WORK/install.out" | tail -20
+fi
+
+check "install --yes" hr plugins install --yes "$WASM"
+check "list shows it installed, ok and detected" \
+    sh -c "'$HEADROOM' plugins list | grep -E '^crush +0\.1\.0 +0\.1\.0 +installed +yes +ok '"
+
+# 3. Apply: only the two base_url keys change.
+check "apply" hr plugins apply crush --port 8787
+if python3 - "$CONFIG" "$WORK/original.json" <<'PY'
+import json, sys
+now, before = (json.load(open(p, encoding="utf-8")) for p in sys.argv[1:3])
+assert now["providers"]["anthropic"] == {"api_key": "$ANTHROPIC_API_KEY", "base_url": "http://127.0.0.1:8787"}, now
+assert now["providers"]["openai"] == {"base_url": "http://127.0.0.1:8787/v1"}, now
+for k in before:
+    if k != "providers":
+        assert now[k] == before[k], k
+assert list(now) == list(before), "key order changed"
+PY
+then pass "crush.json routes anthropic and openai through headroom, the rest unchanged"
+else fail "crush.json routes anthropic and openai through headroom, the rest unchanged"; fi
+
+# 4. Revert: byte for byte.
+check "revert" hr plugins revert crush
+check "revert restores every byte" cmp "$CONFIG" "$WORK/original.json"
+
+# 5. Apply again, then remove: reverts first, then deletes the plugin and its grants.
+check "apply again" hr plugins apply crush
+check "remove" hr plugins remove crush
+check "remove restored every byte" cmp "$CONFIG" "$WORK/original.json"
+if [ ! -e "$HOME/.headroom/plugins/crush" ] && ! hr plugins list | grep -q '^crush '; then
+    pass "remove left no plugin behind"
+else
+    fail "remove left no plugin behind"
+fi
+finish
