@@ -18,6 +18,10 @@ pub struct WrapArgs {
     tool: String,
     #[arg(long, env = "HEADROOM_PORT", default_value_t = 8787)]
     port: u16,
+    /// Print how the tool would be routed (`bin B`, `env K=V`, `arg A` lines) and run nothing:
+    /// what the Docker-native wrapper (docker/headroom) asks the image for.
+    #[arg(long)]
+    print_routing: bool,
     /// The tool's own arguments, verbatim (after `--`).
     #[arg(last = true)]
     args: Vec<String>,
@@ -40,6 +44,16 @@ pub fn run_wrap(a: WrapArgs) -> anyhow::Result<ExitCode> {
         return wrap_openclaw(&home, a.port);
     }
     let routing = wrap::routing(&a.tool, a.port, &home)?;
+    if a.print_routing {
+        println!("bin {}", routing.binary);
+        for (k, v) in &routing.env {
+            println!("env {k}={v}");
+        }
+        for arg in &routing.args {
+            println!("arg {arg}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let path = wrap::find_on_path(routing.binary).with_context(|| {
         format!(
             "{} is not on PATH; install {} first",

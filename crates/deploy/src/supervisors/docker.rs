@@ -25,8 +25,17 @@ impl Docker {
             &d.service_name(),
             "--restart",
             "unless-stopped",
+            // The proxy drains for up to 10 s on SIGTERM; some engines (podman's Docker API)
+            // default to killing at once.
+            "--stop-timeout",
+            "15",
             "--label",
             &format!("io.headroom.profile={}", d.profile()),
+            // docker/headroom (the Docker-native wrapper) finds deployments by these.
+            "--label",
+            &format!("io.headroom.port={}", d.manifest.port),
+            "--label",
+            "io.headroom.preset=persistent-docker",
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -38,7 +47,9 @@ impl Docker {
             let port = d.manifest.port;
             argv.extend(["--publish".to_owned(), format!("127.0.0.1:{port}:{port}")]);
         }
-        for (k, v) in d.proxy_env() {
+        // HEADROOM_PORT lets the image's HEALTHCHECK (`headroom health`) find the proxy.
+        let port = ("HEADROOM_PORT".to_owned(), d.manifest.port.to_string());
+        for (k, v) in std::iter::once(port).chain(d.proxy_env()) {
             argv.push("--env".to_owned());
             argv.push(format!("{k}={v}"));
         }
