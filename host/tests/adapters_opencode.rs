@@ -92,7 +92,7 @@ fn opencode_config_is_honoured_and_bad_files_refused() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.lines().count() == 1, "{err}");
     assert!(
-        err.contains("opencode.json: expected an object with an object \"provider\""),
+        err.contains("opencode.json: \"provider\" is not an object"),
         "{err}"
     );
     fs::write(&alt, "{}\n").unwrap();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The out-of-tree example adapter (examples/adapter-crush) through its whole life, as a plugin
 # author and then a user would run it: build it on its own, inspect, install (refused without a
-# terminal or --yes, then --yes), apply, revert byte for byte, apply again, remove (which reverts).
+# terminal or --yes, then --yes), revoke and grant back capabilities, apply, revert byte for byte,
+# apply again, remove (which reverts).
 #
 #   tests/e2e/example-adapter.sh HEADROOM
 #
@@ -59,7 +60,29 @@ check "install --yes" hr plugins install --yes "$WASM"
 check "list shows it installed, ok and detected" \
     sh -c "'$HEADROOM' plugins list | grep -E '^crush +0\.1\.0 +0\.1\.0 +installed +yes +ok '"
 
-# 3. Apply: only the two base_url keys change.
+# 3. The user takes capabilities back: the adapter runs without them, and what it can no longer do
+#    is said in one line (the SDK turns a host refusal into "not granted: …"), with nothing written.
+READ='read ${XDG_CONFIG_HOME:-~/.config}/crush/**'
+EDITS=('edit ${XDG_CONFIG_HOME:-~/.config}/crush/crush.json /providers/anthropic/base_url'
+    'edit ${XDG_CONFIG_HOME:-~/.config}/crush/crush.json /providers/openai/base_url')
+check "revoke its read and edit capabilities" hr plugins revoke crush "$READ" "${EDITS[@]}"
+hr plugins apply crush >"$WORK/denied.out" 2>"$WORK/denied.err"; rc=$?
+if [ $rc = 1 ] && [ "$(cat "$WORK/denied.err")" = "headroom: error: adapter crush failed: not granted: read ~/.config/crush/crush.json" ] \
+    && cmp -s "$CONFIG" "$WORK/original.json"; then
+    pass "apply without its grants: one line naming what was not granted, nothing written"
+else
+    fail "apply without its grants (rc=$rc)"; cat "$WORK/denied.err"
+fi
+check "revoke locate" hr plugins revoke crush "locate crush"
+if hr plugins list >"$WORK/list.out" 2>&1 && grep -Eq '^crush +0\.1\.0 +0\.1\.0 +installed +error +ok ' "$WORK/list.out" \
+    && grep -qx '    detect failed: adapter crush failed: not granted: locate crush' "$WORK/list.out"; then
+    pass "list: a failed detection keeps the table's columns and says why below the row"
+else
+    fail "list with a failed detection"; cat "$WORK/list.out"
+fi
+check "grant them back" hr plugins grant crush "$READ" "${EDITS[@]}" "locate crush"
+
+# 4. Apply: only the two base_url keys change.
 check "apply" hr plugins apply crush --port 8787
 if python3 - "$CONFIG" "$WORK/original.json" <<'PY'
 import json, sys
@@ -74,11 +97,11 @@ PY
 then pass "crush.json routes anthropic and openai through headroom, the rest unchanged"
 else fail "crush.json routes anthropic and openai through headroom, the rest unchanged"; fi
 
-# 4. Revert: byte for byte.
+# 5. Revert: byte for byte.
 check "revert" hr plugins revert crush
 check "revert restores every byte" cmp "$CONFIG" "$WORK/original.json"
 
-# 5. Apply again, then remove: reverts first, then deletes the plugin and its grants.
+# 6. Apply again, then remove: reverts first, then deletes the plugin and its grants.
 check "apply again" hr plugins apply crush
 check "remove" hr plugins remove crush
 check "remove restored every byte" cmp "$CONFIG" "$WORK/original.json"

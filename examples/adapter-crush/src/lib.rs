@@ -4,7 +4,7 @@
 //! leaves everything else in the file (keys, API key references, models, order) alone.
 
 use headroom_adapter_sdk::{
-    Adapter, AdapterError, Context, Detection, HostError, Plan, Scope, Status, edit, env_or, host,
+    Adapter, AdapterError, Context, Detection, Plan, Scope, Status, config, edit, env_or, host,
 };
 use serde_json::{Value, json};
 
@@ -18,27 +18,13 @@ fn config_file() -> String {
     format!("{}/crush/crush.json", base.trim_end_matches('/'))
 }
 
-fn host_err(e: HostError) -> AdapterError {
-    AdapterError::Failed(format!("{e:?}"))
-}
-
 /// The parsed file (None when absent). A file this adapter cannot understand is refused with its
 /// position, before headroom changes anything.
-fn config() -> Result<Option<Value>, AdapterError> {
+fn crush_config() -> Result<Option<Value>, AdapterError> {
     let path = config_file();
-    let Some(text) = host::read(&path).map_err(host_err)? else {
+    let Some(v) = config::json_object(&path)? else {
         return Ok(None);
     };
-    if text.trim().is_empty() {
-        return Ok(Some(json!({})));
-    }
-    let v: Value = serde_json::from_str(&text).map_err(|e| {
-        AdapterError::InvalidConfig(format!(
-            "{path}: invalid JSON at line {}, column {}",
-            e.line(),
-            e.column()
-        ))
-    })?;
     let providers_ok = match v.get("providers") {
         None => true,
         Some(p) => p.as_object().is_some_and(|p| {
@@ -47,9 +33,9 @@ fn config() -> Result<Option<Value>, AdapterError> {
                 .all(|(id, _)| p.get(*id).is_none_or(Value::is_object))
         }),
     };
-    if !v.is_object() || !providers_ok {
+    if !providers_ok {
         return Err(AdapterError::InvalidConfig(format!(
-            "{path}: expected an object with \"providers\" as an object of objects"
+            "{path}: expected \"providers\" to be an object of objects"
         )));
     }
     Ok(Some(v))
@@ -71,11 +57,11 @@ fn pointer(id: &str) -> String {
 impl Adapter for Crush {
     fn detect() -> Result<Detection, AdapterError> {
         let mut evidence = Vec::new();
-        if let Some(path) = host::which("crush").map_err(host_err)? {
+        if let Some(path) = host::which("crush")? {
             evidence.push(format!("crush on PATH: {path}"));
         }
         let file = config_file();
-        if host::exists(&file).map_err(host_err)? {
+        if host::exists(&file)? {
             evidence.push(format!("{file} exists"));
         }
         Ok(Detection {
@@ -85,7 +71,7 @@ impl Adapter for Crush {
     }
 
     fn status(ctx: Context) -> Result<Status, AdapterError> {
-        let cfg = config()?;
+        let cfg = crush_config()?;
         let mut routed = true;
         let mut details = Vec::new();
         for (id, suffix) in PROVIDERS {
@@ -105,7 +91,7 @@ impl Adapter for Crush {
 
     fn apply(ctx: Context) -> Result<Plan, AdapterError> {
         provider_scope(&ctx)?;
-        config()?;
+        crush_config()?;
         let file = config_file();
         Ok(Plan {
             edits: PROVIDERS

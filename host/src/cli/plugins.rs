@@ -113,22 +113,27 @@ pub fn run(cmd: PluginsCommand, verbose: u8) -> anyhow::Result<ExitCode> {
 fn list(host: AdapterHost, json: bool, verbose: bool) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     for e in host.entries() {
+        // (the DETECTED column, why detection failed)
         let detected = match e.status {
             EntryStatus::Ok => match host.detect(&e.id) {
-                Ok(d) if d.detected => "yes".to_owned(),
-                Ok(_) => "no".to_owned(),
-                Err(err) => format!("error: {err:#}"),
+                Ok(d) if d.detected => ("yes", None),
+                Ok(_) => ("no", None),
+                Err(err) => ("error", Some(format!("{err:#}"))),
             },
-            _ => "-".to_owned(),
+            _ => ("-", None),
         };
         rows.push((e, detected));
     }
     if json {
         let v: Vec<serde_json::Value> = rows
             .iter()
-            .map(|(e, detected)| {
+            .map(|(e, (detected, why))| {
                 let mut v = serde_json::to_value(e).unwrap_or_default();
-                v["detected"] = detected.clone().into();
+                v["detected"] = match why {
+                    Some(why) => format!("error: {why}"),
+                    None => detected.to_string(),
+                }
+                .into();
                 v
             })
             .collect();
@@ -139,7 +144,7 @@ fn list(host: AdapterHost, json: bool, verbose: bool) -> anyhow::Result<ExitCode
         "{:<12} {:<9} {:<6} {:<10} {:<9} {:<14} CAPABILITIES",
         "ID", "VERSION", "API", "SOURCE", "DETECTED", "STATUS"
     );
-    for (e, detected) in rows {
+    for (e, (detected, why)) in rows {
         let (version, api) = e
             .manifest
             .as_ref()
@@ -161,6 +166,10 @@ fn list(host: AdapterHost, json: bool, verbose: bool) -> anyhow::Result<ExitCode
             status,
             e.capabilities.join("; ")
         );
+        // Below the row, so a long reason never pushes the columns apart.
+        if let Some(why) = why {
+            println!("    detect failed: {why}");
+        }
         if verbose {
             print_decisions(e);
         }

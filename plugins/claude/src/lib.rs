@@ -2,7 +2,7 @@
 //! and those values beat exported variables: the one place that routes every Claude session.
 
 use headroom_adapter_sdk::{
-    Adapter, AdapterError, Context, Detection, Plan, Scope, Status, edit, env_or, host,
+    Adapter, AdapterError, Context, Detection, Plan, Scope, Status, config, edit, env_or, host,
 };
 use serde_json::{Value, json};
 
@@ -16,31 +16,12 @@ fn settings_path() -> String {
     format!("{}/settings.json", config_dir().trim_end_matches('/'))
 }
 
-fn host_err(e: headroom_adapter_sdk::HostError) -> AdapterError {
-    AdapterError::Failed(format!("{e:?}"))
-}
-
 /// The parsed settings (None when absent); a file we would corrupt is refused with its position.
 fn settings() -> Result<Option<Value>, AdapterError> {
     let path = settings_path();
-    let Some(text) = host::read(&path).map_err(host_err)? else {
+    let Some(v) = config::json_object(&path)? else {
         return Ok(None);
     };
-    if text.trim().is_empty() {
-        return Ok(Some(json!({})));
-    }
-    let v: Value = serde_json::from_str(&text).map_err(|e| {
-        AdapterError::InvalidConfig(format!(
-            "{path}: invalid JSON at line {}, column {}",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    if !v.is_object() {
-        return Err(AdapterError::InvalidConfig(format!(
-            "{path}: expected a JSON object"
-        )));
-    }
     if v.get("env").is_some_and(|e| !e.is_object()) {
         return Err(AdapterError::InvalidConfig(format!(
             "{path}: \"env\" is not an object"
@@ -61,11 +42,11 @@ fn provider_only(ctx: &Context) -> Result<(), AdapterError> {
 impl Adapter for Claude {
     fn detect() -> Result<Detection, AdapterError> {
         let mut evidence = Vec::new();
-        if let Some(path) = host::which("claude").map_err(host_err)? {
+        if let Some(path) = host::which("claude")? {
             evidence.push(format!("claude on PATH: {path}"));
         }
         let dir = config_dir();
-        if host::exists(&dir).map_err(host_err)? {
+        if host::exists(&dir)? {
             evidence.push(format!("{dir} exists"));
         }
         Ok(Detection {

@@ -24,14 +24,10 @@ fn config_path() -> String {
     format!("{}/config.toml", home())
 }
 
-fn host_err(e: headroom_adapter_sdk::HostError) -> AdapterError {
-    AdapterError::Failed(format!("{e:?}"))
-}
-
 /// The config text ("" when absent) and its parsed form; a file we cannot parse is refused.
 fn config() -> Result<(String, toml_edit::DocumentMut), AdapterError> {
     let path = config_path();
-    let text = host::read(&path).map_err(host_err)?.unwrap_or_default();
+    let text = host::read(&path)?.unwrap_or_default();
     let doc = text.parse::<toml_edit::DocumentMut>().map_err(|e| {
         let (line, col) = e
             .span()
@@ -53,7 +49,7 @@ fn config() -> Result<(String, toml_edit::DocumentMut), AdapterError> {
 
 /// A ChatGPT login keeps OAuth tokens in auth.json; API-key users have OPENAI_API_KEY instead.
 fn chatgpt_login() -> Result<bool, AdapterError> {
-    let auth = host::read(&format!("{}/auth.json", home())).map_err(host_err)?;
+    let auth = host::read(&format!("{}/auth.json", home()))?;
     Ok(auth
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v.get("tokens").cloned())
@@ -75,10 +71,10 @@ fn block_body(ctx: &Context, chatgpt: bool) -> String {
 impl Adapter for Codex {
     fn detect() -> Result<Detection, AdapterError> {
         let mut evidence = Vec::new();
-        if let Some(p) = host::which("codex").map_err(host_err)? {
+        if let Some(p) = host::which("codex")? {
             evidence.push(format!("codex on PATH: {p}"));
         }
-        if host::exists(&config_path()).map_err(host_err)? {
+        if host::exists(&config_path())? {
             evidence.push(format!("{} exists", config_path()));
         }
         Ok(Detection {

@@ -5,42 +5,27 @@
 //! from headroom's journal on revert.
 
 use headroom_adapter_sdk::{
-    Adapter, AdapterError, Context, Detection, Plan, Scope, Status, edit, host,
+    Adapter, AdapterError, Context, Detection, Plan, Scope, Status, config, edit, host,
 };
 use serde_json::{Value, json};
 
 struct OpenClaw;
 
-fn host_err(e: headroom_adapter_sdk::HostError) -> AdapterError {
-    AdapterError::Failed(format!("{e:?}"))
-}
-
 fn config_path() -> Result<String, AdapterError> {
-    if let Some(p) = host::env("OPENCLAW_CONFIG_PATH")
-        .map_err(host_err)?
-        .filter(|p| !p.is_empty())
-    {
+    if let Some(p) = host::env("OPENCLAW_CONFIG_PATH")?.filter(|p| !p.is_empty()) {
         return Ok(p);
     }
-    let dir = host::env("OPENCLAW_STATE_DIR")
-        .map_err(host_err)?
+    let dir = host::env("OPENCLAW_STATE_DIR")?
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| "~/.openclaw".into());
     Ok(format!("{}/openclaw.json", dir.trim_end_matches('/')))
 }
 
-fn config() -> Result<(String, Option<Value>), AdapterError> {
+fn openclaw_config() -> Result<(String, Option<Value>), AdapterError> {
     let path = config_path()?;
-    let Some(text) = host::read(&path).map_err(host_err)? else {
+    let Some(v) = config::json_object(&path)? else {
         return Ok((path, None));
     };
-    let v: Value = serde_json::from_str(&text).map_err(|e| {
-        AdapterError::InvalidConfig(format!(
-            "{path}: invalid JSON at line {}, column {}",
-            e.line(),
-            e.column()
-        ))
-    })?;
     if v.pointer("/models/providers")
         .is_some_and(|p| !p.is_object())
     {
@@ -79,11 +64,11 @@ fn seg(s: &str) -> String {
 impl Adapter for OpenClaw {
     fn detect() -> Result<Detection, AdapterError> {
         let mut evidence = Vec::new();
-        if let Some(p) = host::which("openclaw").map_err(host_err)? {
+        if let Some(p) = host::which("openclaw")? {
             evidence.push(format!("openclaw on PATH: {p}"));
         }
         let path = config_path()?;
-        if host::exists(&path).map_err(host_err)? {
+        if host::exists(&path)? {
             evidence.push(format!("{path} exists"));
         }
         Ok(Detection {
@@ -93,7 +78,7 @@ impl Adapter for OpenClaw {
     }
 
     fn status(ctx: Context) -> Result<Status, AdapterError> {
-        let (path, cfg) = config()?;
+        let (path, cfg) = openclaw_config()?;
         let cfg = cfg.unwrap_or(Value::Null);
         let wanted = targets(&ctx, &cfg);
         let mut details = Vec::new();
@@ -122,7 +107,7 @@ impl Adapter for OpenClaw {
                 "the openclaw adapter edits openclaw.json (provider scope)".into(),
             ));
         }
-        let (path, cfg) = config()?;
+        let (path, cfg) = openclaw_config()?;
         let wanted = targets(&ctx, cfg.as_ref().unwrap_or(&Value::Null));
         if wanted.is_empty() {
             return Ok(Plan {
@@ -150,7 +135,7 @@ impl Adapter for OpenClaw {
 
     fn revert(ctx: Context) -> Result<Plan, AdapterError> {
         // headroom's journal restores each previous baseUrl exactly; without it, drop ours.
-        let (path, cfg) = config()?;
+        let (path, cfg) = openclaw_config()?;
         let edits = targets(&ctx, cfg.as_ref().unwrap_or(&Value::Null))
             .into_iter()
             .map(|(id, _)| {

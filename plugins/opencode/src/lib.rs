@@ -3,7 +3,7 @@
 //! and model choice are untouched.
 
 use headroom_adapter_sdk::{
-    Adapter, AdapterError, Context, Detection, Plan, Scope, Status, edit, env_or, host,
+    Adapter, AdapterError, Context, Detection, Plan, Scope, Status, config, edit, env_or, host,
 };
 use serde_json::{Value, json};
 
@@ -13,28 +13,14 @@ fn config_path() -> String {
     env_or("OPENCODE_CONFIG", "~/.config/opencode/opencode.json")
 }
 
-fn host_err(e: headroom_adapter_sdk::HostError) -> AdapterError {
-    AdapterError::Failed(format!("{e:?}"))
-}
-
-fn config() -> Result<Option<Value>, AdapterError> {
+fn opencode_config() -> Result<Option<Value>, AdapterError> {
     let path = config_path();
-    let Some(text) = host::read(&path).map_err(host_err)? else {
+    let Some(v) = config::json_object(&path)? else {
         return Ok(None);
     };
-    if text.trim().is_empty() {
-        return Ok(Some(json!({})));
-    }
-    let v: Value = serde_json::from_str(&text).map_err(|e| {
-        AdapterError::InvalidConfig(format!(
-            "{path}: invalid JSON at line {}, column {}",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    if !v.is_object() || v.get("provider").is_some_and(|p| !p.is_object()) {
+    if v.get("provider").is_some_and(|p| !p.is_object()) {
         return Err(AdapterError::InvalidConfig(format!(
-            "{path}: expected an object with an object \"provider\""
+            "{path}: \"provider\" is not an object"
         )));
     }
     Ok(Some(v))
@@ -43,10 +29,10 @@ fn config() -> Result<Option<Value>, AdapterError> {
 impl Adapter for OpenCode {
     fn detect() -> Result<Detection, AdapterError> {
         let mut evidence = Vec::new();
-        if let Some(p) = host::which("opencode").map_err(host_err)? {
+        if let Some(p) = host::which("opencode")? {
             evidence.push(format!("opencode on PATH: {p}"));
         }
-        if host::exists("~/.config/opencode").map_err(host_err)? {
+        if host::exists("~/.config/opencode")? {
             evidence.push("~/.config/opencode exists".into());
         }
         Ok(Detection {
@@ -56,7 +42,7 @@ impl Adapter for OpenCode {
     }
 
     fn status(ctx: Context) -> Result<Status, AdapterError> {
-        let url = config()?
+        let url = opencode_config()?
             .and_then(|c| c.pointer("/provider/headroom/options/baseURL").cloned())
             .and_then(|u| u.as_str().map(str::to_owned));
         let routed = url.as_deref() == Some(format!("{}/v1", ctx.proxy_url).as_str());
@@ -76,7 +62,7 @@ impl Adapter for OpenCode {
                 "the opencode adapter edits opencode.json (provider scope)".into(),
             ));
         }
-        config()?;
+        opencode_config()?;
         let provider = json!({
             "npm": "@ai-sdk/openai-compatible",
             "name": "headroom",

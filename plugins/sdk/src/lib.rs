@@ -158,6 +158,51 @@ pub mod edit {
     }
 }
 
+/// A host refusal or failure as the adapter error the user reads: `?` on any [`host`] call in an
+/// [`Adapter`] method turns a denial into "not granted: read ~/.x" rather than a trap or a
+/// debug dump.
+impl From<HostError> for AdapterError {
+    fn from(e: HostError) -> Self {
+        AdapterError::Failed(match e {
+            HostError::Denied(what) => format!("not granted: {what}"),
+            HostError::NotFound => "not found".to_owned(),
+            HostError::Invalid(why) => format!("unusable: {why}"),
+            HostError::Io(why) => format!("I/O error: {why}"),
+        })
+    }
+}
+
+/// Reading the config files tools keep, the way every adapter must: absent is not an error, and a
+/// file that cannot be edited safely is refused with its name and position before anything changes.
+pub mod config {
+    use super::{AdapterError, host};
+    use serde_json::{Map, Value};
+
+    /// A JSON file holding an object (always a `Value::Object`, so `.pointer()` works): `Ok(None)`
+    /// when the file does not exist, an empty object when it is blank, and
+    /// `AdapterError::InvalidConfig("<path>: invalid JSON at line L, column C")` (or "expected a
+    /// JSON object") otherwise. Then check the keys you edit have the shape you expect.
+    pub fn json_object(path: &str) -> Result<Option<Value>, AdapterError> {
+        let Some(text) = host::read(path)? else {
+            return Ok(None);
+        };
+        if text.trim().is_empty() {
+            return Ok(Some(Value::Object(Map::new())));
+        }
+        match serde_json::from_str(&text) {
+            Ok(v @ Value::Object(_)) => Ok(Some(v)),
+            Ok(_) => Err(AdapterError::InvalidConfig(format!(
+                "{path}: expected a JSON object"
+            ))),
+            Err(e) => Err(AdapterError::InvalidConfig(format!(
+                "{path}: invalid JSON at line {}, column {}",
+                e.line(),
+                e.column()
+            ))),
+        }
+    }
+}
+
 /// `${VAR:-default}`-style resolution the manifest uses, for adapters that honour an env var
 /// (e.g. `CLAUDE_CONFIG_DIR`): the variable's value when set and non-empty, else `default`.
 pub fn env_or(name: &str, default: &str) -> String {

@@ -13,10 +13,6 @@ const BLOCK: &str = "persistent env";
 const SYSTEM_FILE: &str = "/etc/profile.d/headroom.sh";
 const FISH_FILE: &str = "~/.config/fish/conf.d/headroom.fish";
 
-fn host_err(e: headroom_adapter_sdk::HostError) -> AdapterError {
-    AdapterError::Failed(format!("{e:?}"))
-}
-
 /// (name, value) pairs for the selected targets, first definition wins, in target order.
 fn variables(ctx: &Context) -> Result<Vec<(&'static str, String)>, AdapterError> {
     let base = ctx.proxy_url.clone();
@@ -67,8 +63,8 @@ fn fish_quote(v: &str) -> String {
 }
 
 fn uses_fish() -> Result<bool, AdapterError> {
-    let shell = host::env("SHELL").map_err(host_err)?.unwrap_or_default();
-    Ok(shell.ends_with("/fish") || host::exists("~/.config/fish").map_err(host_err)?)
+    let shell = host::env("SHELL")?.unwrap_or_default();
+    Ok(shell.ends_with("/fish") || host::exists("~/.config/fish")?)
 }
 
 /// The files the block goes in: (path, is fish syntax).
@@ -78,7 +74,7 @@ fn files(ctx: &Context) -> Result<Vec<(String, bool)>, AdapterError> {
         Scope::User => {
             let mut out = Vec::new();
             for f in ["~/.bashrc", "~/.zshrc", "~/.profile"] {
-                if host::exists(f).map_err(host_err)? {
+                if host::exists(f)? {
                     out.push((f.to_owned(), false));
                 }
             }
@@ -109,7 +105,7 @@ impl Adapter for ShellEnv {
         let mut details = Vec::new();
         let mut routed = true;
         for (f, _) in files(&ctx)? {
-            let text = host::read(&f).map_err(host_err)?.unwrap_or_default();
+            let text = host::read(&f)?.unwrap_or_default();
             let has = text.contains(&format!(">>> headroom {BLOCK} >>>"))
                 && text.contains(&ctx.proxy_url);
             routed &= has;
