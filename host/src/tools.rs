@@ -18,6 +18,12 @@ pub fn scope(s: DeployScope) -> Scope {
     }
 }
 
+/// The adapter host's view of this user: `$HOME` (set and absolute, or a one-line error before
+/// anything is read or written) and this process's environment.
+pub fn host_options() -> anyhow::Result<HostOptions> {
+    Ok(HostOptions::for_home(headroom_deploy::profile::home_dir()?))
+}
+
 pub fn executor(opts: &HostOptions) -> Executor {
     Executor::new(
         Roots {

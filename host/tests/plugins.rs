@@ -252,6 +252,35 @@ fn files_that_are_not_adapters_get_one_line() {
     assert!(line.contains("not a WebAssembly component"), "{line}");
 }
 
+#[test]
+fn an_unusable_home_is_one_line_and_nothing_is_written_anywhere() {
+    // An empty or relative HOME would put ~/.headroom (cache, runs, journals) under whatever
+    // directory the command happens to run in.
+    let h = home();
+    let cwd = h.path.join("cwd");
+    fs::create_dir_all(&cwd).unwrap();
+    for (home, want) in [
+        ("", "HOME is not set"),
+        (
+            "relative/home",
+            "HOME must be an absolute path, got relative/home",
+        ),
+    ] {
+        for args in [&["plugins", "list"][..], &["wrap", "openclaw"][..]] {
+            let o = Command::new(env!("CARGO_BIN_EXE_headroom"))
+                .args(args)
+                .current_dir(&cwd)
+                .env_clear()
+                .env("HOME", home)
+                .env("PATH", "/usr/bin:/bin")
+                .output()
+                .unwrap();
+            assert_eq!(err_line(&o), want, "{args:?} with HOME={home:?}");
+        }
+    }
+    assert_eq!(fs::read_dir(&cwd).unwrap().count(), 0, "nothing written");
+}
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(headroom_plugins::builtin::FIXTURES_DIR).join(format!("{name}.wasm"))
 }

@@ -14,7 +14,7 @@ use crate::manifest::{self, Manifest};
 use crate::runtime::{self, Call, Sandbox, wit};
 use crate::store::{LastRun, Store};
 
-/// Where the host finds things. `HostOptions::from_env()` is the real user's.
+/// Where the host finds things. `HostOptions::for_home(home)` is the real user's.
 #[derive(Clone)]
 pub struct HostOptions {
     pub home: PathBuf,
@@ -27,15 +27,16 @@ pub struct HostOptions {
 }
 
 impl HostOptions {
-    pub fn from_env() -> anyhow::Result<Self> {
-        let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
-        Ok(Self {
+    /// The real user's: `home` (an absolute path, checked by the caller), the root filesystem,
+    /// and this process's PATH and environment.
+    pub fn for_home(home: PathBuf) -> Self {
+        Self {
             state_dir: home.join(".headroom"),
             home,
             system_root: PathBuf::from("/"),
             path_env: std::env::var("PATH").ok(),
             env: Arc::new(|n: &str| std::env::var(n).ok()),
-        })
+        }
     }
 }
 

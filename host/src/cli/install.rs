@@ -106,7 +106,7 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         InstallCommand::Apply(a) => {
             let _ = a.yes;
-            let opts = HostOptions::from_env()?;
+            let opts = HostOptions::for_home(home.clone());
             // Adapters are read (manifests only; nothing compiles) only when tools are configured.
             let adapters =
                 (a.providers != ProviderMode::None).then(|| AdapterHost::load(opts.clone()));
@@ -188,7 +188,7 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
             let d = lifecycle::load(&home, &name, &exe)?;
             let mut st = status::status(&d);
             st.drift = tools::edit_states(
-                &tools::executor(&HostOptions::from_env()?),
+                &tools::executor(&HostOptions::for_home(home.clone())),
                 &d.paths.journal(),
             )?;
             if json {
@@ -230,7 +230,7 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
             let name = ProfileName::new(&p.profile)?;
             // Tool configuration first, from the journal alone (the manifest may be corrupt and
             // the adapters gone): if a file cannot be restored, nothing else is removed either.
-            let opts = HostOptions::from_env()?;
+            let opts = HostOptions::for_home(home.clone());
             tools::revert(
                 &tools::executor(&opts),
                 &headroom_deploy::ProfilePaths::new(&home, &name).journal(),

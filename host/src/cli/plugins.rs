@@ -83,7 +83,7 @@ impl PluginsCommand {
 }
 
 pub fn run(cmd: PluginsCommand, verbose: u8) -> anyhow::Result<ExitCode> {
-    let opts = HostOptions::from_env()?;
+    let opts = tools::host_options()?;
     match cmd {
         PluginsCommand::List { json } => {
             let mut host = AdapterHost::load(opts);

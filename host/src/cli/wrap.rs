@@ -4,7 +4,6 @@ use std::process::ExitCode;
 #[cfg(unix)]
 use anyhow::Context;
 
-use headroom_plugins::HostOptions;
 #[cfg(unix)]
 use headroom_plugins::{AdapterContext, AdapterHost, Scope};
 
@@ -87,7 +86,7 @@ fn wrap_openclaw(home: &std::path::Path, port: u16) -> anyhow::Result<ExitCode> 
             "no headroom proxy on port {port}; OpenClaw's routing is persistent, so start one that stays up: `headroom install apply --port {port}`"
         ),
     }
-    let opts = HostOptions::from_env()?;
+    let opts = tools::host_options()?;
     let host = AdapterHost::load(opts.clone());
     let ctx = AdapterContext {
         port,
@@ -112,7 +111,7 @@ fn wrap_openclaw(home: &std::path::Path, port: u16) -> anyhow::Result<ExitCode> 
 pub fn run_unwrap(a: UnwrapArgs) -> anyhow::Result<ExitCode> {
     if a.tool == "openclaw" {
         // Only the configuration: a proxy is never stopped here (it may serve other tools).
-        let opts = HostOptions::from_env()?;
+        let opts = tools::host_options()?;
         tools::revert(
             &tools::executor(&opts),
             &tools::plugin_journal(&opts, "openclaw"),
