@@ -87,7 +87,8 @@ fn docker_lifecycle_restarts_after_kill_and_removes_the_container() {
     let port = free_port().to_string();
     let env_arg = "HEADROOM_TEST_VALUE=a\"b $(id) `x`\nline2";
 
-    let out = home.ok(&apply_args(
+    // A secret in the caller's environment must not reach the container: only what is asked for.
+    let args = apply_args(
         &profile,
         &port,
         &[
@@ -98,7 +99,13 @@ fn docker_lifecycle_restarts_after_kill_and_removes_the_container() {
             "--env",
             env_arg,
         ],
-    ));
+    );
+    let out = home
+        .cmd(&args)
+        .env("HEADROOM_TEST_CALLER_SECRET", "do-not-forward")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
     assert!(out.contains("is up"), "{out}");
     let (ok, st) = home.status_json(&profile);
     assert!(ok, "{st}");
@@ -113,10 +120,25 @@ fn docker_lifecycle_restarts_after_kill_and_removes_the_container() {
         String::from_utf8_lossy(&restart.stdout).trim(),
         "unless-stopped"
     );
+    let config = docker(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.NetworkMode}} {{len .Mounts}}",
+        &name,
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&config.stdout).trim(),
+        "host 0",
+        "host network, no bind mounts"
+    );
     let pid = container_pid(&name).expect("container pid");
     let env = environ(pid);
     assert_eq!(env["HEADROOM_DEPLOYMENT_SUPERVISOR"], "docker");
     assert_eq!(env["HEADROOM_TEST_VALUE"], "a\"b $(id) `x`\nline2");
+    assert!(
+        !env.contains_key("HEADROOM_TEST_CALLER_SECRET"),
+        "the caller's environment was forwarded: {env:?}"
+    );
 
     kill9(pid);
     assert!(
