@@ -126,6 +126,20 @@ else fail "wrap codex routing"; cat "$WORK/codex.out"; fi
 if "$WRAPPER" install status --profile "$PROFILE" >"$WORK/status" 2>&1 && grep -q "ready on http://127.0.0.1:$PORT" "$WORK/status"; then
     pass "install status: running and ready"
 else fail "install status: running and ready"; cat "$WORK/status"; fi
+# Re-apply onto a port something else holds: the new container fails fast, the previous
+# deployment comes back as it was (same container name, port, running and ready).
+BUSY=$(free_port)
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$BUSY" &
+HOLDER=$!
+wait_until 50 bash -c "exec 3<>/dev/tcp/127.0.0.1/$BUSY" 2>/dev/null
+if ! "$WRAPPER" install apply --profile "$PROFILE" --port "$BUSY" >/dev/null 2>"$WORK/busy.err" \
+    && grep -q "did not become ready on port $BUSY; removed it again; the previous deployment is back" "$WORK/busy.err" \
+    && grep -q "already in use" "$WORK/busy.err" \
+    && [ "$(state "$NAME" '{{index .Config.Labels "io.headroom.port"}}')" = "$PORT" ] && wait_until 150 ready "$PORT"; then
+    pass "re-apply on a busy port: refused with the proxy's reason, the previous deployment restored"
+else fail "re-apply on a busy port"; cat "$WORK/busy.err"; docker ps -a; fi
+kill "$HOLDER" 2>/dev/null; wait "$HOLDER" 2>/dev/null
 ok "wrapper: install remove" "$WRAPPER" install remove --profile "$PROFILE"
 if ! docker inspect "$NAME" >/dev/null 2>&1 && [ "$(snapshot)" = "$BEFORE" ]; then
     pass "remove leaves no container and no host directories"
