@@ -911,6 +911,22 @@ fn bad_plugin_files_are_refused_with_one_line_and_nothing_installed() {
         (
             variant(
                 dir,
+                "outside-home",
+                &HOSTILE_TOML.replace("read = [\"~/.hostile/**\"]", "read = [\"/etc/**\"]"),
+            ),
+            "outside the home directory; only an adapter with the system scope may name one",
+        ),
+        (
+            variant(
+                dir,
+                "whole-home",
+                &HOSTILE_TOML.replace("read = [\"~/.hostile/**\"]", "read = [\"~/**\"]"),
+            ),
+            "the whole home directory or filesystem",
+        ),
+        (
+            variant(
+                dir,
                 "glob",
                 &HOSTILE_TOML.replace(
                     "file = \"~/.hostile/config.json\"",

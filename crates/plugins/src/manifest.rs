@@ -189,11 +189,12 @@ fn check(m: &Manifest) -> Result<(), ManifestError> {
             ));
         }
     }
+    let system = m.scopes.iter().any(|s| s == "system");
     for p in &m.capabilities.read {
-        check_path(p, true)?;
+        check_path(p, true, system)?;
     }
     for e in &m.capabilities.edit {
-        check_path(&e.file, false)?;
+        check_path(&e.file, false, system)?;
         if !matches!(e.format.as_str(), "json" | "toml" | "text") {
             return Err(ManifestError::NewerHeadroom(format!(
                 "edit format {:?}",
@@ -208,23 +209,28 @@ fn check(m: &Manifest) -> Result<(), ManifestError> {
 }
 
 /// Paths: `~/…`, `/…` or `${VAR:-default}/…`; no `..`; globs only as a trailing `/**` on reads.
-fn check_path(p: &str, read: bool) -> Result<(), ManifestError> {
+/// A path is judged as it reads with its variable unset (the default spliced in), since that is
+/// what it means on most machines: outside the home directory only for adapters that serve the
+/// system scope, and never a read of the whole home directory or filesystem.
+fn check_path(p: &str, read: bool, system: bool) -> Result<(), ManifestError> {
     let bad = |why: &str| Err(ManifestError::Invalid(format!("path {p:?}: {why}")));
-    let rest = match p.strip_prefix("${") {
-        Some(r) => match r.find('}') {
-            Some(i) => &r[i + 1..],
+    let unset = match p.strip_prefix("${") {
+        Some(r) => match r.split_once('}') {
+            Some((var, rest)) => format!("{}{rest}", var.split_once(":-").map_or("", |(_, d)| d)),
             None => return bad("unterminated ${"),
         },
-        None if p.starts_with("~/") || p.starts_with('/') => p,
-        None => return bad("must start with ~/, / or ${VAR:-default}"),
+        None => p.to_owned(),
     };
-    if rest.split('/').any(|c| c == "..") {
+    if !(unset == "~" || unset.starts_with("~/") || unset.starts_with('/')) {
+        return bad("must start with ~/, / or ${VAR:-default}");
+    }
+    if unset.split('/').any(|c| c == "..") {
         return bad("may not contain '..'");
     }
     let body = if read {
-        rest.strip_suffix("/**").unwrap_or(rest)
+        unset.strip_suffix("/**").unwrap_or(&unset)
     } else {
-        rest
+        &unset
     };
     if body.contains(['*', '?', '[']) {
         return bad(if read {
@@ -232,6 +238,14 @@ fn check_path(p: &str, read: bool) -> Result<(), ManifestError> {
         } else {
             "edit capabilities name one file (no globs)"
         });
+    }
+    if read && matches!(body.trim_end_matches('/'), "" | "~") {
+        return bad("the whole home directory or filesystem: name the tool's own files");
+    }
+    if unset.starts_with('/') && !system {
+        return bad(
+            "outside the home directory; only an adapter with the system scope may name one",
+        );
     }
     Ok(())
 }
@@ -308,6 +322,25 @@ keys = ["/a"]
             with("format = \"json\"", "format = \"yaml\"").starts_with("needs a newer headroom")
         );
         assert!(with("id = \"x\"", "id = \"X Y\"").contains("id"));
+        // Judged with the variable unset: the default must be a path like any other.
+        assert!(with("${X_HOME:-~/.x}/**", "${X_HOME:-~/..}/**").contains(".."));
+        assert!(with("${X_HOME:-~/.x}/**", "${X_HOME:-x}/**").contains("must start with"));
+        for wide in ["~/**", "/**", "${X_HOME:-~}/**", "~", "/"] {
+            assert!(
+                with("${X_HOME:-~/.x}/**", wide).contains("the whole home directory"),
+                "{wide}"
+            );
+        }
+        // Outside HOME only with the system scope.
+        for outside in ["/etc/x/**", "${X_HOME}/x/**", "${X_HOME:-/opt/x}/**"] {
+            assert!(
+                with("${X_HOME:-~/.x}/**", outside).contains("outside the home directory"),
+                "{outside}"
+            );
+        }
+        assert!(with("~/.x/config.json", "/etc/x.json").contains("outside the home directory"));
+        let system = GOOD.replace("[capabilities]", "scopes = [\"system\"]\n[capabilities]");
+        assert!(parse(&system.replace("~/.x/config.json", "/etc/x.json")).is_ok());
     }
 
     #[test]
