@@ -60,43 +60,40 @@ pub fn detected(host: &AdapterHost, scope: Scope) -> Vec<String> {
     out
 }
 
-/// The adapters' plans for the install's targets.
-pub struct ToolPlans {
-    pub plans: Vec<Authorized>,
-    /// adapter id → version, recorded in the manifest.
-    pub adapters: BTreeMap<String, String>,
+/// Which adapter serves each target at an install's scope, decided from manifests alone (no guest
+/// code runs), so a target nothing serves is refused before anything else happens.
+#[derive(Default)]
+pub struct Routes {
+    /// adapter id → the targets it serves here (one shell-env plan covers several tools).
+    by_adapter: BTreeMap<String, Vec<String>>,
     /// Targets left out (auto mode only), with the reason.
     pub skipped: Vec<String>,
 }
 
-/// Plan every target. A target no adapter serves at this scope is an error when the user asked
+/// Route every target. A target no adapter serves at this scope is an error when the user asked
 /// for it (`manual`, `all`), and left out with a note for `auto`; `targets` keeps what is served.
-pub fn plan(
+pub fn route(
     host: Option<&AdapterHost>,
     targets: &mut Vec<String>,
     mode: ProviderMode,
     scope: Scope,
-    port: u16,
-    profile: &str,
-) -> anyhow::Result<ToolPlans> {
+) -> anyhow::Result<Routes> {
+    let mut routes = Routes::default();
     let Some(host) = host else {
-        return Ok(ToolPlans {
-            plans: vec![],
-            adapters: BTreeMap::new(),
-            skipped: vec![],
-        });
+        return Ok(routes);
     };
-    // adapter id → the targets it serves here (one shell-env plan covers several tools).
-    let mut by_adapter: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut skipped = Vec::new();
     let mut kept = Vec::new();
     for t in targets.iter() {
         match host.for_target(t, scope) {
             Some(e) => {
-                by_adapter.entry(e.id.clone()).or_default().push(t.clone());
+                routes
+                    .by_adapter
+                    .entry(e.id.clone())
+                    .or_default()
+                    .push(t.clone());
                 kept.push(t.clone());
             }
-            None if mode == ProviderMode::Auto => skipped.push(format!(
+            None if mode == ProviderMode::Auto => routes.skipped.push(format!(
                 "{t}: no adapter configures it at scope {} (see `headroom plugins list`)",
                 scope.as_str()
             )),
@@ -107,27 +104,44 @@ pub fn plan(
         }
     }
     *targets = kept;
+    Ok(routes)
+}
+
+/// The adapters' plans for the install's targets.
+pub struct ToolPlans {
+    pub plans: Vec<Authorized>,
+    /// adapter id → version, recorded in the manifest.
+    pub adapters: BTreeMap<String, String>,
+}
+
+/// Run each routed adapter's `apply` (this is where guest code runs).
+pub fn plan(
+    host: Option<&AdapterHost>,
+    routes: &Routes,
+    scope: Scope,
+    port: u16,
+    profile: &str,
+) -> anyhow::Result<ToolPlans> {
     let mut plans = Vec::new();
     let mut adapters = BTreeMap::new();
-    for (id, served) in by_adapter {
+    let Some(host) = host else {
+        return Ok(ToolPlans { plans, adapters });
+    };
+    for (id, served) in &routes.by_adapter {
         let ctx = AdapterContext {
             port,
             scope,
             profile: profile.to_owned(),
-            targets: served,
+            targets: served.clone(),
         };
-        plans.push(host.plan_apply(&id, &ctx)?);
-        if let Ok(e) = host.get(&id)
+        plans.push(host.plan_apply(id, &ctx)?);
+        if let Ok(e) = host.get(id)
             && let Some(m) = &e.manifest
         {
-            adapters.insert(id, m.version.clone());
+            adapters.insert(id.clone(), m.version.clone());
         }
     }
-    Ok(ToolPlans {
-        plans,
-        adapters,
-        skipped,
-    })
+    Ok(ToolPlans { plans, adapters })
 }
 
 /// Each journaled file and whether it is still what headroom wrote (for `install status`).

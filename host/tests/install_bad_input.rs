@@ -280,6 +280,17 @@ fn an_unusable_supervisor_is_named_with_a_preset_that_would_work() {
     assert!(!out.status.success());
     assert!(err.contains("systemd user manager is not usable"), "{err}");
     assert!(err.contains("try --preset persistent-task"), "{err}");
+    // The README's plain `install apply` (tools routed at user scope): refused the same way
+    // before any adapter runs, so not even headroom's compile cache appears.
+    let out = home
+        .cmd(&["install", "apply", "--port", &port])
+        .env("XDG_RUNTIME_DIR", home.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("systemd user manager is not usable"), "{err}");
     assert_same_tree(
         &before,
         &snapshot(home.path()),

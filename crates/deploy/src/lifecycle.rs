@@ -191,24 +191,10 @@ fn same_settings(a: &Manifest, b: &Manifest) -> bool {
         && (&a.proxy_args, &a.executable, &a.home) == (&b.proxy_args, &b.executable, &b.home)
 }
 
-/// `install apply`: replace the profile's deployment with `plan`, atomically from the user's
-/// point of view.
-pub fn apply(plan: Plan) -> anyhow::Result<Report> {
-    let paths = plan.deployment.paths.clone();
-    let result = apply_locked(plan);
-    if result.is_err() && !paths.dir.exists() {
-        // Nothing of this profile exists: leave no lock file behind either.
-        cleanup_locks(&paths);
-    }
-    result
-}
-
-fn apply_locked(plan: Plan) -> anyhow::Result<Report> {
-    let mut new = plan.deployment;
-    let paths = new.paths.clone();
-    let _lock = FileLock::acquire(&paths.profile_lock())?;
-    let mut report = Report::default();
-
+/// What `apply` checks before it changes anything: the profile's current manifest (if any) loads,
+/// the port is free (or this profile's), and the supervisor can be used.
+fn check(new: &Deployment) -> anyhow::Result<(Option<Deployment>, Box<dyn Supervisor>)> {
+    let paths = &new.paths;
     let previous = match load(&paths.home, &paths.profile, &new.exe) {
         Ok(d) => Some(d),
         Err(ManifestError::NotFound(_)) => None,
@@ -228,7 +214,35 @@ fn apply_locked(plan: Plan) -> anyhow::Result<Report> {
         ),
     }
     let sup = supervisor_of(&new.manifest);
-    sup.probe(&new)?;
+    sup.probe(new)?;
+    Ok((previous, sup))
+}
+
+/// `apply`'s refusals, without its lock, for a caller to make before its own work (running
+/// adapters); `apply` makes them again under the lock.
+pub fn preflight(plan: &Plan) -> anyhow::Result<()> {
+    check(&plan.deployment).map(drop)
+}
+
+/// `install apply`: replace the profile's deployment with `plan`, atomically from the user's
+/// point of view.
+pub fn apply(plan: Plan) -> anyhow::Result<Report> {
+    let paths = plan.deployment.paths.clone();
+    let result = apply_locked(plan);
+    if result.is_err() && !paths.dir.exists() {
+        // Nothing of this profile exists: leave no lock file behind either.
+        cleanup_locks(&paths);
+    }
+    result
+}
+
+fn apply_locked(plan: Plan) -> anyhow::Result<Report> {
+    let mut new = plan.deployment;
+    let paths = new.paths.clone();
+    let _lock = FileLock::acquire(&paths.profile_lock())?;
+    let mut report = Report::default();
+
+    let (previous, sup) = check(&new)?;
 
     // Re-applying what is installed and healthy changes nothing (and costs no downtime).
     if let Some(prev) = &previous

@@ -128,30 +128,42 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
                 exe,
                 detected: vec![],
             };
-            // Arguments are validated before any adapter runs; `auto` then asks the adapters.
+            // Refusals come before any guest code runs: the arguments, the targets the user
+            // named (matched to adapters by their manifests), an existing manifest, the port and
+            // the supervisor (except for a dry run, which shows the plan even where it could not
+            // be installed). Only then do adapters detect (`auto`) and plan.
             let mut plan = planner::plan(&req)?;
+            let mode = a.providers;
+            let mut routes = if mode == ProviderMode::Auto {
+                tools::Routes::default()
+            } else {
+                tools::route(
+                    adapters.as_ref(),
+                    &mut plan.deployment.manifest.targets,
+                    mode,
+                    tool_scope,
+                )?
+            };
+            if !a.dry_run {
+                lifecycle::preflight(&plan)?;
+            }
             let m = &mut plan.deployment.manifest;
             if let Some(host) = &adapters
-                && a.providers == ProviderMode::Auto
+                && mode == ProviderMode::Auto
             {
                 let detected = tools::detected(host, tool_scope);
-                m.targets = planner::resolve_targets(a.providers, a.scope, &[], &detected)?;
+                m.targets = planner::resolve_targets(mode, a.scope, &[], &detected)?;
+                routes = tools::route(Some(host), &mut m.targets, mode, tool_scope)?;
             }
-            let tool_plans = tools::plan(
-                adapters.as_ref(),
-                &mut m.targets,
-                a.providers,
-                tool_scope,
-                m.port,
-                &m.profile,
-            )?;
+            let tool_plans =
+                tools::plan(adapters.as_ref(), &routes, tool_scope, m.port, &m.profile)?;
             m.adapters = tool_plans.adapters.clone();
             let exec = tools::executor(&opts);
             let journal = plan.deployment.paths.journal();
             // Computing every file's new contents first means a config we cannot edit stops
             // the install before anything is touched.
             let changes = exec.preview(&tool_plans.plans)?;
-            for note in &tool_plans.skipped {
+            for note in &routes.skipped {
                 println!("note: {note}");
             }
             if a.dry_run {
