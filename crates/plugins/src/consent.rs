@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::grants::{EnvLookup, expand, is_denied};
+use crate::grants::{EnvLookup, expand, is_denied, leading_var};
 use crate::manifest::{EditCapability, Manifest};
 use crate::runtime::sanitize;
 
@@ -49,11 +49,8 @@ impl Capability {
     /// In plain words, for the consent screen: paths as they resolve on this machine, with the
     /// variable they follow named (the grant moves with it).
     pub fn words(&self, env: &EnvLookup, home: &str) -> String {
-        let follows = |p: &str| match p
-            .strip_prefix("${")
-            .and_then(|r| r.split(['}', ':']).next())
-        {
-            Some(var) => format!(" [follows ${var}]"),
+        let follows = |p: &str| match leading_var(p) {
+            Some((var, ..)) => format!(" [follows ${var}]"),
             None => String::new(),
         };
         let here = |p: &str| format!("{}{}", expand(p, env, home), follows(p));

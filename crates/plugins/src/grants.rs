@@ -42,11 +42,18 @@ pub fn to_logical(path: &str, home: &str) -> String {
     path.to_owned()
 }
 
+/// A path's leading `${NAME:-default}` split off: `(NAME, default, rest)`, the default `""` when
+/// absent. `None` when the path has none (or it is unterminated, which the manifest refuses).
+pub fn leading_var(path: &str) -> Option<(&str, &str, &str)> {
+    let (var, rest) = path.strip_prefix("${")?.split_once('}')?;
+    let (name, default) = var.split_once(":-").unwrap_or((var, ""));
+    Some((name, default, rest))
+}
+
 /// Expand a leading `${VAR:-default}` with the user's environment, then make it logical.
 pub fn expand(path: &str, env: &EnvLookup, home: &str) -> String {
-    let expanded = match path.strip_prefix("${").and_then(|r| r.split_once('}')) {
-        Some((var, rest)) => {
-            let (name, default) = var.split_once(":-").unwrap_or((var, ""));
+    let expanded = match leading_var(path) {
+        Some((name, default, rest)) => {
             let value = env(name)
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| default.to_owned());

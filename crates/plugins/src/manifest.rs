@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::grants::leading_var;
+
 /// The adapter API this host implements (`wit/v0.1`, `package headroom:adapter@0.1.0`).
 pub const HOST_API: &str = "0.1.0";
 pub const MANIFEST_SECTION: &str = "headroom:manifest";
@@ -214,11 +216,9 @@ fn check(m: &Manifest) -> Result<(), ManifestError> {
 /// system scope, and never a read of the whole home directory or filesystem.
 fn check_path(p: &str, read: bool, system: bool) -> Result<(), ManifestError> {
     let bad = |why: &str| Err(ManifestError::Invalid(format!("path {p:?}: {why}")));
-    let unset = match p.strip_prefix("${") {
-        Some(r) => match r.split_once('}') {
-            Some((var, rest)) => format!("{}{rest}", var.split_once(":-").map_or("", |(_, d)| d)),
-            None => return bad("unterminated ${"),
-        },
+    let unset = match leading_var(p) {
+        Some((_, default, rest)) => format!("{default}{rest}"),
+        None if p.starts_with("${") => return bad("unterminated ${"),
         None => p.to_owned(),
     };
     if !(unset == "~" || unset.starts_with("~/") || unset.starts_with('/')) {
@@ -325,6 +325,7 @@ keys = ["/a"]
         // Judged with the variable unset: the default must be a path like any other.
         assert!(with("${X_HOME:-~/.x}/**", "${X_HOME:-~/..}/**").contains(".."));
         assert!(with("${X_HOME:-~/.x}/**", "${X_HOME:-x}/**").contains("must start with"));
+        assert!(with("${X_HOME:-~/.x}/**", "${X_HOME:-~/.x/**").contains("unterminated"));
         for wide in ["~/**", "/**", "${X_HOME:-~}/**", "~", "/"] {
             assert!(
                 with("${X_HOME:-~/.x}/**", wide).contains("the whole home directory"),
