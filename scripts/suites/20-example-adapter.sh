@@ -3,7 +3,7 @@
 example_adapter() {
     step "example adapter, built out of tree (examples/adapter-crush)"
     local target
-    target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    target=$(target_dir)
     if ! cargo fmt --manifest-path examples/adapter-crush/Cargo.toml -- --check; then
         FAILURES+=("fmt-example"); FAILED=$((FAILED + 1))
     fi

@@ -15,7 +15,7 @@ docker_suite() {
             echo "hadolint install failed (see $LOG_DIR/hadolint.log)"
     fi
     local target
-    target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    target=$(target_dir)
     step "cargo build --release --target x86_64-unknown-linux-musl (the image's static binary)"
     if ! cargo build --release --locked -p headroom --target x86_64-unknown-linux-musl; then
         FAILURES+=("docker-static-build"); FAILED=$((FAILED + 1)); return 0

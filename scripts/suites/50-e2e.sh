@@ -7,7 +7,7 @@ e2e_clients() {
     if ! cargo build -q -p headroom -p headroom-proxy --features headroom-proxy/stub --example upstream_stub; then
         FAILURES+=("e2e-build"); FAILED=$((FAILED + 1)); return 0
     fi
-    local target; target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    local target; target=$(target_dir)
     suite script e2e-clients tests/e2e/clients.sh "$target/debug/headroom" \
         "$target/debug/examples/upstream_stub" /var/tmp/headroom-e2e/npm
 }
