@@ -103,10 +103,11 @@ pub struct ApplyArgs {
 pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
     let home = profile::home_dir()?;
     let exe = current_exe()?;
+    // Where the adapters and the edit executor look (cheap: nothing is read until used).
+    let opts = HostOptions::for_home(home.clone());
     match cmd {
         InstallCommand::Apply(a) => {
             let _ = a.yes;
-            let opts = HostOptions::for_home(home.clone());
             // Adapters are read (manifests only; nothing compiles) only when tools are configured.
             let adapters =
                 (a.providers != ProviderMode::None).then(|| AdapterHost::load(opts.clone()));
@@ -199,10 +200,7 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
             let name = ProfileName::new(&profile.profile)?;
             let d = lifecycle::load(&home, &name, &exe)?;
             let mut st = status::status(&d);
-            st.drift = tools::edit_states(
-                &tools::executor(&HostOptions::for_home(home.clone())),
-                &d.paths.journal(),
-            )?;
+            st.drift = tools::edit_states(&tools::executor(&opts), &d.paths.journal())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&st)?);
             } else {
@@ -242,7 +240,6 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
             let name = ProfileName::new(&p.profile)?;
             // Tool configuration first, from the journal alone (the manifest may be corrupt and
             // the adapters gone): if a file cannot be restored, nothing else is removed either.
-            let opts = HostOptions::for_home(home.clone());
             tools::revert(
                 &tools::executor(&opts),
                 &headroom_deploy::ProfilePaths::new(&home, &name).journal(),
