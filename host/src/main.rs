@@ -3,6 +3,7 @@
 //! `headroom-edits`).
 
 mod cli;
+mod install;
 mod tools;
 // Process groups and signal forwarding are POSIX; Windows gets a clear refusal (cli/wrap.rs).
 #[cfg(unix)]

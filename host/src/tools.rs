@@ -1,14 +1,17 @@
-//! Tool configuration for persistent installs: which adapter serves each target at the install's
-//! scope, their plans, and the executor that writes (and later reverts) them. The deploy crate
-//! owns the proxy's supervision; this module owns the users' files.
+//! Tool configuration: which adapter serves each target at a scope (decided from the adapters'
+//! manifests, built-in and approved third-party alike), their plans, and the executor that
+//! writes (and later reverts) them. The deploy crate owns the proxy's supervision and treats
+//! targets as opaque names; this module owns the users' files.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use headroom_core::StateDir;
 use headroom_deploy::manifest::{ProviderMode, Scope as DeployScope};
+use headroom_deploy::status::{FileState, ManagedFile};
 use headroom_edits::{Authorized, Executor, Roots};
-use headroom_plugins::{AdapterContext, AdapterHost, HostOptions, Scope};
+use headroom_plugins::{AdapterContext, AdapterHost, EntryStatus, HostOptions, Scope};
+use thiserror::Error;
 
 pub fn scope(s: DeployScope) -> Scope {
     match s {
@@ -21,7 +24,7 @@ pub fn scope(s: DeployScope) -> Scope {
 /// The adapter host's view of this user: `$HOME` (set and absolute, or a one-line error before
 /// anything is read or written) and this process's environment.
 pub fn host_options() -> anyhow::Result<HostOptions> {
-    Ok(HostOptions::for_home(headroom_deploy::profile::home_dir()?))
+    Ok(HostOptions::for_home(headroom_core::home_dir()?))
 }
 
 pub fn executor(opts: &HostOptions) -> Executor {
@@ -30,15 +33,37 @@ pub fn executor(opts: &HostOptions) -> Executor {
             home: opts.home.clone(),
             system: opts.system_root.clone(),
         },
-        opts.state_dir.join("locks"),
+        StateDir::new(&opts.home).edits_lock(),
     )
 }
 
-/// The journal of a direct `plugins apply <id>` (and of `wrap openclaw`).
-pub fn plugin_journal(opts: &HostOptions, id: &str) -> std::path::PathBuf {
-    opts.state_dir
-        .join("journal")
-        .join(format!("plugin-{id}.json"))
+/// The journal of a direct `plugins apply <id>` (and of `wrap` for config-only tools).
+pub fn plugin_journal(opts: &HostOptions, id: &str) -> PathBuf {
+    StateDir::new(&opts.home).plugin_journal(id)
+}
+
+/// Every target a usable adapter configures, with the scopes it is configured at, in the
+/// adapters' order (built-ins first).
+pub fn catalogue(host: &AdapterHost) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for e in host.entries().iter().filter(|e| e.status == EntryStatus::Ok) {
+        let Some(m) = &e.manifest else { continue };
+        for t in &m.targets {
+            let at = match out.iter_mut().find(|(name, _)| name == t) {
+                Some((_, scopes)) => scopes,
+                None => {
+                    out.push((t.clone(), Vec::new()));
+                    &mut out.last_mut().expect("just pushed").1
+                }
+            };
+            for s in &m.scopes {
+                if !at.contains(s) {
+                    at.push(s.clone());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Targets whose tool an adapter at `scope` detects on this machine (`--providers auto`).
@@ -60,51 +85,118 @@ pub fn detected(host: &AdapterHost, scope: Scope) -> Vec<String> {
     out
 }
 
-/// Which adapter serves each target at an install's scope, decided from manifests alone (no guest
-/// code runs), so a target nothing serves is refused before anything else happens.
-#[derive(Default)]
-pub struct Routes {
+/// Why `--providers`/`--target` cannot be honoured; each is one line.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum TargetError {
+    #[error("--providers manual needs at least one --target")]
+    ManualWithoutTargets,
+    #[error("--target is only used with --providers manual")]
+    TargetsWithoutManual,
+    #[error("unknown target {target:?} (known: {known}; see `headroom plugins list`)")]
+    Unknown { target: String, known: String },
+    #[error(
+        "no adapter configures {target} at scope {scope} (scope {scope} covers {covers}; {target}: scope {served}); choose another --scope or --providers none"
+    )]
+    NotAtScope {
+        target: String,
+        scope: &'static str,
+        covers: String,
+        served: String,
+    },
+}
+
+/// The targets an install configures and the adapter that serves each, decided from manifests
+/// alone (no guest code runs), so a target nothing serves is refused before anything happens.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// What the deployment's manifest records.
+    pub targets: Vec<String>,
     /// adapter id → the targets it serves here (one shell-env plan covers several tools).
     by_adapter: BTreeMap<String, Vec<String>>,
     /// Targets left out (auto mode only), with the reason.
     pub skipped: Vec<String>,
 }
 
-/// Route every target. A target no adapter serves at this scope is an error when the user asked
-/// for it (`manual`, `all`), and left out with a note for `auto`; `targets` keeps what is served.
-pub fn route(
+/// The tools `--providers auto` configures when no adapter detects anything.
+const AUTO_FALLBACK: &[&str] = &["claude", "codex", "copilot"];
+
+/// Resolve `--providers`/`--target` at `scope`. For `auto`, `detected` is what the adapters
+/// found (`None` before detection ran: only the arguments are checked).
+pub fn select(
     host: Option<&AdapterHost>,
-    targets: &mut Vec<String>,
     mode: ProviderMode,
     scope: Scope,
-) -> anyhow::Result<Routes> {
-    let mut routes = Routes::default();
+    typed: &[String],
+    detected: Option<&[String]>,
+) -> Result<Selection, TargetError> {
+    if mode != ProviderMode::Manual && !typed.is_empty() {
+        return Err(TargetError::TargetsWithoutManual);
+    }
+    if mode == ProviderMode::Manual && typed.is_empty() {
+        return Err(TargetError::ManualWithoutTargets);
+    }
+    let mut sel = Selection::default();
     let Some(host) = host else {
-        return Ok(routes);
+        return Ok(sel);
     };
-    let mut kept = Vec::new();
-    for t in targets.iter() {
-        match host.for_target(t, scope) {
+    let known = catalogue(host);
+    let here: Vec<String> = known
+        .iter()
+        .filter(|(_, scopes)| scopes.iter().any(|s| s == scope.as_str()))
+        .map(|(t, _)| t.clone())
+        .collect();
+    let wanted: Vec<String> = match (mode, detected) {
+        (ProviderMode::None, _) | (ProviderMode::Auto, None) => vec![],
+        (ProviderMode::Manual, _) => typed.to_vec(),
+        (ProviderMode::All, _) => here.clone(),
+        (ProviderMode::Auto, Some(found)) if !found.is_empty() => found.to_vec(),
+        (ProviderMode::Auto, Some(_)) => AUTO_FALLBACK
+            .iter()
+            .filter(|t| scope != Scope::Provider || **t != "copilot")
+            .map(|t| (*t).to_owned())
+            .collect(),
+    };
+    for t in wanted {
+        if sel.targets.contains(&t) {
+            continue;
+        }
+        match host.for_target(&t, scope) {
             Some(e) => {
-                routes
-                    .by_adapter
+                sel.by_adapter
                     .entry(e.id.clone())
                     .or_default()
                     .push(t.clone());
-                kept.push(t.clone());
+                sel.targets.push(t);
             }
-            None if mode == ProviderMode::Auto => routes.skipped.push(format!(
+            None if mode == ProviderMode::Auto => sel.skipped.push(format!(
                 "{t}: no adapter configures it at scope {} (see `headroom plugins list`)",
                 scope.as_str()
             )),
-            None => bail!(
-                "no adapter configures {t} at scope {} (see `headroom plugins list`); choose another --scope or --providers none",
-                scope.as_str()
-            ),
+            None => {
+                return Err(match known.iter().find(|(name, _)| *name == t) {
+                    None => TargetError::Unknown {
+                        target: t,
+                        known: known
+                            .iter()
+                            .map(|(n, _)| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    },
+                    Some((_, scopes)) => TargetError::NotAtScope {
+                        scope: scope.as_str(),
+                        covers: if here.is_empty() {
+                            "nothing".to_owned()
+                        } else {
+                            here.join(", ")
+                        },
+                        served: scopes.join(", "),
+                        target: t,
+                    },
+                });
+            }
         }
     }
-    *targets = kept;
-    Ok(routes)
+    Ok(sel)
 }
 
 /// The adapters' plans for the install's targets.
@@ -114,10 +206,10 @@ pub struct ToolPlans {
     pub adapters: BTreeMap<String, String>,
 }
 
-/// Run each routed adapter's `apply` (this is where guest code runs).
+/// Run each selected adapter's `apply` (this is where guest code runs).
 pub fn plan(
     host: Option<&AdapterHost>,
-    routes: &Routes,
+    sel: &Selection,
     scope: Scope,
     port: u16,
     profile: &str,
@@ -127,7 +219,7 @@ pub fn plan(
     let Some(host) = host else {
         return Ok(ToolPlans { plans, adapters });
     };
-    for (id, served) in &routes.by_adapter {
+    for (id, served) in &sel.by_adapter {
         let ctx = AdapterContext {
             port,
             scope,
@@ -145,32 +237,36 @@ pub fn plan(
 }
 
 /// Each journaled file and whether it is still what headroom wrote (for `install status`).
-pub fn edit_states(exec: &Executor, journal: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
+pub fn edit_states(exec: &Executor, journal: &Path) -> anyhow::Result<Vec<ManagedFile>> {
     let drift = exec.drift(journal)?;
     Ok(Executor::journaled_files(journal)?
         .into_iter()
         .map(|file| {
             let state = match drift.iter().find(|d| d.logical == file) {
-                None => "as headroom wrote it",
-                Some(d) if d.deleted => "deleted since",
-                Some(_) => "changed since (remove restores only headroom's keys)",
+                None => FileState::AsWritten,
+                Some(d) if d.deleted => FileState::Deleted,
+                Some(_) => FileState::Changed,
             };
-            serde_json::json!({ "file": file, "state": state })
+            ManagedFile { file, state }
         })
         .collect())
 }
 
-/// Revert everything a profile's journal records; prints what happened.
-pub fn revert(exec: &Executor, journal: &Path) -> anyhow::Result<()> {
+/// Revert everything a journal records; one line per file for the user.
+pub fn revert(exec: &Executor, journal: &Path) -> anyhow::Result<Vec<String>> {
     let report = exec.revert(journal)?;
-    for f in &report.restored {
-        println!("restored {f}");
-    }
-    for f in &report.merged {
-        println!("{f} changed since headroom wrote it: only headroom's keys were put back");
-    }
-    for f in &report.missing {
-        println!("{f} was deleted since: nothing to restore");
-    }
-    Ok(())
+    let mut lines: Vec<String> = report.restored.iter().map(|f| format!("restored {f}")).collect();
+    lines.extend(
+        report
+            .merged
+            .iter()
+            .map(|f| format!("{f} changed since headroom wrote it: only headroom's keys were put back")),
+    );
+    lines.extend(
+        report
+            .missing
+            .iter()
+            .map(|f| format!("{f} was deleted since: nothing to restore")),
+    );
+    Ok(lines)
 }

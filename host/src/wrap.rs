@@ -19,12 +19,14 @@ pub struct Routing {
     pub args: Vec<String>,
 }
 
-pub const TOOLS: &[&str] = &["claude", "codex", "copilot", "aider", "cursor", "opencode"];
-
-pub fn routing(tool: &str, port: u16, home: &Path) -> anyhow::Result<Routing> {
+/// How to route `tool` for one session through environment variables and arguments, for the
+/// tools that allow it; `None` for a tool that reads its routing only from its config files
+/// (its adapter's edits route it instead; see [`crate::cli::wrap`]). Which tools exist at all
+/// is the adapters' manifests' business ([`crate::tools::catalogue`]).
+pub fn session_routing(tool: &str, port: u16, home: &Path) -> Option<Routing> {
     let base = format!("http://127.0.0.1:{port}");
     let v1 = format!("{base}/v1");
-    Ok(match tool {
+    Some(match tool {
         "claude" => Routing {
             binary: "claude",
             env: vec![
@@ -91,10 +93,7 @@ pub fn routing(tool: &str, port: u16, home: &Path) -> anyhow::Result<Routing> {
             )],
             args: vec![],
         },
-        "openclaw" => bail!(
-            "openclaw keeps its routing in openclaw.json: use `headroom install apply --scope provider --providers manual --target openclaw` once its adapter exists"
-        ),
-        other => bail!("unknown tool {other:?} (known: {})", TOOLS.join(", ")),
+        _ => return None,
     })
 }
 
@@ -107,16 +106,6 @@ fn codex_chatgpt_login(home: &Path) -> bool {
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v.get("tokens").cloned())
         .is_some_and(|t| !t.is_null())
-}
-
-pub fn find_on_path(binary: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(binary))
-        .find(|p| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
 }
 
 /// What serves the port while the tool runs.
@@ -207,7 +196,7 @@ fn spawn_ephemeral(exe: &Path, port: u16) -> anyhow::Result<Proxy> {
 
 /// A persistent deployment recorded for this port (stopped, or it would own the port).
 fn deployment_on_port(home: &Path, exe: &Path, port: u16) -> Option<ProfileName> {
-    let dir = home.join(".headroom/deploy");
+    let dir = headroom_core::StateDir::new(home).deploy_dir();
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok())
@@ -279,4 +268,91 @@ pub fn exit_code(status: ExitStatus) -> u8 {
         (None, Some(s)) => 128u8.wrapping_add(s as u8),
         _ => 1,
     }
+}
+
+/// How `wrap` routes a tool the adapters know.
+pub enum Plan {
+    /// For this session only: environment and arguments.
+    Session(Routing),
+    /// The tool reads its routing from its config only: the adapter `adapter` edits it (journaled
+    /// like `plugins apply`), against a proxy that outlives this command.
+    Persistent { adapter: String },
+}
+
+/// Decide how to route `tool`: the adapters' manifests say which tools exist.
+pub fn plan(host: &headroom_plugins::AdapterHost, tool: &str, port: u16, home: &Path) -> anyhow::Result<Plan> {
+    let known = crate::tools::catalogue(host);
+    if !known.iter().any(|(t, _)| t == tool) {
+        bail!(
+            "unknown tool {tool:?} (known: {}; see `headroom plugins list`)",
+            known.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if let Some(r) = session_routing(tool, port, home) {
+        return Ok(Plan::Session(r));
+    }
+    match host.for_target(tool, headroom_plugins::Scope::Provider) {
+        Some(e) => Ok(Plan::Persistent { adapter: e.id.clone() }),
+        None => bail!(
+            "{tool} can only be routed through its shell environment; use `headroom install apply --providers manual --target {tool}`"
+        ),
+    }
+}
+
+/// Route a config-only tool persistently: the proxy on `port` must outlive this command (a
+/// deployment reused or recovered), then the adapter's edits are applied and journaled.
+/// Returns what to tell the user.
+pub fn route_persistently(
+    opts: &headroom_plugins::HostOptions,
+    host: &headroom_plugins::AdapterHost,
+    exe: &Path,
+    tool: &str,
+    adapter: &str,
+    port: u16,
+) -> anyhow::Result<Vec<String>> {
+    let mut lines = Vec::new();
+    match ensure_persistent_proxy(&opts.home, exe, port)? {
+        Some(how) => lines.push(how),
+        None => bail!(
+            "no headroom proxy on port {port}; {tool}'s routing is persistent, so start one that stays up: `headroom install apply --port {port}`"
+        ),
+    }
+    let ctx = headroom_plugins::AdapterContext {
+        port,
+        scope: headroom_plugins::Scope::Provider,
+        profile: "wrap".into(),
+        targets: vec![tool.to_owned()],
+    };
+    let plan = host.plan_apply(adapter, &ctx)?;
+    let changes = crate::tools::executor(opts).apply(
+        std::slice::from_ref(&plan),
+        &crate::tools::plugin_journal(opts, adapter),
+    )?;
+    lines.extend(plan.plan().notes.iter().map(|n| format!("note: {n}")));
+    lines.extend(
+        changes
+            .iter()
+            .filter(|c| !c.is_noop())
+            .map(|c| format!("routed {} through http://127.0.0.1:{port}", c.logical)),
+    );
+    Ok(lines)
+}
+
+/// Undo [`route_persistently`] from its journal (works after the adapter is gone); the proxy is
+/// never stopped here (it may serve other tools).
+pub fn unroute(
+    opts: &headroom_plugins::HostOptions,
+    host: &headroom_plugins::AdapterHost,
+    tool: &str,
+) -> anyhow::Result<Vec<String>> {
+    let adapter = host
+        .for_target(tool, headroom_plugins::Scope::Provider)
+        .map_or_else(|| tool.to_owned(), |e| e.id.clone());
+    let journal = crate::tools::plugin_journal(opts, &adapter);
+    if !journal.exists() {
+        bail!(
+            "{tool} is not persistently wrapped: `wrap` routes a tool only while it runs (for persistent routing use `headroom install apply`/`remove`)"
+        );
+    }
+    crate::tools::revert(&crate::tools::executor(opts), &journal)
 }

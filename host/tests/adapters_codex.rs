@@ -1,24 +1,12 @@
 //! The built-in Codex adapter over hand-made config.toml files: routed, byte-exact revert, the
 //! user's own provider settings kept, bad files refused with one line.
 
+mod support;
+
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn headroom(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(args)
-        .env_clear()
-        .env("HOME", home)
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use support::{ok, run_in};
 
 fn config(home: &Path) -> std::path::PathBuf {
     home.join(".codex/config.toml")
@@ -51,9 +39,10 @@ fn golden_configs_are_routed_and_restored_byte_for_byte() {
             fs::create_dir_all(home.join(".codex")).unwrap();
             fs::write(config(home), text).unwrap();
         }
-        ok(&headroom(
+        ok(&run_in(
             home,
             &["plugins", "apply", "codex", "--port", "8787"],
+            &[],
         ));
         let applied = fs::read_to_string(config(home)).unwrap();
         let doc: toml_edit::DocumentMut = applied
@@ -86,12 +75,13 @@ fn golden_configs_are_routed_and_restored_byte_for_byte() {
             );
         }
         // Idempotent.
-        let again = ok(&headroom(
+        let again = ok(&run_in(
             home,
             &["plugins", "apply", "codex", "--port", "8787"],
+            &[],
         ));
         assert!(again.contains("already up to date"), "{name}: {again}");
-        ok(&headroom(home, &["plugins", "revert", "codex"]));
+        ok(&run_in(home, &["plugins", "revert", "codex"], &[]));
         match original {
             Some(text) => assert_eq!(fs::read_to_string(config(home)).unwrap(), *text, "{name}"),
             None => assert!(
@@ -112,7 +102,7 @@ fn a_chatgpt_login_gets_openai_auth_instead_of_a_key() {
         r#"{"OPENAI_API_KEY": null, "tokens": {"id_token": "x"}}"#,
     )
     .unwrap();
-    ok(&headroom(home, &["plugins", "apply", "codex"]));
+    ok(&run_in(home, &["plugins", "apply", "codex"], &[]));
     let doc: toml_edit::DocumentMut = fs::read_to_string(config(home)).unwrap().parse().unwrap();
     assert_eq!(
         doc["model_providers"]["headroom"]["requires_openai_auth"].as_bool(),
@@ -142,7 +132,7 @@ fn unusable_configs_are_refused_with_one_line_and_left_alone() {
         let home = dir.path();
         fs::create_dir_all(home.join(".codex")).unwrap();
         fs::write(config(home), text).unwrap();
-        let o = headroom(home, &["plugins", "apply", "codex"]);
+        let o = run_in(home, &["plugins", "apply", "codex"], &[]);
         assert!(!o.status.success());
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(err.lines().count(), 1, "{err}");

@@ -1,20 +1,11 @@
 //! The built-in OpenClaw adapter and `wrap`/`unwrap openclaw`: providers routed through a
 //! running headroom, previous baseUrls restored exactly, no proxy ever stopped by unwrap.
 
-use std::fs;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-fn headroom(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(args)
-        .env_clear()
-        .env("HOME", home)
-        .env("PATH", "/usr/bin:/bin")
-        .output()
-        .unwrap()
-}
+use std::fs;
+
+use support::{free_port, proxy_ready, run_in, start_proxy};
 
 const CONFIG: &str = "{\n  \"meta\": {\"lastTouchedVersion\": \"2026.9.6\"},\n  \"models\": {\n    \"providers\": {\n      \"openai\": {\"baseUrl\": \"https://api.openai.com/v1\", \"api\": \"openai-completions\"},\n      \"claude\": {\"api\": \"anthropic-messages\", \"models\": []}\n    }\n  }\n}\n";
 
@@ -25,7 +16,11 @@ fn providers_are_routed_by_api_style_and_restored() {
     let file = home.join(".openclaw/openclaw.json");
     fs::create_dir_all(file.parent().unwrap()).unwrap();
     fs::write(&file, CONFIG).unwrap();
-    let o = headroom(home, &["plugins", "apply", "openclaw", "--port", "8787"]);
+    let o = run_in(
+        home,
+        &["plugins", "apply", "openclaw", "--port", "8787"],
+        &[],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
     assert_eq!(
@@ -38,7 +33,7 @@ fn providers_are_routed_by_api_style_and_restored() {
     );
     assert_eq!(v["meta"]["lastTouchedVersion"], "2026.9.6");
     assert!(
-        headroom(home, &["plugins", "revert", "openclaw"])
+        run_in(home, &["plugins", "revert", "openclaw"], &[])
             .status
             .success()
     );
@@ -52,14 +47,10 @@ fn wrap_needs_a_lasting_proxy_and_unwrap_never_stops_one() {
     let file = home.join(".openclaw/openclaw.json");
     fs::create_dir_all(file.parent().unwrap()).unwrap();
     fs::write(&file, CONFIG).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let p = port.to_string();
 
-    let o = headroom(home, &["wrap", "openclaw", "--port", &p]);
+    let o = run_in(home, &["wrap", "openclaw", "--port", &p], &[]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no headroom proxy on port"));
     assert_eq!(
@@ -68,29 +59,18 @@ fn wrap_needs_a_lasting_proxy_and_unwrap_never_stops_one() {
         "nothing routed to a dead port"
     );
 
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(["proxy", "--port", &p])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !headroom_deploy::health::is_ready("127.0.0.1", port) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let o = headroom(home, &["wrap", "openclaw", "--port", &p]);
+    let mut proxy = start_proxy(port);
+    let o = run_in(home, &["wrap", "openclaw", "--port", &p], &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
         fs::read_to_string(&file)
             .unwrap()
             .contains(&format!("http://127.0.0.1:{port}/v1"))
     );
-    let o = headroom(home, &["unwrap", "openclaw"]);
+    let o = run_in(home, &["unwrap", "openclaw"], &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(fs::read_to_string(&file).unwrap(), CONFIG);
-    assert!(
-        headroom_deploy::health::is_ready("127.0.0.1", port),
-        "unwrap left the proxy alone"
-    );
+    assert!(proxy_ready(port), "unwrap left the proxy alone");
     proxy.kill().unwrap();
     proxy.wait().unwrap();
 }

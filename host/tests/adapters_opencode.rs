@@ -1,20 +1,10 @@
 //! The built-in OpenCode adapter: `provider.headroom` added, the user's file restored exactly.
 
-use std::fs;
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
 
-fn headroom(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_headroom"));
-    c.args(args)
-        .env_clear()
-        .env("HOME", home)
-        .env("PATH", "/usr/bin:/bin");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
+use std::fs;
+
+use support::run_in;
 
 #[test]
 fn provider_entry_round_trips() {
@@ -39,7 +29,7 @@ fn provider_entry_round_trips() {
             fs::create_dir_all(file.parent().unwrap()).unwrap();
             fs::write(&file, t).unwrap();
         }
-        let o = headroom(
+        let o = run_in(
             home,
             &["plugins", "apply", "opencode", "--port", "8787"],
             &[],
@@ -66,7 +56,7 @@ fn provider_entry_round_trips() {
             );
         }
         assert!(
-            headroom(home, &["plugins", "revert", "opencode"], &[])
+            run_in(home, &["plugins", "revert", "opencode"], &[])
                 .status
                 .success()
         );
@@ -88,7 +78,7 @@ fn opencode_config_is_honoured_and_bad_files_refused() {
     fs::create_dir_all(alt.parent().unwrap()).unwrap();
     fs::write(&alt, "{\"provider\": \"oops\"}\n").unwrap();
     let env = [("OPENCODE_CONFIG", alt.to_str().unwrap())];
-    let o = headroom(home, &["plugins", "apply", "opencode"], &env);
+    let o = run_in(home, &["plugins", "apply", "opencode"], &env);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.lines().count() == 1, "{err}");
     assert!(
@@ -97,7 +87,7 @@ fn opencode_config_is_honoured_and_bad_files_refused() {
     );
     fs::write(&alt, "{}\n").unwrap();
     assert!(
-        headroom(home, &["plugins", "apply", "opencode"], &env)
+        run_in(home, &["plugins", "apply", "opencode"], &env)
             .status
             .success()
     );

@@ -1,11 +1,11 @@
 //! Bad input to `headroom install`: every case gets one clear line on stderr and changes
 //! nothing. No supervisor is needed.
 
-mod install_support;
+mod support;
 
 use std::fs;
 
-use install_support::*;
+use support::*;
 
 const PYTHON_MANIFEST: &str = r#"{
   "profile": "legacy",
@@ -63,7 +63,7 @@ fn invalid_arguments_are_one_line_errors_and_touch_nothing() {
                 "--target",
                 "aider",
             ],
-            "cannot be configured at provider scope",
+            "no adapter configures aider at scope provider (scope provider covers claude, codex, opencode, openclaw; aider: scope user, system)",
         ),
         (
             &["--runtime", "docker", "--preset", "persistent-task"],

@@ -3,17 +3,12 @@
 //! `--version` startup, `apply --dry-run`, and for each preset whose supervisor is up: `apply`
 //! (including the wait for `/readyz`), `status` and `remove`.
 
-mod install_support;
+mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use install_support::*;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
+use support::*;
 
 fn time(n: usize, mut f: impl FnMut()) -> Duration {
     median(

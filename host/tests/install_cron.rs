@@ -2,12 +2,12 @@
 //! user's crontab is saved first and restored at the end. Skips with a reason when cron or a
 //! serving `headroom proxy` is unavailable.
 
-mod install_support;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use install_support::*;
+use support::*;
 
 fn crontab_l() -> Option<String> {
     let out = Command::new("crontab").arg("-l").output().unwrap();
@@ -91,12 +91,7 @@ fn preconditions() -> Option<SupervisorLock> {
         skip("cron is not running (run ../shared/ci/cron-up.sh)");
         return None;
     }
-    let lock = lock_supervisor("cron");
-    if let Some(why) = proxy_unavailable() {
-        skip(&why);
-        return None;
-    }
-    Some(lock)
+    lock_with_serving_proxy("cron")
 }
 
 #[test]

@@ -4,13 +4,13 @@
 //! links (no registry, no RUN step). Skips with a reason when no engine answers or `headroom
 //! proxy` cannot serve yet. Podman has no daemon, so there is no reboot step here.
 
-mod install_support;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use install_support::*;
+use support::*;
 
 fn docker(args: &[&str]) -> std::process::Output {
     Command::new("docker").args(args).output().unwrap()
@@ -71,10 +71,9 @@ fn docker_lifecycle_restarts_after_kill_and_removes_the_container() {
             "no container engine answers the docker CLI (run ../shared/ci/podman-docker-up.sh)",
         );
     }
-    let _lock = lock_supervisor("docker");
-    if let Some(why) = proxy_unavailable() {
-        return skip(&why);
-    }
+    let Some(_lock) = lock_with_serving_proxy("docker") else {
+        return;
+    };
     let tag = format!("localhost/headroom-it:{}", std::process::id());
     if let Err(why) = build_image(&tag) {
         return skip(&format!("cannot build the test image: {why}"));

@@ -3,13 +3,13 @@
 //! `headroom` and `systemctl` call enters that namespace with nsenter. Skips with a reason when
 //! the manager is not up or `headroom proxy` cannot serve yet.
 
-mod install_support;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use install_support::*;
+use support::*;
 
 const STATE: &str = "/var/tmp/ci-systemd-system/ns1.pid";
 

@@ -2,25 +2,12 @@
 //! `../shared/ci/systemd-user-up.sh`; `XDG_RUNTIME_DIR=/run/user/0`). Skips with a reason when
 //! there is no user manager or `headroom proxy` cannot serve yet.
 
-mod install_support;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use install_support::*;
-
-fn user_manager_running() -> bool {
-    Command::new("systemctl")
-        .args(["--user", "show", "-p", "SystemState", "--value"])
-        .env("XDG_RUNTIME_DIR", runtime_dir())
-        .output()
-        .is_ok_and(|o| {
-            matches!(
-                String::from_utf8_lossy(&o.stdout).trim(),
-                "running" | "degraded"
-            )
-        })
-}
+use support::*;
 
 fn systemctl(args: &[&str]) -> String {
     let out = Command::new("systemctl")
@@ -52,22 +39,11 @@ fn main_pid(unit: &str) -> Option<u32> {
         .filter(|p| *p != 0)
 }
 
-fn preconditions() -> Option<SupervisorLock> {
-    if !user_manager_running() {
-        skip("no systemd user manager (run ../shared/ci/systemd-user-up.sh)");
-        return None;
-    }
-    let lock = lock_supervisor("systemd-user");
-    if let Some(why) = proxy_unavailable() {
-        skip(&why);
-        return None;
-    }
-    Some(lock)
-}
-
 #[test]
 fn service_lifecycle_survives_kill_and_manager_restart_and_removes_cleanly() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
     let home = Home::new();
     let before = snapshot(home.path());
     let profile = format!("it-user-{}", std::process::id());
@@ -184,7 +160,9 @@ fn service_lifecycle_survives_kill_and_manager_restart_and_removes_cleanly() {
 
 #[test]
 fn a_port_held_by_another_deployment_is_named_and_not_claimed() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
     let home = Home::new();
     let port = free_port().to_string();
     let a = format!("it-a-{}", std::process::id());
@@ -211,7 +189,7 @@ fn a_port_held_by_another_deployment_is_named_and_not_claimed() {
 /// fast, name the log, and leave nothing registered or written.
 #[test]
 fn a_proxy_that_cannot_start_is_rolled_back_without_a_trace() {
-    if !user_manager_running() {
+    if !systemd_user_running() {
         return skip("no systemd user manager (run ../shared/ci/systemd-user-up.sh)");
     }
     let _lock = lock_supervisor("systemd-user");
@@ -247,7 +225,9 @@ fn a_proxy_that_cannot_start_is_rolled_back_without_a_trace() {
 
 #[test]
 fn provider_scope_runs_under_the_users_manager_and_reports_its_scope() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
     let home = Home::new();
     let before = snapshot(home.path());
     let profile = format!("it-provider-{}", std::process::id());
@@ -265,7 +245,9 @@ fn provider_scope_runs_under_the_users_manager_and_reports_its_scope() {
 
 #[test]
 fn concurrent_applies_serialise_and_interrupted_or_corrupt_installs_are_repaired() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
     let home = Home::new();
     let before = snapshot(home.path());
     let profile = format!("it-crash-{}", std::process::id());
@@ -350,19 +332,16 @@ fn concurrent_applies_serialise_and_interrupted_or_corrupt_installs_are_repaired
 
 #[test]
 fn claude_is_routed_while_installed_and_restored_byte_for_byte_on_remove() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
     let home = Home::new();
     let settings = home.path().join(".claude/settings.json");
     std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
     let original = "{\n    \"statusLine\": \"café ☕\",\n    \"env\": {\n        \"ANTHROPIC_BASE_URL\": \"https://gw.example\"\n    }\n}";
     std::fs::write(&settings, original).unwrap();
     // headroom's own state (compile cache, edit lock) is not the user's configuration.
-    let users = |s: std::collections::BTreeMap<std::path::PathBuf, (String, Vec<u8>, u32)>| {
-        s.into_iter()
-            .filter(|(p, _)| !p.starts_with(".headroom"))
-            .collect::<std::collections::BTreeMap<_, _>>()
-    };
-    let before = users(snapshot(home.path()));
+    let before = user_files(home.path());
     let profile = format!("it-claude-{}", std::process::id());
     let _cleanup = home.remove_on_drop(&profile);
     let port = free_port().to_string();
@@ -382,11 +361,7 @@ fn claude_is_routed_while_installed_and_restored_byte_for_byte_on_remove() {
     ];
     let dry = home.ok(&[&args[..], &["--dry-run"]].concat());
     assert!(dry.contains("+++ b/~/.claude/settings.json"), "{dry}");
-    assert_same_tree(
-        &before,
-        &users(snapshot(home.path())),
-        "HOME after --dry-run",
-    );
+    assert_same_tree(&before, &user_files(home.path()), "HOME after --dry-run");
 
     let out = home.ok(&args);
     assert!(out.contains("configured ~/.claude/settings.json"), "{out}");
@@ -406,23 +381,20 @@ fn claude_is_routed_while_installed_and_restored_byte_for_byte_on_remove() {
     let out = home.ok(&["install", "remove", "--profile", &profile]);
     assert!(out.contains("restored ~/.claude/settings.json"), "{out}");
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), original);
-    assert_same_tree(&before, &users(snapshot(home.path())), "HOME after remove");
+    assert_same_tree(&before, &user_files(home.path()), "HOME after remove");
     assert!(!home.path().join(".headroom/deploy").join(&profile).exists());
 }
 
 #[test]
 fn user_scope_exports_a_shell_block_and_remove_restores_the_rc_file() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
     let home = Home::new();
     let rc = home.path().join(".bashrc");
     let original = "# ~/.bashrc\nexport EDITOR=vim\nalias ll='ls -l'";
     std::fs::write(&rc, original).unwrap();
-    let users = |s: std::collections::BTreeMap<std::path::PathBuf, (String, Vec<u8>, u32)>| {
-        s.into_iter()
-            .filter(|(p, _)| !p.starts_with(".headroom"))
-            .collect::<std::collections::BTreeMap<_, _>>()
-    };
-    let before = users(snapshot(home.path()));
+    let before = user_files(home.path());
     let profile = format!("it-user-{}", std::process::id());
     let _cleanup = home.remove_on_drop(&profile);
     let port = free_port().to_string();
@@ -466,12 +438,14 @@ fn user_scope_exports_a_shell_block_and_remove_restores_the_rc_file() {
     );
     home.ok(&["install", "remove", "--profile", &profile]);
     assert_eq!(std::fs::read_to_string(&rc).unwrap(), original);
-    assert_same_tree(&before, &users(snapshot(home.path())), "HOME after remove");
+    assert_same_tree(&before, &user_files(home.path()), "HOME after remove");
 }
 
 #[test]
 fn wrap_recovers_a_stopped_deployment_and_leaves_it_running() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
     let home = Home::new();
     let profile = format!("it-wrap-{}", std::process::id());
     let _cleanup = home.remove_on_drop(&profile);
@@ -486,14 +460,10 @@ fn wrap_recovers_a_stopped_deployment_and_leaves_it_running() {
     // A stand-in `claude` that proves the proxy serves it.
     let bin = home.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    let tool = bin.join("claude");
-    std::fs::write(
-        &tool,
+    write_executable(
+        &bin.join("claude"),
         "#!/bin/sh\ncurl -fs \"$ANTHROPIC_BASE_URL/health\" | grep -q \"\\\"profile\\\"\"\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let out = home
         .cmd(&["wrap", "claude", "--port", &port])
         .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))

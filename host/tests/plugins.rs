@@ -1,9 +1,13 @@
 //! `headroom plugins` end to end: the built-in Claude adapter's byte-exact round trips, bad
 //! input, and hostile adapters that must be contained with one clear line and no change.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+use support::{isolate, isolated, ok, run_in, user_files};
 
 struct Home {
     _dir: tempfile::TempDir,
@@ -17,29 +21,8 @@ fn home() -> Home {
     Home { _dir: dir, path }
 }
 
-fn headroom(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_headroom"));
-    cmd.args(args)
-        .env_clear()
-        .env("HOME", home)
-        .env("PATH", "/usr/bin:/bin");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
 /// The single error line, after checking the command failed with exactly one line.
-fn err_line(o: &Output) -> String {
+fn err_line(o: &std::process::Output) -> String {
     assert!(
         !o.status.success(),
         "stdout: {}",
@@ -52,42 +35,10 @@ fn err_line(o: &Output) -> String {
     lines[0]["headroom: error: ".len()..].to_owned()
 }
 
-/// Every file and link under `dir` (excluding headroom's own state) with its bytes.
-fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.ends_with(".headroom") {
-                continue;
-            }
-            let m = fs::symlink_metadata(&p).unwrap();
-            if m.is_dir() {
-                stack.push(p.clone());
-                out.push((p, Vec::new()));
-            } else if m.file_type().is_symlink() {
-                out.push((
-                    p.clone(),
-                    fs::read_link(&p)
-                        .unwrap()
-                        .to_string_lossy()
-                        .as_bytes()
-                        .to_vec(),
-                ));
-            } else {
-                out.push((p.clone(), fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn list_shows_the_builtin_claude_adapter() {
     let h = home();
-    let table = ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    let table = ok(&run_in(&h.path, &["plugins", "list"], &[]));
     let claude = table
         .lines()
         .find(|l| l.starts_with("claude "))
@@ -102,7 +53,7 @@ fn list_shows_the_builtin_claude_adapter() {
     );
     fs::create_dir(h.path.join(".claude")).unwrap();
     let json: serde_json::Value =
-        serde_json::from_str(&ok(&headroom(&h.path, &["plugins", "list", "--json"], &[]))).unwrap();
+        serde_json::from_str(&ok(&run_in(&h.path, &["plugins", "list", "--json"], &[]))).unwrap();
     let c = json
         .as_array()
         .unwrap()
@@ -136,8 +87,8 @@ fn claude_apply_then_revert_restores_every_byte() {
             fs::create_dir(h.path.join(".claude")).unwrap();
             fs::write(h.path.join(".claude/settings.json"), t).unwrap();
         }
-        let before = snapshot(&h.path);
-        let diff = ok(&headroom(
+        let before = user_files(&h.path);
+        let diff = ok(&run_in(
             &h.path,
             &["plugins", "apply", "claude", "--port", "8787", "--dry-run"],
             &[],
@@ -146,8 +97,12 @@ fn claude_apply_then_revert_restores_every_byte() {
             diff.contains("+++ b/~/.claude/settings.json"),
             "{name}: {diff}"
         );
-        assert_eq!(snapshot(&h.path), before, "{name}: dry run changes nothing");
-        ok(&headroom(
+        assert_eq!(
+            user_files(&h.path),
+            before,
+            "{name}: dry run changes nothing"
+        );
+        ok(&run_in(
             &h.path,
             &["plugins", "apply", "claude", "--port", "8787"],
             &[],
@@ -160,8 +115,8 @@ fn claude_apply_then_revert_restores_every_byte() {
             "{name}"
         );
         assert_eq!(v["env"]["ENABLE_TOOL_SEARCH"], "true", "{name}");
-        ok(&headroom(&h.path, &["plugins", "revert", "claude"], &[]));
-        assert_eq!(snapshot(&h.path), before, "{name}: byte-exact revert");
+        ok(&run_in(&h.path, &["plugins", "revert", "claude"], &[]));
+        assert_eq!(user_files(&h.path), before, "{name}: byte-exact revert");
     }
 }
 
@@ -170,7 +125,7 @@ fn claude_honours_claude_config_dir() {
     let h = home();
     let alt = h.path.join("alt-claude");
     fs::create_dir(&alt).unwrap();
-    ok(&headroom(
+    ok(&run_in(
         &h.path,
         &["plugins", "apply", "claude"],
         &[("CLAUDE_CONFIG_DIR", alt.to_str().unwrap())],
@@ -189,7 +144,7 @@ fn a_corrupt_settings_file_is_named_and_never_rewritten() {
     fs::create_dir(h.path.join(".claude")).unwrap();
     let bad = "{\n  \"env\": {\n    \"A\": 1,,\n  }\n";
     fs::write(h.path.join(".claude/settings.json"), bad).unwrap();
-    let line = err_line(&headroom(&h.path, &["plugins", "apply", "claude"], &[]));
+    let line = err_line(&run_in(&h.path, &["plugins", "apply", "claude"], &[]));
     assert!(
         line.starts_with("~/.claude/settings.json: invalid JSON at line 3"),
         "{line}"
@@ -217,7 +172,7 @@ fn files_that_are_not_adapters_get_one_line() {
     ];
     for (bytes, want) in cases {
         fs::write(&f, bytes).unwrap();
-        let line = err_line(&headroom(
+        let line = err_line(&run_in(
             &h.path,
             &["plugins", "inspect", f.to_str().unwrap()],
             &[],
@@ -225,14 +180,14 @@ fn files_that_are_not_adapters_get_one_line() {
         assert!(line.contains(want), "{line}");
     }
     // A precompiled artifact: take one from the compile cache.
-    ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    ok(&run_in(&h.path, &["plugins", "list"], &[]));
     let cached = fs::read_dir(h.path.join(".headroom/cache"))
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
         .path();
-    let line = err_line(&headroom(
+    let line = err_line(&run_in(
         &h.path,
         &["plugins", "inspect", cached.to_str().unwrap()],
         &[],
@@ -244,7 +199,7 @@ fn files_that_are_not_adapters_get_one_line() {
     // Truncated: half a real component.
     let real = fs::read(fixture("headroom_adapter_claude")).unwrap();
     fs::write(&f, &real[..real.len() / 2]).unwrap();
-    let line = err_line(&headroom(
+    let line = err_line(&run_in(
         &h.path,
         &["plugins", "inspect", f.to_str().unwrap()],
         &[],
@@ -267,12 +222,8 @@ fn an_unusable_home_is_one_line_and_nothing_is_written_anywhere() {
         ),
     ] {
         for args in [&["plugins", "list"][..], &["wrap", "openclaw"][..]] {
-            let o = Command::new(env!("CARGO_BIN_EXE_headroom"))
-                .args(args)
+            let o = isolated(Path::new(home), args)
                 .current_dir(&cwd)
-                .env_clear()
-                .env("HOME", home)
-                .env("PATH", "/usr/bin:/bin")
                 .output()
                 .unwrap();
             assert_eq!(err_line(&o), want, "{args:?} with HOME={home:?}");
@@ -303,9 +254,9 @@ fn hostile_adapters_are_contained_with_one_line_and_no_change() {
     fs::write(h.path.join(".hostile/rc"), "x=1\n").unwrap();
     fs::write(h.path.join(".bashrc"), "alias a=b\n").unwrap();
     std::os::unix::fs::symlink(h.path.join(".ssh/id_rsa"), h.path.join(".hostile/link")).unwrap();
-    let before = snapshot(&h.path);
+    let before = user_files(&h.path);
 
-    let list = ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    let list = ok(&run_in(&h.path, &["plugins", "list"], &[]));
     let future = list
         .lines()
         .find(|l| l.starts_with("future-api") || l.starts_with("future "))
@@ -337,7 +288,7 @@ fn hostile_adapters_are_contained_with_one_line_and_no_change() {
         ("terminal", "FAKE PROMPT"),
     ];
     for (mode, want) in cases {
-        let o = headroom(
+        let o = run_in(
             &h.path,
             &["plugins", "apply", "hostile"],
             &[
@@ -361,22 +312,22 @@ fn hostile_adapters_are_contained_with_one_line_and_no_change() {
             !String::from_utf8_lossy(&o.stdout).contains("AAAA"),
             "{mode}: guest stdout reached the terminal"
         );
-        assert_eq!(snapshot(&h.path), before, "{mode}: a file changed");
+        assert_eq!(user_files(&h.path), before, "{mode}: a file changed");
     }
     // The same plugin, behaving, may edit what it was granted.
-    ok(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    ok(&run_in(&h.path, &["plugins", "apply", "hostile"], &[]));
     assert_eq!(
         fs::read_to_string(h.path.join(".hostile/config.json")).unwrap(),
         "{\n  \"allowed\": true\n}\n"
     );
     // Plugin deleted behind headroom's back: revert still works, from the journal alone.
     fs::remove_dir_all(plugins.join("hostile")).unwrap();
-    ok(&headroom(&h.path, &["plugins", "revert", "hostile"], &[]));
-    assert_eq!(snapshot(&h.path), before);
+    ok(&run_in(&h.path, &["plugins", "revert", "hostile"], &[]));
+    assert_eq!(user_files(&h.path), before);
 }
 
 fn install(home: &Path, wasm: &Path) -> String {
-    ok(&headroom(
+    ok(&run_in(
         home,
         &["plugins", "install", "--yes", wasm.to_str().unwrap()],
         &[],
@@ -388,7 +339,7 @@ fn shell_env_exports_a_quoted_block_and_reverts_exactly() {
     // Existing rc files get the block; nothing else is created.
     let h = home();
     fs::write(h.path.join(".bashrc"), "# my bashrc\nalias ll='ls -l'").unwrap();
-    let before = snapshot(&h.path);
+    let before = user_files(&h.path);
     let args = [
         "plugins",
         "apply",
@@ -400,20 +351,20 @@ fn shell_env_exports_a_quoted_block_and_reverts_exactly() {
         "--port",
         "8787",
     ];
-    ok(&headroom(&h.path, &args, &[]));
+    ok(&run_in(&h.path, &args, &[]));
     let rc = fs::read_to_string(h.path.join(".bashrc")).unwrap();
     assert!(rc.starts_with("# my bashrc\nalias ll='ls -l'\n"), "{rc}");
     assert!(rc.ends_with(
         "# >>> headroom persistent env >>>\nexport ANTHROPIC_BASE_URL='http://127.0.0.1:8787'\nexport ENABLE_TOOL_SEARCH='true'\nexport OPENAI_BASE_URL='http://127.0.0.1:8787/v1'\n# <<< headroom persistent env <<<\n"
     ), "{rc}");
     assert!(!h.path.join(".profile").exists() && !h.path.join(".zshrc").exists());
-    ok(&headroom(&h.path, &["plugins", "revert", "shell-env"], &[]));
-    assert_eq!(snapshot(&h.path), before);
+    ok(&run_in(&h.path, &["plugins", "revert", "shell-env"], &[]));
+    assert_eq!(user_files(&h.path), before);
 
     // No rc file at all, and a fish user: ~/.profile and fish's conf.d, both removed again.
     let h = home();
-    let before = snapshot(&h.path);
-    ok(&headroom(&h.path, &args, &[("SHELL", "/usr/bin/fish")]));
+    let before = user_files(&h.path);
+    ok(&run_in(&h.path, &args, &[("SHELL", "/usr/bin/fish")]));
     assert!(
         fs::read_to_string(h.path.join(".profile"))
             .unwrap()
@@ -424,9 +375,9 @@ fn shell_env_exports_a_quoted_block_and_reverts_exactly() {
         fish.contains("set -gx ANTHROPIC_BASE_URL 'http://127.0.0.1:8787'"),
         "{fish}"
     );
-    ok(&headroom(&h.path, &["plugins", "revert", "shell-env"], &[]));
+    ok(&run_in(&h.path, &["plugins", "revert", "shell-env"], &[]));
     assert_eq!(
-        snapshot(&h.path),
+        user_files(&h.path),
         before,
         "created files and directories are gone"
     );
@@ -530,7 +481,7 @@ fn hostile_home() -> Home {
 fn install_shows_what_it_may_touch_and_needs_consent() {
     let h = hostile_home();
     let f = fixture("headroom_fixture_hostile");
-    let o = headroom(&h.path, &["plugins", "install", f.to_str().unwrap()], &[]);
+    let o = run_in(&h.path, &["plugins", "install", f.to_str().unwrap()], &[]);
     let screen = String::from_utf8_lossy(&o.stdout);
     for want in [
         "Install adapter plugin \"hostile\" 0.1.0",
@@ -551,14 +502,14 @@ fn install_shows_what_it_may_touch_and_needs_consent() {
         )
     );
     assert!(!h.path.join(".headroom/plugins/hostile").exists());
-    let line = err_line(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    let line = err_line(&run_in(&h.path, &["plugins", "apply", "hostile"], &[]));
     assert!(line.starts_with("no adapter \"hostile\""), "{line}");
 
     install(&h.path, &f);
-    let list = ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    let list = ok(&run_in(&h.path, &["plugins", "list"], &[]));
     let row = list.lines().find(|l| l.starts_with("hostile")).unwrap();
     assert!(row.contains("installed") && row.contains(" ok "), "{row}");
-    ok(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    ok(&run_in(&h.path, &["plugins", "apply", "hostile"], &[]));
     assert_eq!(
         fs::read_to_string(h.path.join(".hostile/config.json")).unwrap(),
         "{ \"mine\": 1, \"allowed\": true }\n"
@@ -573,20 +524,15 @@ fn answering_on_a_terminal_installs_only_on_yes() {
     let h = hostile_home();
     let f = fixture("headroom_fixture_hostile");
     let run = |answer: &str| {
-        let cmd = format!(
-            "{} plugins install {}",
-            env!("CARGO_BIN_EXE_headroom"),
-            f.display()
-        );
-        let mut child = Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
-            .env_clear()
-            .env("HOME", &h.path)
-            .env("PATH", "/usr/bin:/bin")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let cmd = format!("{} plugins install {}", support::headroom(), f.display());
+        let mut child = isolate(
+            Command::new("script").args(["-qec", &cmd, "/dev/null"]),
+            &h.path,
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
         use std::io::Write as _;
         child
             .stdin
@@ -619,32 +565,32 @@ fn a_file_swapped_after_install_does_not_run_until_approved() {
     install(&h.path, &fixture("headroom_fixture_hostile"));
     let installed = h.path.join(".headroom/plugins/hostile/adapter.wasm");
     fs::write(&installed, lookalike(&fs::read(&installed).unwrap())).unwrap();
-    let before = snapshot(&h.path);
+    let before = user_files(&h.path);
 
-    let list = ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    let list = ok(&run_in(&h.path, &["plugins", "list"], &[]));
     let row = list.lines().find(|l| l.starts_with("hostile")).unwrap();
     assert!(
         row.contains("needs-approval: the file changed since it was approved"),
         "{row}"
     );
-    let line = err_line(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    let line = err_line(&run_in(&h.path, &["plugins", "apply", "hostile"], &[]));
     assert_eq!(
         line,
         "adapter hostile needs approval (the file changed since it was approved); review it with: headroom plugins grant hostile"
     );
-    assert_eq!(snapshot(&h.path), before);
+    assert_eq!(user_files(&h.path), before);
     // Approving needs a yes too.
-    let line = err_line(&headroom(&h.path, &["plugins", "grant", "hostile"], &[]));
+    let line = err_line(&run_in(&h.path, &["plugins", "grant", "hostile"], &[]));
     assert!(
         line.ends_with("to approve, run: headroom plugins grant --yes hostile"),
         "{line}"
     );
-    ok(&headroom(
+    ok(&run_in(
         &h.path,
         &["plugins", "grant", "--yes", "hostile"],
         &[],
     ));
-    ok(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    ok(&run_in(&h.path, &["plugins", "apply", "hostile"], &[]));
 }
 
 #[test]
@@ -661,7 +607,7 @@ fn upgrades_keep_their_grant_only_when_they_ask_for_nothing_new() {
             "",
         );
     assert_ne!(fewer, HOSTILE_TOML);
-    let out = ok(&headroom(
+    let out = ok(&run_in(
         &h.path,
         &[
             "plugins",
@@ -672,7 +618,7 @@ fn upgrades_keep_their_grant_only_when_they_ask_for_nothing_new() {
     ));
     assert!(out.contains("Upgrade (installed: 0.1.0)"), "{out}");
     assert!(out.contains("existing approval carries over"), "{out}");
-    ok(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    ok(&run_in(&h.path, &["plugins", "apply", "hostile"], &[]));
 
     // More: a new environment variable and a new key. Refused without a yes, and the installed
     // version keeps running untouched.
@@ -684,7 +630,7 @@ fn upgrades_keep_their_grant_only_when_they_ask_for_nothing_new() {
         )
         .replace("keys = [\"/allowed\"]", "keys = [\"/allowed\", \"/more\"]");
     let more = variant(dir, "more", &more);
-    let o = headroom(
+    let o = run_in(
         &h.path,
         &["plugins", "install", more.to_str().unwrap()],
         &[],
@@ -698,14 +644,14 @@ fn upgrades_keep_their_grant_only_when_they_ask_for_nothing_new() {
         "{screen}"
     );
     err_line(&o);
-    let list = ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    let list = ok(&run_in(&h.path, &["plugins", "list"], &[]));
     assert!(
         list.lines()
             .any(|l| l.starts_with("hostile      0.2.0") && l.contains(" ok ")),
         "{list}"
     );
     install(&h.path, &more);
-    let list = ok(&headroom(&h.path, &["plugins", "list", "-v"], &[]));
+    let list = ok(&run_in(&h.path, &["plugins", "list", "-v"], &[]));
     assert!(list.contains("hostile      0.3.0"), "{list}");
 }
 
@@ -714,7 +660,7 @@ fn single_capabilities_are_revoked_and_granted_and_denials_are_counted() {
     let h = hostile_home();
     install(&h.path, &fixture("headroom_fixture_hostile"));
     let cap = "edit ~/.hostile/config.json /allowed";
-    let out = ok(&headroom(
+    let out = ok(&run_in(
         &h.path,
         &["plugins", "revoke", "hostile", cap],
         &[],
@@ -723,15 +669,15 @@ fn single_capabilities_are_revoked_and_granted_and_denials_are_counted() {
         out.contains("revoked: edit ~/.hostile/config.json /allowed"),
         "{out}"
     );
-    let line = err_line(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    let line = err_line(&run_in(&h.path, &["plugins", "apply", "hostile"], &[]));
     assert!(
         line.contains("hostile may not edit JSON key /allowed of ~/.hostile/config.json"),
         "{line}"
     );
-    let list = ok(&headroom(&h.path, &["plugins", "list", "-v"], &[]));
+    let list = ok(&run_in(&h.path, &["plugins", "list", "-v"], &[]));
     assert!(list.contains(&format!("    revoked  {cap}")), "{list}");
 
-    let line = err_line(&headroom(
+    let line = err_line(&run_in(
         &h.path,
         &["plugins", "revoke", "hostile", "env HOME"],
         &[],
@@ -742,22 +688,18 @@ fn single_capabilities_are_revoked_and_granted_and_denials_are_counted() {
         ),
         "{line}"
     );
-    ok(&headroom(
-        &h.path,
-        &["plugins", "grant", "hostile", cap],
-        &[],
-    ));
-    ok(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    ok(&run_in(&h.path, &["plugins", "grant", "hostile", cap], &[]));
+    ok(&run_in(&h.path, &["plugins", "apply", "hostile"], &[]));
 
     // A denied read is counted for the last run.
     fs::create_dir_all(h.path.join(".ssh")).unwrap();
     fs::write(h.path.join(".ssh/id_rsa"), "KEY").unwrap();
-    err_line(&headroom(
+    err_line(&run_in(
         &h.path,
         &["plugins", "apply", "hostile"],
         &[("HOSTILE_MODE", "read-ssh")],
     ));
-    let list = ok(&headroom(&h.path, &["plugins", "list", "-v"], &[]));
+    let list = ok(&run_in(&h.path, &["plugins", "list", "-v"], &[]));
     let block: Vec<&str> = list
         .lines()
         .skip_while(|l| !l.starts_with("hostile"))
@@ -774,25 +716,25 @@ fn single_capabilities_are_revoked_and_granted_and_denials_are_counted() {
 fn disabled_plugins_do_not_run() {
     let h = hostile_home();
     install(&h.path, &fixture("headroom_fixture_hostile"));
-    ok(&headroom(&h.path, &["plugins", "disable", "hostile"], &[]));
-    let line = err_line(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    ok(&run_in(&h.path, &["plugins", "disable", "hostile"], &[]));
+    let line = err_line(&run_in(&h.path, &["plugins", "apply", "hostile"], &[]));
     assert_eq!(
         line,
         "adapter hostile is disabled; turn it on with: headroom plugins enable hostile"
     );
-    ok(&headroom(&h.path, &["plugins", "enable", "hostile"], &[]));
-    ok(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
-    let line = err_line(&headroom(&h.path, &["plugins", "disable", "claude"], &[]));
+    ok(&run_in(&h.path, &["plugins", "enable", "hostile"], &[]));
+    ok(&run_in(&h.path, &["plugins", "apply", "hostile"], &[]));
+    let line = err_line(&run_in(&h.path, &["plugins", "disable", "claude"], &[]));
     assert!(line.starts_with("claude is a built-in adapter"), "{line}");
 }
 
 #[test]
 fn remove_reverts_what_the_plugin_applied_then_deletes_it() {
     let h = hostile_home();
-    let before = snapshot(&h.path);
+    let before = user_files(&h.path);
     install(&h.path, &fixture("headroom_fixture_hostile"));
-    ok(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
-    assert_ne!(snapshot(&h.path), before);
+    ok(&run_in(&h.path, &["plugins", "apply", "hostile"], &[]));
+    assert_ne!(user_files(&h.path), before);
 
     // A deployment that used it must be removed first.
     let deploy = h.path.join(".headroom/deploy/default");
@@ -802,23 +744,23 @@ fn remove_reverts_what_the_plugin_applied_then_deletes_it() {
         r#"{"adapters": {"hostile": "0.1.0"}}"#,
     )
     .unwrap();
-    let line = err_line(&headroom(&h.path, &["plugins", "remove", "hostile"], &[]));
+    let line = err_line(&run_in(&h.path, &["plugins", "remove", "hostile"], &[]));
     assert_eq!(
         line,
         "hostile configured tools for the deployment \"default\"; run `headroom install remove --profile default` first"
     );
     fs::remove_dir_all(&deploy).unwrap();
 
-    let out = ok(&headroom(&h.path, &["plugins", "remove", "hostile"], &[]));
+    let out = ok(&run_in(&h.path, &["plugins", "remove", "hostile"], &[]));
     assert!(
         out.contains("restored ~/.hostile/config.json") && out.contains("removed hostile"),
         "{out}"
     );
-    assert_eq!(snapshot(&h.path), before);
+    assert_eq!(user_files(&h.path), before);
     assert!(!h.path.join(".headroom/plugins/hostile").exists());
-    let list = ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    let list = ok(&run_in(&h.path, &["plugins", "list"], &[]));
     assert!(!list.contains("hostile"), "{list}");
-    let line = err_line(&headroom(&h.path, &["plugins", "remove", "claude"], &[]));
+    let line = err_line(&run_in(&h.path, &["plugins", "remove", "claude"], &[]));
     assert!(line.starts_with("claude is a built-in adapter"), "{line}");
 }
 
@@ -831,13 +773,13 @@ fn builtin_ids_are_reserved_unless_replaced_explicitly() {
         "claude",
         &HOSTILE_TOML.replace("id = \"hostile\"", "id = \"claude\""),
     );
-    let line = err_line(&headroom(
+    let line = err_line(&run_in(
         &h.path,
         &["plugins", "install", "--yes", claude.to_str().unwrap()],
         &[],
     ));
     assert!(line.ends_with("id \"claude\" belongs to a built-in adapter; to use this file instead, add --replace-builtin"), "{line}");
-    let out = ok(&headroom(
+    let out = ok(&run_in(
         &h.path,
         &[
             "plugins",
@@ -852,12 +794,12 @@ fn builtin_ids_are_reserved_unless_replaced_explicitly() {
         out.contains("REPLACES the built-in adapter \"claude\""),
         "{out}"
     );
-    let list = ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    let list = ok(&run_in(&h.path, &["plugins", "list"], &[]));
     let rows: Vec<&str> = list.lines().filter(|l| l.starts_with("claude ")).collect();
     assert_eq!(rows.len(), 1, "{list}");
     assert!(rows[0].contains("replaces"), "{list}");
-    ok(&headroom(&h.path, &["plugins", "remove", "claude"], &[]));
-    let list = ok(&headroom(&h.path, &["plugins", "list"], &[]));
+    ok(&run_in(&h.path, &["plugins", "remove", "claude"], &[]));
+    let list = ok(&run_in(&h.path, &["plugins", "list"], &[]));
     assert!(
         list.lines()
             .any(|l| l.starts_with("claude ") && l.contains("built-in")),
@@ -937,7 +879,7 @@ fn bad_plugin_files_are_refused_with_one_line_and_nothing_installed() {
         ),
     ];
     for (file, want) in cases {
-        let line = err_line(&headroom(
+        let line = err_line(&run_in(
             &h.path,
             &["plugins", "install", "--yes", file.to_str().unwrap()],
             &[],
@@ -958,7 +900,7 @@ fn bad_plugin_files_are_refused_with_one_line_and_nothing_installed() {
             "name = \"\\u001b[2J\\u001b[HInstall claude? [y/N] y\"",
         ),
     );
-    let o = headroom(
+    let o = run_in(
         &h.path,
         &["plugins", "install", painted.to_str().unwrap()],
         &[],
@@ -972,7 +914,7 @@ fn bad_plugin_files_are_refused_with_one_line_and_nothing_installed() {
         "{ not json",
     )
     .unwrap();
-    let line = err_line(&headroom(&h.path, &["plugins", "apply", "hostile"], &[]));
+    let line = err_line(&run_in(&h.path, &["plugins", "apply", "hostile"], &[]));
     assert!(
         line.contains("needs approval (consent record") && line.contains("is corrupt"),
         "{line}"

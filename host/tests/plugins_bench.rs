@@ -3,13 +3,17 @@
 //!
 //!   cargo test --release -p headroom --test plugins_bench -- --ignored --nocapture
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::{headroom, median};
+
 fn run(home: &Path, args: &[&str]) -> Duration {
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_headroom"))
+    let out = Command::new(headroom())
         .args(args)
         .env("HOME", home)
         .output()
@@ -20,11 +24,6 @@ fn run(home: &Path, args: &[&str]) -> Duration {
         String::from_utf8_lossy(&out.stderr)
     );
     start.elapsed()
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn ms(d: Duration) -> String {
@@ -57,9 +56,7 @@ fn adapter_calls_cold_and_warm() {
         .map(|_| run(home, &["plugins", "apply", "claude", "--dry-run"]))
         .collect();
     let version: Vec<_> = (0..10).map(|_| run(home, &["--version"])).collect();
-    let size = std::fs::metadata(env!("CARGO_BIN_EXE_headroom"))
-        .unwrap()
-        .len();
+    let size = std::fs::metadata(headroom()).unwrap().len();
 
     println!("\nadapter runtime (whole CLI processes, median):");
     println!(

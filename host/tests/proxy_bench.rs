@@ -7,6 +7,8 @@
 //! `HEADROOM_BENCH_N` (sequential requests per row, default 1000) and `HEADROOM_BENCH_SECS`
 //! (seconds per throughput cell, default 2) scale it.
 
+mod support;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +21,7 @@ use hyper::Request;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use support::{free_port, headroom, proxy_ready};
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
@@ -150,14 +153,6 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Proc(Child);
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -170,7 +165,7 @@ impl Drop for Proc {
 fn start_headroom(upstream: &str) -> (Proc, u16, Duration) {
     let port = free_port();
     let start = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_headroom"))
+    let child = Command::new(headroom())
         .args(["proxy", "--port", &port.to_string()])
         .args([
             "--anthropic-api-url",
@@ -184,7 +179,7 @@ fn start_headroom(upstream: &str) -> (Proc, u16, Duration) {
         .expect("spawn headroom proxy");
     let proc = Proc(child);
     for _ in 0..10_000 {
-        if headroom_deploy::health::is_ready("127.0.0.1", port) {
+        if proxy_ready(port) {
             return (proc, port, start.elapsed());
         }
         std::thread::sleep(Duration::from_micros(500));

@@ -1,43 +1,32 @@
 //! `headroom wrap`: fake tools on PATH record what they got; the proxy they talk to is real.
 
+mod support;
+
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn ready(port: u16) -> bool {
-    headroom_deploy::health::is_ready("127.0.0.1", port)
-}
+use support::{free_port, headroom_cmd, proxy_ready, start_proxy, write_executable};
 
 /// A temp HOME with `bin/<name>` = `script`.
 fn setup(name: &str, script: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     fs::create_dir(dir.path().join("bin")).unwrap();
-    let tool = dir.path().join("bin").join(name);
-    fs::write(&tool, format!("#!/bin/sh\n{script}")).unwrap();
-    fs::set_permissions(&tool, fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(
+        &dir.path().join("bin").join(name),
+        &format!("#!/bin/sh\n{script}"),
+    );
     dir
 }
 
+/// `headroom wrap ARGS` with `~/bin` first on PATH.
 fn wrap(home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_headroom"));
-    cmd.arg("wrap")
-        .args(args)
-        .env("HOME", home)
-        .env(
-            "PATH",
-            format!("{}:/usr/bin:/bin", home.join("bin").display()),
-        )
-        .env_remove("HEADROOM_PORT");
+    let mut cmd = headroom_cmd(home, &[&["wrap"], args].concat());
+    cmd.env(
+        "PATH",
+        format!("{}:/usr/bin:/bin", home.join("bin").display()),
+    );
     cmd
 }
 
@@ -84,7 +73,7 @@ fn an_ephemeral_proxy_lives_exactly_as_long_as_the_tool() {
             .contains("ready"),
         "the proxy served the tool"
     );
-    assert!(!ready(port), "the ephemeral proxy is gone afterwards");
+    assert!(!proxy_ready(port), "the ephemeral proxy is gone afterwards");
 }
 
 #[test]
@@ -121,21 +110,13 @@ fn a_running_headroom_is_reused_and_left_running() {
         "curl -fs \"$ANTHROPIC_BASE_URL/readyz\" >/dev/null\n",
     );
     let port = free_port();
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(["proxy", "--port", &port.to_string()])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ready(port) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut proxy = start_proxy(port);
     let o = run(home.path(), &["claude", "--port", &port.to_string()]);
     assert!(o.status.success());
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("reusing the headroom proxy already on port")
     );
-    assert!(ready(port), "not ours to stop");
+    assert!(proxy_ready(port), "not ours to stop");
     proxy.kill().unwrap();
     proxy.wait().unwrap();
 }
@@ -180,7 +161,7 @@ fn a_signal_to_headroom_reaches_the_tool_and_the_proxy_still_goes() {
     while !home.path().join("started").exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(ready(port));
+    assert!(proxy_ready(port));
     // SAFETY: signalling the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
@@ -191,5 +172,5 @@ fn a_signal_to_headroom_reaches_the_tool_and_the_proxy_still_goes() {
             .trim(),
         "got-term"
     );
-    assert!(!ready(port));
+    assert!(!proxy_ready(port));
 }

@@ -12,7 +12,13 @@ example_adapter() {
         FAILURES+=("clippy-example"); FAILED=$((FAILED + 1))
     fi
     cargo build -q -p headroom
-    suite script example-adapter env HEADROOM_EXAMPLE_TARGET="$target/examples" \
+    # A real user manager, so the adapter's target can back a persistent deployment too.
+    local systemd=""
+    if is_root && [ -d "$SHARED/ci" ] && "$SHARED/ci/systemd-user-up.sh" >"$LOG_DIR/example-systemd-up.log" 2>&1; then
+        systemd=1
+    fi
+    suite script example-adapter env HEADROOM_EXAMPLE_TARGET="$target/examples" HEADROOM_EXAMPLE_SYSTEMD="$systemd" \
         tests/e2e/example-adapter.sh "$target/debug/headroom"
+    if [ -n "$systemd" ]; then "$SHARED/ci/systemd-user-down.sh" >>"$LOG_DIR/example-systemd-up.log" 2>&1 || true; fi
 }
 example_adapter

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::deployment::Deployment;
-use crate::fsutil::{self, FileLock};
+use crate::fsutil;
+use headroom_core::FileLock;
 use crate::health::{self, PortOwner};
 use crate::procs;
 
@@ -152,7 +153,7 @@ fn is_our_process(d: &Deployment, pid: u32) -> bool {
     }
     argv.windows(2)
         .any(|w| w[0] == "--profile" && w[1] == profile)
-        || procs::environ_var(pid, "HEADROOM_DEPLOYMENT_PROFILE").as_deref() == Some(profile)
+        || procs::environ_var(pid, headroom_core::env::DEPLOYMENT_PROFILE).as_deref() == Some(profile)
 }
 
 /// Stop the proxy `ensure` started (SIGTERM, then SIGKILL after a timeout). Returns its PID.

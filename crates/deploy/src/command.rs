@@ -85,13 +85,4 @@ pub fn run<S: AsRef<OsStr>>(
 }
 
 /// `program` is an executable on PATH.
-pub fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| {
-            let exe = dir.join(program);
-            std::fs::metadata(&exe)
-                .or_else(|_| std::fs::metadata(exe.with_extension("exe")))
-                .is_ok_and(|m| crate::platform::is_executable(&m))
-        })
-    })
-}
+pub use headroom_core::which::on_path;

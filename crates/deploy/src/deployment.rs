@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use crate::manifest::{Manifest, probe_host};
+use headroom_core::env as vars;
+
 use crate::profile::{ProfileName, ProfilePaths};
 
 /// The proxy subcommand the agent `exec`s: `headroom proxy --host H --port P <proxy_args>`.
@@ -58,23 +60,23 @@ impl Deployment {
     pub fn proxy_env(&self) -> Vec<(String, String)> {
         let m = &self.manifest;
         let mut env = vec![
-            ("HEADROOM_DEPLOYMENT_PROFILE".to_owned(), m.profile.clone()),
+            (vars::DEPLOYMENT_PROFILE.to_owned(), m.profile.clone()),
             (
-                "HEADROOM_DEPLOYMENT_PRESET".to_owned(),
+                vars::DEPLOYMENT_PRESET.to_owned(),
                 m.preset.to_string(),
             ),
             (
-                "HEADROOM_DEPLOYMENT_RUNTIME".to_owned(),
+                vars::DEPLOYMENT_RUNTIME.to_owned(),
                 m.runtime_kind.to_string(),
             ),
             (
-                "HEADROOM_DEPLOYMENT_SUPERVISOR".to_owned(),
+                vars::DEPLOYMENT_SUPERVISOR.to_owned(),
                 m.supervisor_kind.to_string(),
             ),
-            ("HEADROOM_DEPLOYMENT_SCOPE".to_owned(), m.scope.to_string()),
+            (vars::DEPLOYMENT_SCOPE.to_owned(), m.scope.to_string()),
         ];
         if let Some(backend) = &m.backend {
-            env.push(("HEADROOM_BACKEND".to_owned(), backend.clone()));
+            env.push((vars::BACKEND.to_owned(), backend.clone()));
         }
         env.extend(m.base_env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env

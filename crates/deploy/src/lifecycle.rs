@@ -9,10 +9,11 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::deployment::Deployment;
-use crate::fsutil::{self, FileLock};
+use crate::fsutil;
+use headroom_core::FileLock;
 use crate::health::{self, PortOwner};
 use crate::manifest::{
-    InstallState, Manifest, ManifestError, Preset, Scope, SupervisorKind, now_rfc3339,
+    Artifact, InstallState, Manifest, ManifestError, Preset, Scope, SupervisorKind, now_rfc3339,
 };
 use crate::planner::Plan;
 use crate::profile::{ProfileName, ProfilePaths};
@@ -81,7 +82,7 @@ fn wait_ready(d: &Deployment, timeout: Duration) -> anyhow::Result<()> {
         // A proxy that exits at once is restarted by its manager forever: say so now rather
         // than after the whole timeout.
         let state = sup.state(d);
-        if state.state.contains("auto-restart") || state.state.starts_with("failed") {
+        if state.crash_looping {
             anyhow::bail!(
                 "the proxy exits right after starting ({}); see {}",
                 state.state,
@@ -132,25 +133,19 @@ fn install_and_start(d: &mut Deployment, report: &mut Report) -> anyhow::Result<
     }
     created.sort();
     created.dedup();
-    for dir in created {
-        d.manifest
-            .artifacts
-            .push(serde_json::json!({"kind": "dir", "path": dir}));
-    }
-    for f in &rendered.files {
-        d.manifest
-            .artifacts
-            .push(serde_json::json!({"kind": "file", "path": f.path}));
-    }
+    let artifacts = &mut d.manifest.artifacts;
+    artifacts.extend(created.into_iter().map(|path| Artifact::Dir { path }));
+    artifacts.extend(rendered.files.iter().map(|f| Artifact::File {
+        path: f.path.clone(),
+    }));
     if rendered.crontab_block.is_some() {
-        d.manifest
-            .artifacts
-            .push(serde_json::json!({"kind": "crontab-block", "profile": d.manifest.profile}));
+        artifacts.push(Artifact::CrontabBlock {
+            profile: d.manifest.profile.clone(),
+        });
     }
     if d.manifest.supervisor_kind == SupervisorKind::Docker {
-        d.manifest
-            .artifacts
-            .push(serde_json::json!({"kind": "container", "name": d.service_name()}));
+        let name = d.service_name();
+        d.manifest.artifacts.push(Artifact::Container { name });
     }
     // Recorded before anything is registered, so a crash leaves a removable profile.
     d.manifest.state = InstallState::Applying;
@@ -224,9 +219,61 @@ pub fn preflight(plan: &Plan) -> anyhow::Result<()> {
     check(&plan.deployment).map(drop)
 }
 
+/// A deployment `apply` put in place, and how to put back what was there before it.
+#[must_use = "a caller whose own work fails after apply must call rollback"]
+pub struct Applied {
+    pub report: Report,
+    undo: Undo,
+}
+
+enum Undo {
+    /// The same deployment was already installed and healthy: nothing changed.
+    Nothing,
+    /// `new` replaced `previous`.
+    Restore {
+        new: Box<Deployment>,
+        previous: Option<Box<Deployment>>,
+    },
+}
+
+impl Applied {
+    /// Undo this apply: the previous deployment (its manifest, registration and a healthy proxy)
+    /// is back, or a new one is gone. The profile's edit journal is never touched: the caller
+    /// owns the tool files. Says what happened, for the error message.
+    pub fn rollback(self) -> String {
+        match self.undo {
+            Undo::Nothing => "the deployment was left as it was".to_owned(),
+            Undo::Restore { new, previous } => {
+                let _lock = FileLock::acquire(&new.paths.profile_lock(), &new.paths.lock_name());
+                put_back(&new, previous.map(|p| *p))
+            }
+        }
+    }
+}
+
+/// Take `new` down and bring `previous` back (or leave nothing of `new`).
+fn put_back(new: &Deployment, previous: Option<Deployment>) -> String {
+    let _ = supervisor_of(&new.manifest).uninstall(new);
+    remove_recorded_dirs(&new.manifest);
+    match previous {
+        Some(mut prev) if prev.manifest.state == InstallState::Installed => {
+            let mut ignored = Report::default();
+            match install_and_start(&mut prev, &mut ignored) {
+                Ok(()) => "the previous deployment was restored".to_owned(),
+                Err(e) => format!("restoring the previous deployment failed too: {e:#}"),
+            }
+        }
+        _ => {
+            discard(&new.paths);
+            "nothing was left installed".to_owned()
+        }
+    }
+}
+
 /// `install apply`: replace the profile's deployment with `plan`, atomically from the user's
-/// point of view.
-pub fn apply(plan: Plan) -> anyhow::Result<Report> {
+/// point of view: on failure the previous deployment is back. The returned [`Applied`] undoes
+/// a success when the caller's own next step (tool edits) fails.
+pub fn apply(plan: Plan) -> anyhow::Result<Applied> {
     let paths = plan.deployment.paths.clone();
     let result = apply_locked(plan);
     if result.is_err() && !paths.dir.exists() {
@@ -236,19 +283,19 @@ pub fn apply(plan: Plan) -> anyhow::Result<Report> {
     result
 }
 
-fn apply_locked(plan: Plan) -> anyhow::Result<Report> {
+fn apply_locked(plan: Plan) -> anyhow::Result<Applied> {
     let mut new = plan.deployment;
     let paths = new.paths.clone();
-    let _lock = FileLock::acquire(&paths.profile_lock())?;
+    let _lock = FileLock::acquire(&paths.profile_lock(), &paths.lock_name())?;
     let mut report = Report::default();
 
-    let (previous, sup) = check(&new)?;
+    let (previous, _) = check(&new)?;
 
     // Re-applying what is installed and healthy changes nothing (and costs no downtime).
     if let Some(prev) = &previous
         && prev.manifest.state == InstallState::Installed
         && same_settings(&prev.manifest, &new.manifest)
-        && sup.state(prev).registered
+        && supervisor_of(&prev.manifest).state(prev).registered
         && health::port_owner(prev.probe_host(), prev.manifest.port)
             .is_ready_profile(paths.profile.as_str())
     {
@@ -256,7 +303,10 @@ fn apply_locked(plan: Plan) -> anyhow::Result<Report> {
             "profile {} is already installed with these settings and healthy: nothing to do",
             paths.profile
         ));
-        return Ok(report);
+        return Ok(Applied {
+            report,
+            undo: Undo::Nothing,
+        });
     }
 
     if let Some(prev) = &previous {
@@ -287,24 +337,16 @@ fn apply_locked(plan: Plan) -> anyhow::Result<Report> {
                 "profile {} is up: {} ({})",
                 paths.profile, new.manifest.health_url, new.manifest.supervisor_kind
             ));
-            Ok(report)
+            Ok(Applied {
+                report,
+                undo: Undo::Restore {
+                    new: Box::new(new),
+                    previous: previous.map(Box::new),
+                },
+            })
         }
         Err(err) => {
-            let _ = sup.uninstall(&new);
-            remove_recorded_dirs(&new.manifest);
-            let restored = match previous {
-                Some(mut prev) if prev.manifest.state == InstallState::Installed => {
-                    let mut ignored = Report::default();
-                    match install_and_start(&mut prev, &mut ignored) {
-                        Ok(()) => "the previous deployment was restored".to_owned(),
-                        Err(e) => format!("restoring the previous deployment failed too: {e:#}"),
-                    }
-                }
-                _ => {
-                    let _ = remove_state(&paths);
-                    "nothing was left installed".to_owned()
-                }
-            };
+            let restored = put_back(&new, previous);
             Err(err.context(format!("apply failed and was rolled back ({restored})")))
         }
     }
@@ -312,7 +354,7 @@ fn apply_locked(plan: Plan) -> anyhow::Result<Report> {
 
 pub fn start(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<Report> {
     let paths = ProfilePaths::new(home, profile);
-    let _lock = FileLock::acquire(&paths.profile_lock())?;
+    let _lock = FileLock::acquire(&paths.profile_lock(), &paths.lock_name())?;
     let d = load_for_command(home, profile, exe)?;
     let sup = supervisor_of(&d.manifest);
     sup.probe(&d)?;
@@ -327,7 +369,7 @@ pub fn start(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<R
 
 pub fn stop(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<Report> {
     let paths = ProfilePaths::new(home, profile);
-    let _lock = FileLock::acquire(&paths.profile_lock())?;
+    let _lock = FileLock::acquire(&paths.profile_lock(), &paths.lock_name())?;
     let d = load_for_command(home, profile, exe)?;
     let sup = supervisor_of(&d.manifest);
     let mut report = Report::default();
@@ -372,7 +414,7 @@ pub fn remove(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<
     let paths = ProfilePaths::new(home, profile);
     let mut report = Report::default();
     {
-        let _lock = FileLock::acquire(&paths.profile_lock())?;
+        let _lock = FileLock::acquire(&paths.profile_lock(), &paths.lock_name())?;
         match load(home, profile, exe) {
             Ok(d) => {
                 supervisor_of(&d.manifest).uninstall(&d)?;
@@ -426,7 +468,7 @@ fn sweep(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<()> {
         proxy_args: vec![],
         home: home.to_path_buf(),
         exe: exe.to_path_buf(),
-        detected: vec![],
+        adapters: Default::default(),
     })?;
     let d = Deployment {
         paths,
@@ -467,24 +509,35 @@ fn remove_state(paths: &ProfilePaths) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&paths.dir)
             .with_context(|| format!("cannot delete {}", paths.dir.display()))?;
     }
-    let deploy = paths.home.join(".headroom/deploy");
-    let _ = std::fs::remove_dir(&deploy);
+    let _ = std::fs::remove_dir(paths.state.deploy_dir());
     Ok(())
+}
+
+/// Remove what a deployment wrote into its profile directory, but never the edit journal (the
+/// tool files it describes are its owner's to restore); the directories go once empty.
+fn discard(paths: &ProfilePaths) {
+    for f in [paths.manifest(), paths.log(), paths.pid_file()] {
+        let _ = fsutil::remove_file_if_exists(&f);
+    }
+    let _ = std::fs::remove_dir(&paths.dir);
+    let _ = std::fs::remove_dir(paths.state.deploy_dir());
 }
 
 fn cleanup_locks(paths: &ProfilePaths) {
     let _ = fsutil::remove_file_if_exists(&paths.profile_lock());
     let _ = fsutil::remove_file_if_exists(&paths.start_lock());
     let _ = std::fs::remove_dir(paths.locks_dir());
-    let _ = std::fs::remove_dir(paths.home.join(".headroom"));
+    let _ = std::fs::remove_dir(paths.state.root());
 }
 
 /// Directories an apply created for its files (e.g. `~/.config/systemd/user`).
 fn recorded_dirs(m: &Manifest) -> Vec<PathBuf> {
     m.artifacts
         .iter()
-        .filter(|a| a.get("kind").and_then(|k| k.as_str()) == Some("dir"))
-        .filter_map(|a| a.get("path")?.as_str().map(PathBuf::from))
+        .filter_map(|a| match a {
+            Artifact::Dir { path } => Some(path.clone()),
+            _ => None,
+        })
         .collect()
 }
 

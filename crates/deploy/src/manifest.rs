@@ -79,6 +79,22 @@ string_enum!(
     }
 );
 
+/// Something a deployment created, recorded so `remove` takes away exactly that.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Artifact {
+    /// A directory created for the supervisor's files (removed again while empty).
+    Dir { path: PathBuf },
+    /// A file the supervisor wrote (unit, plist, task XML, cron.d file).
+    File { path: PathBuf },
+    /// The profile's block in the user's crontab.
+    CrontabBlock { profile: String },
+    Container { name: String },
+    /// What the older implementation or a newer headroom recorded: kept verbatim, never acted on.
+    #[serde(untagged)]
+    Other(serde_json::Value),
+}
+
 /// Where an apply stopped; a crash between the two is detected and repaired by the next command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -122,7 +138,7 @@ pub struct Manifest {
     pub mutations: Vec<serde_json::Value>,
     /// Files and registrations this deployment created (paths, unit names, crontab block).
     #[serde(default)]
-    pub artifacts: Vec<serde_json::Value>,
+    pub artifacts: Vec<Artifact>,
     #[serde(default)]
     pub created_at: String,
     #[serde(default)]

@@ -17,12 +17,6 @@ use crate::supervisors::{self, Rendered};
 
 pub const DEFAULT_PORT: u16 = 8787;
 
-/// Targets that can be configured at provider scope.
-pub const PROVIDER_TARGETS: &[&str] = &["claude", "codex", "openclaw", "opencode"];
-/// Every target name headroom knows.
-pub const KNOWN_TARGETS: &[&str] = &[
-    "claude", "codex", "openclaw", "opencode", "copilot", "aider", "cursor",
-];
 
 #[derive(Debug, Clone)]
 pub struct ApplyRequest {
@@ -31,7 +25,11 @@ pub struct ApplyRequest {
     pub runtime: Option<Runtime>,
     pub scope: Scope,
     pub providers: ProviderMode,
+    /// The tool targets, opaque names here: the host resolved `--providers`/`--target` against
+    /// the adapters' manifests before planning.
     pub targets: Vec<String>,
+    /// adapter id → version of the adapters that configure those targets.
+    pub adapters: BTreeMap<String, String>,
     /// As typed (`--port` or `HEADROOM_PORT`), validated here so the error is one line.
     pub port: Option<String>,
     pub host: String,
@@ -42,8 +40,6 @@ pub struct ApplyRequest {
     pub proxy_args: Vec<String>,
     pub home: PathBuf,
     pub exe: PathBuf,
-    /// Targets whose tools were found on this machine (adapters' `detect`), for `--providers auto`.
-    pub detected: Vec<String>,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -58,60 +54,8 @@ pub enum PlanError {
     ReservedEnv(String),
     #[error("--runtime docker needs --preset persistent-docker (got {0})")]
     RuntimeMismatch(Preset),
-    #[error("--providers manual needs at least one --target")]
-    ManualWithoutTargets,
-    #[error("--target is only used with --providers manual")]
-    TargetsWithoutManual,
-    #[error("unknown target {0:?} (known: {known})", known = KNOWN_TARGETS.join(", "))]
-    UnknownTarget(String),
-    #[error("target {0} cannot be configured at provider scope (provider scope covers {known})", known = PROVIDER_TARGETS.join(", "))]
-    NotAProviderTarget(String),
     #[error("invalid --host {0:?}")]
     Host(String),
-}
-
-/// The tool targets, resolved from `--providers` and `--target`.
-pub fn resolve_targets(
-    mode: ProviderMode,
-    scope: Scope,
-    targets: &[String],
-    detected: &[String],
-) -> Result<Vec<String>, PlanError> {
-    if mode != ProviderMode::Manual && !targets.is_empty() {
-        return Err(PlanError::TargetsWithoutManual);
-    }
-    let allowed: &[&str] = if scope == Scope::Provider {
-        PROVIDER_TARGETS
-    } else {
-        KNOWN_TARGETS
-    };
-    let chosen: Vec<String> = match mode {
-        ProviderMode::None => vec![],
-        ProviderMode::Manual if targets.is_empty() => return Err(PlanError::ManualWithoutTargets),
-        ProviderMode::Manual => targets.to_vec(),
-        ProviderMode::All => allowed.iter().map(|s| (*s).to_owned()).collect(),
-        ProviderMode::Auto if !detected.is_empty() => detected.to_vec(),
-        ProviderMode::Auto => {
-            let mut v = vec!["claude".to_owned(), "codex".to_owned()];
-            if scope != Scope::Provider {
-                v.push("copilot".to_owned());
-            }
-            v
-        }
-    };
-    let mut out: Vec<String> = Vec::new();
-    for t in chosen {
-        if !KNOWN_TARGETS.contains(&t.as_str()) {
-            return Err(PlanError::UnknownTarget(t));
-        }
-        if !allowed.contains(&t.as_str()) {
-            return Err(PlanError::NotAProviderTarget(t));
-        }
-        if !out.contains(&t) {
-            out.push(t);
-        }
-    }
-    Ok(out)
 }
 
 pub fn parse_port(text: &str) -> Result<u16, PlanError> {
@@ -135,7 +79,7 @@ pub fn parse_env(items: &[String]) -> Result<BTreeMap<String, String>, PlanError
         if !key_ok || v.contains('\0') {
             return Err(PlanError::Env(item.clone()));
         }
-        if k.starts_with("HEADROOM_DEPLOYMENT_") {
+        if k.starts_with(headroom_core::env::DEPLOYMENT_PREFIX) {
             return Err(PlanError::ReservedEnv(k.to_owned()));
         }
         env.insert(k.to_owned(), v.to_owned());
@@ -176,9 +120,12 @@ pub fn plan(req: &ApplyRequest) -> Result<Plan, anyhow::Error> {
     } else {
         Runtime::Native
     };
-    // Which adapter configures each target is the host's business (it owns the adapter host);
-    // the plan records the targets.
-    let targets = resolve_targets(req.providers, req.scope, &req.targets, &req.detected)?;
+    let mut targets: Vec<String> = Vec::new();
+    for t in &req.targets {
+        if !targets.contains(t) {
+            targets.push(t.clone());
+        }
+    }
     let supervisor_kind = supervisors::kind_for(preset);
     let paths = ProfilePaths::new(&req.home, &profile);
     let now = now_rfc3339();
@@ -209,7 +156,7 @@ pub fn plan(req: &ApplyRequest) -> Result<Plan, anyhow::Error> {
         schema_version: SCHEMA_VERSION,
         state: InstallState::Applying,
         journal: Some(paths.journal()),
-        adapters: BTreeMap::new(),
+        adapters: req.adapters.clone(),
         linger_enabled_by_us: false,
         executable: Some(req.exe.clone()),
         home: Some(req.home.clone()),
@@ -340,7 +287,7 @@ mod tests {
             proxy_args: vec![],
             home: PathBuf::from("/home/a b"),
             exe: PathBuf::from("/opt/head room/headroom"),
-            detected: vec![],
+            adapters: BTreeMap::new(),
         }
     }
 
@@ -431,53 +378,14 @@ mod tests {
     }
 
     #[test]
-    fn target_resolution() {
-        use ProviderMode::*;
-        let t = |mode, scope, targets: &[&str]| {
-            let targets: Vec<String> = targets.iter().map(|s| (*s).to_owned()).collect();
-            resolve_targets(mode, scope, &targets, &[])
-        };
-        assert_eq!(
-            t(Auto, Scope::User, &[]).unwrap(),
-            ["claude", "codex", "copilot"]
-        );
-        assert_eq!(t(Auto, Scope::Provider, &[]).unwrap(), ["claude", "codex"]);
-        assert_eq!(t(All, Scope::Provider, &[]).unwrap(), PROVIDER_TARGETS);
-        assert_eq!(
-            t(Manual, Scope::User, &[]),
-            Err(PlanError::ManualWithoutTargets)
-        );
-        assert_eq!(
-            t(Manual, Scope::User, &["codex", "codex"]).unwrap(),
-            ["codex"]
-        );
-        assert!(matches!(
-            t(Manual, Scope::Provider, &["aider"]),
-            Err(PlanError::NotAProviderTarget(_))
-        ));
-        assert!(matches!(
-            t(Manual, Scope::User, &["emacs"]),
-            Err(PlanError::UnknownTarget(_))
-        ));
-        assert_eq!(
-            t(None, Scope::User, &["claude"]),
-            Err(PlanError::TargetsWithoutManual)
-        );
-        assert_eq!(
-            resolve_targets(Auto, Scope::User, &[], &["codex".to_owned()]).unwrap(),
-            ["codex"]
-        );
-    }
-
-    #[test]
-    fn auto_records_what_was_detected() {
+    fn targets_are_recorded_as_given_once_each() {
         let p = plan(&ApplyRequest {
-            providers: ProviderMode::Auto,
-            detected: vec!["codex".into()],
+            providers: ProviderMode::Manual,
+            targets: vec!["crush".into(), "codex".into(), "crush".into()],
             ..request()
         })
         .unwrap();
-        assert_eq!(p.deployment.manifest.targets, ["codex"]);
+        assert_eq!(p.deployment.manifest.targets, ["crush", "codex"]);
     }
 
     #[test]

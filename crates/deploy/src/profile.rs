@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use headroom_core::StateDir;
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -48,65 +49,56 @@ impl std::str::FromStr for ProfileName {
     }
 }
 
-/// Every path headroom keeps for one profile, derived from one home directory.
+/// Every path headroom keeps for one profile (spelled in [`headroom_core::StateDir`]).
 #[derive(Debug, Clone)]
 pub struct ProfilePaths {
     pub home: PathBuf,
     pub profile: ProfileName,
+    pub state: StateDir,
     /// `~/.headroom/deploy/<profile>`
     pub dir: PathBuf,
 }
 
 impl ProfilePaths {
     pub fn new(home: &Path, profile: &ProfileName) -> Self {
+        let state = StateDir::new(home);
         Self {
             home: home.to_path_buf(),
             profile: profile.clone(),
-            dir: home.join(".headroom/deploy").join(profile.as_str()),
+            dir: state.profile_dir(profile.as_str()),
+            state,
         }
     }
 
     pub fn manifest(&self) -> PathBuf {
-        self.dir.join("manifest.json")
+        self.state.manifest(self.profile.as_str())
     }
     pub fn journal(&self) -> PathBuf {
-        self.dir.join("journal.json")
+        self.state.journal(self.profile.as_str())
     }
     /// Output of the proxy when it is started by `agent ensure` (cron) rather than a manager.
     pub fn log(&self) -> PathBuf {
-        self.dir.join("headroom.log")
+        self.state.proxy_log(self.profile.as_str())
     }
     /// PID of the proxy `agent ensure` started last.
     pub fn pid_file(&self) -> PathBuf {
-        self.dir.join("agent.pid")
+        self.state.agent_pid(self.profile.as_str())
     }
     pub fn locks_dir(&self) -> PathBuf {
-        self.home.join(".headroom/locks")
+        self.state.locks_dir()
     }
     /// Serialises apply/start/stop/remove of one profile.
     pub fn profile_lock(&self) -> PathBuf {
-        self.locks_dir()
-            .join(format!("deploy-{}.lock", self.profile))
+        self.state.profile_lock(self.profile.as_str())
     }
     /// Held (non-blocking) by the one `agent ensure` that is starting the proxy.
     pub fn start_lock(&self) -> PathBuf {
-        self.locks_dir()
-            .join(format!("agent-{}.lock", self.profile))
+        self.state.start_lock(self.profile.as_str())
     }
-}
-
-/// The home directory every path is derived from: `$HOME`, which must be absolute.
-pub fn home_dir() -> anyhow::Result<PathBuf> {
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("HOME is not set"))?;
-    let home = PathBuf::from(home);
-    anyhow::ensure!(
-        home.is_absolute(),
-        "HOME must be an absolute path, got {}",
-        home.display()
-    );
-    Ok(home)
+    /// What the profile lock is called in "waiting for …" messages.
+    pub fn lock_name(&self) -> String {
+        format!("deployment {}", self.profile)
+    }
 }
 
 #[cfg(test)]

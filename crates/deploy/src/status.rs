@@ -9,6 +9,34 @@ use crate::health::{self, PortOwner};
 use crate::manifest::InstallState;
 use crate::supervisors::{self, SupervisorState};
 
+/// A tool file a deployment manages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManagedFile {
+    /// Logical path (`~/.claude/settings.json`).
+    pub file: String,
+    pub state: FileState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileState {
+    /// Byte for byte what headroom wrote: `remove` restores the original exactly.
+    AsWritten,
+    /// Changed since: `remove` puts back only headroom's keys.
+    Changed,
+    Deleted,
+}
+
+impl std::fmt::Display for FileState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FileState::AsWritten => "as headroom wrote it",
+            FileState::Changed => "changed since (remove restores only headroom's keys)",
+            FileState::Deleted => "deleted since",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub profile: String,
@@ -24,8 +52,9 @@ pub struct Status {
     pub healthy: bool,
     pub port_owner: PortOwner,
     pub targets: Vec<String>,
-    /// Per managed edit: still in place? Empty when the deployment manages no tool config.
-    pub drift: Vec<serde_json::Value>,
+    /// Each tool file the deployment's journal records, and whether it is still what headroom
+    /// wrote (filled in by the host, which owns the journal). Empty when it manages none.
+    pub edits: Vec<ManagedFile>,
     pub problems: Vec<String>,
 }
 
@@ -91,16 +120,11 @@ impl Status {
                 self.targets.join(", ")
             },
         );
-        if self.drift.is_empty() {
+        if self.edits.is_empty() {
             row(&mut out, "edits", "none managed");
         }
-        for d in &self.drift {
-            let field = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
-            row(
-                &mut out,
-                "edit",
-                &format!("{}: {}", field("file"), field("state")),
-            );
+        for e in &self.edits {
+            row(&mut out, "edit", &format!("{}: {}", e.file, e.state));
         }
         for p in &self.problems {
             row(&mut out, "problem", p);
@@ -148,7 +172,7 @@ pub fn status(d: &Deployment) -> Status {
         healthy,
         port_owner,
         targets: m.targets.clone(),
-        drift: vec![],
+        edits: vec![],
         problems,
     }
 }

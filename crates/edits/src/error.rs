@@ -27,6 +27,9 @@ pub enum EditError {
         #[source]
         source: std::io::Error,
     },
+    /// Another headroom holds the edit lock for too long (or it cannot be taken).
+    #[error(transparent)]
+    Lock(#[from] headroom_core::LockError),
     /// The journal is unreadable; the files it describes were not touched.
     #[error("journal {file}: {detail}")]
     Journal { file: String, detail: String },

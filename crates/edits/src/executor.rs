@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use headroom_core::sha256_hex;
 
 use crate::error::EditError;
 use crate::fsio;
@@ -50,11 +50,35 @@ impl Roots {
     }
 }
 
-/// A plan together with what its source may touch.
+/// A plan together with what its source may touch. The executor validates the plan against
+/// these grants before reading anything for writing.
 #[derive(Debug, Clone)]
 pub struct Authorized {
-    pub plan: Plan,
-    pub grants: Vec<EditGrant>,
+    plan: Plan,
+    grants: Vec<EditGrant>,
+}
+
+impl Authorized {
+    /// Pair a plan with the edit grants of its source. In production the only caller is the
+    /// capability policy in headroom-plugins (`Policy::authorize`), which derives the grants
+    /// from the manifest, the user's consent and the deny-list; anything else constructing one
+    /// would be claiming an authorization nobody gave.
+    pub fn new(plan: Plan, grants: Vec<EditGrant>) -> Self {
+        Self { plan, grants }
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn grants(&self) -> &[EditGrant] {
+        &self.grants
+    }
+
+    /// Back to its parts (to change a plan, authorize it again).
+    pub fn into_parts(self) -> (Plan, Vec<EditGrant>) {
+        (self.plan, self.grants)
+    }
 }
 
 /// Every edit covered by a grant for its file, format and key. Refuses before anything is read.
@@ -142,6 +166,15 @@ pub struct RevertReport {
     pub missing: Vec<String>,
 }
 
+/// What [`Executor::apply_exclusive`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Every file the plans touch, changed or not.
+    pub changed: Vec<FileChange>,
+    /// Files the journal recorded that the plans no longer touch, put back as they were.
+    pub reverted: Vec<FileChange>,
+}
+
 /// A journaled file whose bytes are no longer what headroom wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Drift {
@@ -174,10 +207,6 @@ struct JournalEntry {
 
 const JOURNAL_VERSION: u32 = 1;
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -186,20 +215,24 @@ fn b64(bytes: &[u8]) -> String {
 #[derive(Debug, Clone)]
 pub struct Executor {
     roots: Roots,
-    lock_dir: PathBuf,
+    /// `~/.headroom/locks/edits.lock`
+    lock_file: PathBuf,
 }
 
 /// A computed, not yet written, change with the inverse edits that undo it.
 struct Computed {
     change: FileChange,
+    /// The file's mode now (what a rollback writes back).
     mode: Option<u32>,
+    /// The mode to write `change.after` with.
+    write_mode: Option<u32>,
     inverse: Vec<Edit>,
     missing_dirs: Vec<PathBuf>,
 }
 
 impl Executor {
-    pub fn new(roots: Roots, lock_dir: PathBuf) -> Self {
-        Self { roots, lock_dir }
+    pub fn new(roots: Roots, lock_file: PathBuf) -> Self {
+        Self { roots, lock_file }
     }
 
     pub fn roots(&self) -> &Roots {
@@ -257,6 +290,7 @@ impl Executor {
                 out.push(Computed {
                     change,
                     mode,
+                    write_mode: mode,
                     inverse,
                     missing_dirs: Vec::new(),
                 });
@@ -274,6 +308,7 @@ impl Executor {
             out.push(Computed {
                 change,
                 mode,
+                write_mode: mode,
                 inverse,
                 missing_dirs,
             });
@@ -283,18 +318,101 @@ impl Executor {
 
     /// Apply the plans: journal first (keeping the bytes from before headroom's FIRST change of
     /// each file), then atomic writes. A failure part-way restores the files already written.
+    /// Files the journal recorded before and these plans do not touch are left as they are.
     pub fn apply(
         &self,
         plans: &[Authorized],
         journal: &Path,
     ) -> Result<Vec<FileChange>, EditError> {
-        let _lock = fsio::lock(&self.lock_dir)?;
+        Ok(self.apply_inner(plans, journal, false)?.changed)
+    }
+
+    /// Like [`Executor::apply`], but afterwards the journal records exactly the files these
+    /// plans touch: every file it recorded before that the plans no longer touch is reverted in
+    /// the same transaction (a re-applied deployment un-routes what it no longer routes).
+    pub fn apply_exclusive(
+        &self,
+        plans: &[Authorized],
+        journal: &Path,
+    ) -> Result<Applied, EditError> {
+        self.apply_inner(plans, journal, true)
+    }
+
+    /// What [`Executor::apply_exclusive`] would change, without changing anything.
+    pub fn preview_exclusive(
+        &self,
+        plans: &[Authorized],
+        journal: &Path,
+    ) -> Result<Applied, EditError> {
+        let computed = self.compute(plans)?;
+        let j = load_journal(journal)?.unwrap_or_default();
+        let reverted = self.reverts_outside(&computed, &j)?;
+        Ok(Applied {
+            changed: computed.into_iter().map(|c| c.change).collect(),
+            reverted: reverted.into_iter().map(|(c, _)| c.change).collect(),
+        })
+    }
+
+    /// The journal's entries for files `computed` does not touch, as changes that undo them.
+    fn reverts_outside(
+        &self,
+        computed: &[Computed],
+        j: &Journal,
+    ) -> Result<Vec<(Computed, Option<Vec<PathBuf>>)>, EditError> {
+        let touched: std::collections::HashSet<&Path> =
+            computed.iter().map(|c| c.change.path.as_path()).collect();
+        let mut out = Vec::new();
+        for e in j.entries.iter().rev() {
+            if touched.contains(e.path.as_path()) {
+                continue;
+            }
+            let (change, outcome) = revert_plan(e)?;
+            let current_mode = std::fs::metadata(&e.path)
+                .ok()
+                .map(|m| headroom_core::fs::mode_of(&m));
+            // Directories headroom created are removed again once the file is gone.
+            let dirs = (outcome == Outcome::Restore && change.after.is_none())
+                .then(|| e.created_dirs.clone());
+            out.push((
+                Computed {
+                    change,
+                    mode: current_mode,
+                    write_mode: e.previous_mode.or(current_mode),
+                    inverse: Vec::new(),
+                    missing_dirs: Vec::new(),
+                },
+                dirs,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn apply_inner(
+        &self,
+        plans: &[Authorized],
+        journal: &Path,
+        exclusive: bool,
+    ) -> Result<Applied, EditError> {
+        if plans.is_empty() && !journal.exists() {
+            // Nothing to write and nothing to undo: not even a lock file.
+            return Ok(Applied::default());
+        }
+        let _lock = fsio::lock(&self.lock_file)?;
         let computed = self.compute(plans)?;
         let mut j = load_journal(journal)?.unwrap_or(Journal {
             version: JOURNAL_VERSION,
             entries: Vec::new(),
         });
         let before_journal = j.clone();
+        let reverts = if exclusive {
+            let r = self.reverts_outside(&computed, &j)?;
+            let touched: std::collections::HashSet<PathBuf> =
+                computed.iter().map(|c| c.change.path.clone()).collect();
+            j.entries.retain(|e| touched.contains(&e.path));
+            r
+        } else {
+            Vec::new()
+        };
         for c in computed.iter().filter(|c| !c.change.is_noop()) {
             let written = c.change.after.as_deref().map(sha256_hex);
             match j.entries.iter_mut().find(|e| e.path == c.change.path) {
@@ -315,15 +433,29 @@ impl Executor {
                 }),
             }
         }
-        save_journal(journal, &j)?;
+        if j.entries.is_empty() {
+            // Nothing is headroom's any more: no journal, rather than an empty one.
+            if before_journal.entries.is_empty() && !journal.exists() {
+                return Ok(Applied {
+                    changed: computed.into_iter().map(|c| c.change).collect(),
+                    reverted: Vec::new(),
+                });
+            }
+        } else {
+            save_journal(journal, &j)?;
+        }
+        let steps = computed
+            .iter()
+            .map(|c| (c, None))
+            .chain(reverts.iter().map(|(c, d)| (c, d.as_ref())));
         let mut written: Vec<&Computed> = Vec::new();
-        for c in computed.iter().filter(|c| !c.change.is_noop()) {
+        for (c, remove_dirs) in steps.filter(|(c, _)| !c.change.is_noop()) {
             let result = fsio::create_dirs(&c.change.logical, &c.missing_dirs).and_then(|_| {
-                fsio::write_atomic(
+                restore(
                     &c.change.logical,
                     &c.change.path,
-                    c.change.after.as_deref().unwrap_or_default(),
-                    c.mode.unwrap_or(0o644),
+                    c.change.after.as_deref(),
+                    c.write_mode.or(Some(0o644)),
                 )
             });
             if let Err(e) = result {
@@ -344,9 +476,18 @@ impl Executor {
                 }
                 return Err(e);
             }
+            if let Some(dirs) = remove_dirs {
+                fsio::remove_empty_dirs(dirs);
+            }
             written.push(c);
         }
-        Ok(computed.into_iter().map(|c| c.change).collect())
+        if j.entries.is_empty() {
+            let _ = std::fs::remove_file(journal);
+        }
+        Ok(Applied {
+            changed: computed.into_iter().map(|c| c.change).collect(),
+            reverted: reverts.into_iter().map(|(c, _)| c.change).collect(),
+        })
     }
 
     /// What `revert` would do, without doing it.
@@ -368,7 +509,7 @@ impl Executor {
             // Nothing was ever applied (or it is reverted already): not even a lock file.
             return Ok(RevertReport::default());
         }
-        let _lock = fsio::lock(&self.lock_dir)?;
+        let _lock = fsio::lock(&self.lock_file)?;
         let Some(j) = load_journal(journal)? else {
             return Ok(RevertReport::default());
         };
@@ -621,7 +762,7 @@ fn load_journal(path: &Path) -> Result<Option<Journal>, EditError> {
 fn save_journal(path: &Path, j: &Journal) -> Result<(), EditError> {
     let name = path.display().to_string();
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
+        headroom_core::fs::create_private_dir(dir)
             .map_err(|e| EditError::io(name.clone(), "creating the journal directory", e))?;
     }
     let bytes = serde_json::to_vec_pretty(j).expect("journal serialises");

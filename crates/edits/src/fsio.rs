@@ -1,8 +1,7 @@
 //! File-system primitives of the executor: atomic replace, symlink-following, directory
 //! bookkeeping and the edit lock.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::EditError;
@@ -38,25 +37,10 @@ pub fn read_existing(
         }),
         Ok(m) => {
             let bytes = fs::read(path).map_err(|e| EditError::io(logical, "reading", e))?;
-            Ok((Some(bytes), Some(mode_of(&m))))
+            Ok((Some(bytes), Some(headroom_core::fs::mode_of(&m))))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((None, None)),
         Err(e) => Err(EditError::io(logical, "reading", e)),
-    }
-}
-
-#[cfg(unix)]
-fn mode_of(m: &fs::Metadata) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    m.permissions().mode() & 0o7777
-}
-
-#[cfg(not(unix))]
-fn mode_of(m: &fs::Metadata) -> u32 {
-    if m.permissions().readonly() {
-        0o444
-    } else {
-        0o644
     }
 }
 
@@ -95,57 +79,12 @@ pub fn remove_empty_dirs(dirs: &[PathBuf]) {
     }
 }
 
-/// Replace `path` atomically: a temp file in the same directory, written, fsynced, given `mode`,
-/// renamed over the target, then the directory fsynced.
+/// Replace `path` atomically (headroom-core's one atomic write), naming the file on error.
 pub fn write_atomic(logical: &str, path: &Path, bytes: &[u8], mode: u32) -> Result<(), EditError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.headroom-{}.tmp", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
-        set_mode(&f, mode)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(EditError::io(logical, "writing", e));
-    }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn set_mode(f: &File, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    f.set_permissions(fs::Permissions::from_mode(mode))
-}
-
-#[cfg(not(unix))]
-fn set_mode(_f: &File, _mode: u32) -> std::io::Result<()> {
-    Ok(())
+    headroom_core::fs::write_atomic(path, bytes, mode).map_err(|e| EditError::io(logical, "writing", e))
 }
 
 /// The edit lock: one headroom process edits users' files at a time. Released on drop.
-pub fn lock(dir: &Path) -> Result<File, EditError> {
-    let name = dir.join("edits.lock");
-    fs::create_dir_all(dir)
-        .map_err(|e| EditError::io(name.display().to_string(), "creating the lock directory", e))?;
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&name)
-        .map_err(|e| EditError::io(name.display().to_string(), "opening the lock", e))?;
-    f.lock()
-        .map_err(|e| EditError::io(name.display().to_string(), "locking", e))?;
-    Ok(f)
+pub fn lock(path: &Path) -> Result<headroom_core::FileLock, EditError> {
+    Ok(headroom_core::FileLock::acquire(path, "edits")?)
 }

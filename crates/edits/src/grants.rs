@@ -23,15 +23,24 @@ pub struct EditGrant {
 impl EditGrant {
     /// Whether `key` (an edit's [`crate::plan::Edit::key`]) lies within this grant's keys.
     pub fn covers_key(&self, key: &str) -> bool {
-        let sep = match self.format {
-            Format::Json => '/',
-            Format::Toml => '.',
-            Format::Text => return self.keys.iter().any(|k| k == key),
-        };
-        self.keys
-            .iter()
-            .any(|k| key == k || (key.starts_with(k.as_str()) && key[k.len()..].starts_with(sep)))
+        self.keys.iter().any(|k| key_covers(self.format, k, key))
     }
+}
+
+/// The one key-prefix rule: `key` is covered by `grant_key` when it is equal to it or lies
+/// beneath it at a separator boundary (`/` between JSON pointer segments, `.` between TOML key
+/// segments); block ids match exactly. `/env` covers `/env/X` but not `/envy`.
+/// (Consent records use it too, so a broad grant carries over to a narrower capability.)
+pub fn key_covers(format: Format, grant_key: &str, key: &str) -> bool {
+    let sep = match format {
+        Format::Json => '/',
+        Format::Toml => '.',
+        Format::Text => return key == grant_key,
+    };
+    key == grant_key
+        || key
+            .strip_prefix(grant_key)
+            .is_some_and(|rest| rest.starts_with(sep))
 }
 
 #[cfg(test)]
@@ -64,5 +73,16 @@ mod tests {
         let t = grant(Format::Text, &["persistent env"]);
         assert!(t.covers_key("persistent env"));
         assert!(!t.covers_key("persistent"));
+    }
+
+    #[test]
+    fn the_key_rule_on_its_own() {
+        assert!(key_covers(Format::Json, "/env", "/env"));
+        assert!(key_covers(Format::Json, "/env", "/env/X"));
+        assert!(!key_covers(Format::Json, "/env", "/envy"));
+        assert!(!key_covers(Format::Json, "/env/X", "/env"));
+        assert!(key_covers(Format::Toml, "a.b", "a.b.c"));
+        assert!(!key_covers(Format::Toml, "a.b", "a.b/c"));
+        assert!(!key_covers(Format::Text, "a", "a.b"));
     }
 }

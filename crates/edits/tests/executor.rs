@@ -23,7 +23,7 @@ fn home() -> Home {
             home: home.clone(),
             system: dir.path().join("root"),
         },
-        dir.path().join("locks"),
+        dir.path().join("locks/edits.lock"),
     );
     let journal = dir.path().join("journal.json");
     Home {
@@ -37,8 +37,8 @@ fn home() -> Home {
 const SETTINGS: &str = "~/.claude/settings.json";
 
 fn claude_plan(port: u16) -> Authorized {
-    Authorized {
-        plan: Plan {
+    Authorized::new(
+        Plan {
             source: "claude".into(),
             edits: vec![
                 Edit::JsonSet {
@@ -54,7 +54,7 @@ fn claude_plan(port: u16) -> Authorized {
             ],
             notes: vec![],
         },
-        grants: vec![EditGrant {
+        vec![EditGrant {
             file: SETTINGS.into(),
             format: Format::Json,
             keys: vec![
@@ -62,7 +62,7 @@ fn claude_plan(port: u16) -> Authorized {
                 "/env/ENABLE_TOOL_SEARCH".into(),
             ],
         }],
-    }
+    )
 }
 
 fn settings(h: &Home) -> PathBuf {
@@ -207,8 +207,8 @@ fn bad_files_stop_everything_before_any_write() {
     // Two files in one apply: the second is invalid, so the first must not be written either.
     fs::write(h.home.join(".bashrc"), "alias x=y\n").unwrap();
     fs::write(settings(&h), "{\n  \"env\": {\n    \"A\": 1,\n  }\n}\n").unwrap();
-    let rc_plan = Authorized {
-        plan: Plan {
+    let rc_plan = Authorized::new(
+        Plan {
             source: "shell-env".into(),
             edits: vec![Edit::BlockSet {
                 file: "~/.bashrc".into(),
@@ -220,12 +220,12 @@ fn bad_files_stop_everything_before_any_write() {
             }],
             notes: vec![],
         },
-        grants: vec![EditGrant {
+        vec![EditGrant {
             file: "~/.bashrc".into(),
             format: Format::Text,
             keys: vec!["persistent env".into()],
         }],
-    };
+    );
     let before = snapshot(&h.home);
     let err = h
         .exec
@@ -270,23 +270,25 @@ fn bad_files_stop_everything_before_any_write() {
 #[test]
 fn edits_outside_the_grants_are_refused_before_reading() {
     let h = home();
-    let mut plan = claude_plan(1);
-    plan.plan.edits.push(Edit::JsonSet {
+    let (mut p, grants) = claude_plan(1).into_parts();
+    p.edits.push(Edit::JsonSet {
         file: SETTINGS.into(),
         pointer: "/permissions/allow".into(),
         value: "[\"Bash(*)\"]".into(),
     });
+    let plan = Authorized::new(p, grants);
     let err = h.exec.apply(&[plan], &h.journal).unwrap_err().to_string();
     assert_eq!(
         err,
         "claude may not edit JSON key /permissions/allow of ~/.claude/settings.json (no grant covers it)"
     );
-    let mut plan = claude_plan(1);
-    plan.plan.edits[0] = Edit::JsonSet {
+    let (mut p, grants) = claude_plan(1).into_parts();
+    p.edits[0] = Edit::JsonSet {
         file: "~/.ssh/config".into(),
         pointer: "/x".into(),
         value: "1".into(),
     };
+    let plan = Authorized::new(p, grants);
     assert!(
         h.exec
             .apply(&[plan], &h.journal)
@@ -295,19 +297,16 @@ fn edits_outside_the_grants_are_refused_before_reading() {
             .contains("~/.ssh/config")
     );
     assert!(!h.home.join(".claude").exists() && !h.home.join(".ssh").exists());
-    let mut plan = claude_plan(1);
     for f in ["~/../etc/passwd", "relative/x", "~/a/../../b"] {
-        plan.plan.edits = vec![Edit::JsonRemove {
+        let (mut p, mut grants) = claude_plan(1).into_parts();
+        p.edits = vec![Edit::JsonRemove {
             file: f.into(),
             pointer: "/x".into(),
         }];
-        plan.grants[0].file = f.into();
-        plan.grants[0].keys = vec!["/x".into()];
-        let err = h
-            .exec
-            .apply(&[plan.clone()], &h.journal)
-            .unwrap_err()
-            .to_string();
+        grants[0].file = f.into();
+        grants[0].keys = vec!["/x".into()];
+        let plan = Authorized::new(p, grants);
+        let err = h.exec.apply(&[plan], &h.journal).unwrap_err().to_string();
         assert!(err.starts_with(&format!("invalid path {f:?}")), "{err}");
     }
 }
@@ -355,8 +354,8 @@ fn toml_and_permissions_round_trip() {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&cfg, fs::Permissions::from_mode(0o600)).unwrap();
     let file = "~/.codex/config.toml".to_owned();
-    let plan = Authorized {
-        plan: Plan {
+    let plan = Authorized::new(
+        Plan {
             source: "codex".into(),
             edits: vec![
                 Edit::TomlRemove { file: file.clone(), key: vec!["model_provider".into()] },
@@ -371,11 +370,11 @@ fn toml_and_permissions_round_trip() {
             ],
             notes: vec![],
         },
-        grants: vec![
+        vec![
             EditGrant { file: file.clone(), format: Format::Toml, keys: vec!["model_provider".into()] },
             EditGrant { file: file.clone(), format: Format::Text, keys: vec!["persistent provider".into()] },
         ],
-    };
+    );
     h.exec.apply(&[plan], &h.journal).unwrap();
     let applied = fs::read_to_string(&cfg).unwrap();
     let doc: toml_edit::DocumentMut = applied.parse().unwrap();

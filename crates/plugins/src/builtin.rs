@@ -2,5 +2,7 @@
 
 include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
-/// Test fixtures (hostile and edge-case adapters), built beside the built-ins but not embedded.
+/// Where the guest build put its artifacts: the built-ins' `.wasm` files and, in debug-profile
+/// builds (or with `HEADROOM_BUILD_FIXTURES=1`), the test fixtures (hostile and edge-case
+/// adapters), which are never embedded.
 pub const FIXTURES_DIR: &str = env!("HEADROOM_FIXTURES_DIR");

@@ -6,12 +6,14 @@
 //!   pending; otherwise it is `needs-approval` and nothing of it runs;
 //! * an upgrade declaring the same or fewer capabilities keeps its grant; anything new is pending;
 //! * a revoked capability stays revoked across upgrades; the plugin runs without it;
-//! * the deny-list ([`crate::grants::DENIED`]) wins over every grant.
+//! * the deny-list ([`crate::policy::DENIED`]) wins over every grant.
+//!
+//! This module keeps the record; [`crate::policy::Policy`] turns it into what a call may do.
 
+use headroom_edits::grants::key_covers;
 use serde::{Deserialize, Serialize};
 
-use crate::grants::{EnvLookup, expand, is_denied, leading_var};
-use crate::manifest::{EditCapability, Manifest};
+use crate::manifest::{EditCapability, Manifest, edit_format};
 use crate::runtime::sanitize;
 
 /// One unit of permission, as declared in the manifest (paths unexpanded, so a record means the
@@ -46,38 +48,6 @@ impl Capability {
         }
     }
 
-    /// In plain words, for the consent screen: paths as they resolve on this machine, with the
-    /// variable they follow named (the grant moves with it).
-    pub fn words(&self, env: &EnvLookup, home: &str) -> String {
-        let follows = |p: &str| match leading_var(p) {
-            Some((var, ..)) => format!(" [follows ${var}]"),
-            None => String::new(),
-        };
-        let here = |p: &str| format!("{}{}", expand(p, env, home), follows(p));
-        match self {
-            Capability::Read { path } => match path.strip_suffix("/**") {
-                Some(dir) => format!(
-                    "read any file under {}/{}",
-                    expand(dir, env, home),
-                    follows(dir)
-                ),
-                None => format!("read {}", here(path)),
-            },
-            Capability::Edit { file, format, key } => {
-                let what = match format.as_str() {
-                    "json" => "the JSON key",
-                    "toml" => "the TOML key",
-                    _ => "its own marked block",
-                };
-                format!("edit {}: {what} {key} only", here(file))
-            }
-            Capability::Locate { binary } => {
-                format!("locate `{binary}` on PATH (learn its path, never run it)")
-            }
-            Capability::Env { name } => format!("read the environment variable {name}"),
-        }
-    }
-
     /// Whether granting `self` already grants `other` (`read ~/.x/**` covers `read ~/.x/a`;
     /// `edit f /env` covers `edit f /env/X`).
     pub fn covers(&self, other: &Capability) -> bool {
@@ -101,36 +71,11 @@ impl Capability {
                     format: x2,
                     key: k2,
                 },
-            ) => {
-                let sep = match x1.as_str() {
-                    "json" => Some('/'),
-                    "toml" => Some('.'),
-                    _ => None,
-                };
-                f1 == f2
-                    && x1 == x2
-                    && (k1 == k2
-                        || sep.is_some_and(|s| {
-                            k2.starts_with(k1.as_str()) && k2[k1.len()..].starts_with(s)
-                        }))
-            }
+            ) => f1 == f2 && x1 == x2 && key_covers(edit_format(x1), k1, k2),
             (Locate { binary: a }, Locate { binary: b }) => a == b,
             (Env { name: a }, Env { name: b }) => a == b,
             _ => false,
         }
-    }
-
-    /// Whether the deny-list refuses this capability on this machine, whatever is granted.
-    pub fn denied(&self, env: &EnvLookup, home: &str) -> bool {
-        let path = match self {
-            Capability::Read { path } => path.strip_suffix("/**").unwrap_or(path),
-            Capability::Edit { file, .. } => file,
-            _ => return false,
-        };
-        let logical = expand(path, env, home);
-        // A tree that contains a denied directory is not denied as a whole (the denied part
-        // stays unreadable inside it), so only the capability's own root is checked.
-        is_denied(&logical)
     }
 }
 
@@ -268,6 +213,22 @@ impl Consent {
             .into_iter()
             .filter(|c| !self.grants(c) && !self.revoked.contains(c))
             .collect()
+    }
+
+    /// Grant `cap` (`plugins grant <id> <spec>`): it is no longer revoked.
+    pub fn grant(&mut self, cap: &Capability) {
+        self.revoked.retain(|r| r != cap);
+        self.granted.push(cap.clone());
+        self.granted.sort();
+        self.granted.dedup();
+    }
+
+    /// Revoke `cap` (`plugins revoke <id> <spec>`): the plugin runs without it, across upgrades.
+    pub fn revoke(&mut self, cap: &Capability) {
+        self.granted.retain(|g| g != cap);
+        self.revoked.push(cap.clone());
+        self.revoked.sort();
+        self.revoked.dedup();
     }
 
     /// Grant everything pending (the user said yes to the consent screen).
@@ -431,12 +392,37 @@ keys = ["/base_url"{extra_edit_keys}]
     }
 
     #[test]
-    fn the_deny_list_is_checked_on_expanded_paths() {
-        let env = |n: &str| (n == "FOO_HOME").then(|| "/home/u/.ssh".to_owned());
-        let c = Capability::Read {
-            path: "${FOO_HOME:-~/.foo}/**".into(),
+    fn grant_and_revoke_move_a_capability_between_the_lists() {
+        let m = manifest(", \"/model\"", "\"FOO_HOME\"");
+        let mut c = Consent::carry_over(&m, "aa", "/tmp/foo.wasm", false, None);
+        let env = Capability::Env {
+            name: "FOO_HOME".into(),
         };
-        assert!(c.denied(&env, "/home/u"));
-        assert!(!c.denied(&|_: &str| None, "/home/u"));
+        let locate = Capability::Locate {
+            binary: "foo".into(),
+        };
+        c.grant(&locate);
+        c.grant(&env);
+        c.grant(&env);
+        assert_eq!(
+            c.granted,
+            [locate.clone(), env.clone()],
+            "sorted, once each"
+        );
+        assert!(c.grants(&env) && c.revoked.is_empty());
+        c.revoke(&env);
+        c.revoke(&env);
+        assert_eq!(c.granted.len(), 1);
+        assert_eq!(c.granted[0], locate);
+        assert_eq!(c.revoked.len(), 1);
+        assert_eq!(c.revoked[0], env);
+        assert!(!c.grants(&env));
+        assert_eq!(
+            c.pending(&m).len(),
+            3,
+            "a revoked capability is decided, not pending"
+        );
+        c.grant(&env);
+        assert!(c.grants(&env) && c.revoked.is_empty());
     }
 }

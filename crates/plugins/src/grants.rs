@@ -1,31 +1,7 @@
-//! Capabilities made concrete for one machine: `${VAR:-default}` expanded, paths made logical
-//! (`~/…` or `/…`), and the fixed deny-list applied on top of every grant.
-
-use headroom_edits::{EditGrant, Format};
+//! Capability paths made concrete for one machine: `${VAR:-default}` expanded and paths made
+//! logical (`~/…` or `/…`). What is allowed is decided by [`crate::policy`].
 
 use crate::manifest::Manifest;
-
-/// Never readable or editable by any plugin, whatever it was granted: credentials, and
-/// headroom's own state (a plugin can never edit its own grants or the journal).
-pub const DENIED: &[&str] = &[
-    "~/.ssh",
-    "~/.gnupg",
-    "~/.aws",
-    "~/.azure",
-    "~/.config/gcloud",
-    "~/.kube",
-    "~/.docker",
-    "~/.netrc",
-    "~/.git-credentials",
-    "~/.password-store",
-    "~/.headroom",
-];
-
-pub fn is_denied(logical: &str) -> bool {
-    DENIED
-        .iter()
-        .any(|d| logical == *d || logical.starts_with(&format!("{d}/")))
-}
 
 /// How to look up the user's environment (tests pass a map).
 pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
@@ -62,62 +38,6 @@ pub fn expand(path: &str, env: &EnvLookup, home: &str) -> String {
         None => path.to_owned(),
     };
     to_logical(&expanded, home)
-}
-
-/// One plugin's concrete read and edit grants.
-#[derive(Debug, Clone, Default)]
-pub struct Grants {
-    /// (logical path, recursive)
-    pub read: Vec<(String, bool)>,
-    pub edit: Vec<EditGrant>,
-    pub env: Vec<String>,
-    pub which: Vec<String>,
-}
-
-impl Grants {
-    pub fn from_manifest(m: &Manifest, env: &EnvLookup, home: &str) -> Self {
-        let read = m
-            .capabilities
-            .read
-            .iter()
-            .map(|r| match r.strip_suffix("/**") {
-                Some(dir) => (expand(dir, env, home), true),
-                None => (expand(r, env, home), false),
-            })
-            .collect();
-        let edit = m
-            .capabilities
-            .edit
-            .iter()
-            .map(|e| EditGrant {
-                file: expand(&e.file, env, home),
-                format: match e.format.as_str() {
-                    "json" => Format::Json,
-                    "toml" => Format::Toml,
-                    _ => Format::Text,
-                },
-                keys: e.keys.clone(),
-            })
-            .filter(|g| !is_denied(&g.file))
-            .collect();
-        Self {
-            read,
-            edit,
-            env: m.capabilities.env.clone(),
-            which: m.capabilities.which.clone(),
-        }
-    }
-
-    /// May the plugin read (or test, or list) this logical path? An edit grant implies reading
-    /// that file (an adapter must see what it changes).
-    pub fn may_read(&self, logical: &str) -> bool {
-        if is_denied(logical) || logical.split('/').any(|c| c == "..") {
-            return false;
-        }
-        self.read.iter().any(|(p, recursive)| {
-            logical == p || (*recursive && logical.starts_with(&format!("{p}/")))
-        }) || self.edit.iter().any(|g| g.file == logical)
-    }
 }
 
 /// Capabilities in words, for `plugins list` / `inspect` / the consent screen.
@@ -170,18 +90,5 @@ mod tests {
         );
         assert_eq!(to_logical("/home/user2/x", "/home/u"), "/home/user2/x");
         assert_eq!(to_logical("/home/u", "/home/u"), "~");
-    }
-
-    #[test]
-    fn deny_list_wins() {
-        let g = Grants {
-            read: vec![("~".into(), true)],
-            ..Default::default()
-        };
-        assert!(g.may_read("~/.claude/settings.json"));
-        assert!(!g.may_read("~/.ssh/id_rsa"));
-        assert!(!g.may_read("~/.headroom/plugins/x/consent.json"));
-        assert!(!g.may_read("~/x/../.ssh/id_rsa"));
-        assert!(!g.may_read("/etc/passwd"));
     }
 }

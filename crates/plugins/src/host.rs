@@ -4,15 +4,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
-use headroom_edits::{Authorized, BlockPlacement, Edit, MarkerStyle, Plan};
+use headroom_core::StateDir;
+use headroom_edits::Authorized;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use thiserror::Error;
 
-use crate::consent::{self as consent_rules, Consent, Verdict};
-use crate::grants::{EnvLookup, Grants, describe, to_logical};
+use crate::consent::{Consent, Verdict};
+use crate::grants::{EnvLookup, describe};
 use crate::manifest::{self, Manifest};
-use crate::runtime::{self, Call, Sandbox, wit};
+use crate::policy::{CapabilityView, Policy};
+use crate::runtime::{self, Call, Sandbox};
 use crate::store::{LastRun, Store};
+use crate::{cache, wit};
 
 /// Where the host finds things. `HostOptions::for_home(home)` is the real user's.
 #[derive(Clone)]
@@ -20,8 +23,8 @@ pub struct HostOptions {
     pub home: PathBuf,
     /// `/` in production; a temporary directory in tests.
     pub system_root: PathBuf,
-    /// `~/.headroom`.
-    pub state_dir: PathBuf,
+    /// `~/.headroom` of `home`: every path of headroom's own state.
+    pub state_dir: StateDir,
     pub path_env: Option<String>,
     pub env: Arc<EnvLookup>,
 }
@@ -31,7 +34,7 @@ impl HostOptions {
     /// and this process's PATH and environment.
     pub fn for_home(home: PathBuf) -> Self {
         Self {
-            state_dir: home.join(".headroom"),
+            state_dir: StateDir::new(&home),
             home,
             system_root: PathBuf::from("/"),
             path_env: std::env::var("PATH").ok(),
@@ -70,17 +73,6 @@ impl std::fmt::Display for EntryStatus {
     }
 }
 
-/// Capabilities by decision, as `capability specs` (`plugins list -v`, `grant`, `revoke`).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct CapabilityView {
-    pub declared: Vec<String>,
-    pub granted: Vec<String>,
-    pub pending: Vec<String>,
-    pub revoked: Vec<String>,
-    /// Refused by the deny-list on this machine, whatever was granted.
-    pub denied: Vec<String>,
-}
-
 /// One adapter as `plugins list` shows it.
 #[derive(Clone, Serialize)]
 pub struct PluginEntry {
@@ -98,9 +90,6 @@ pub struct PluginEntry {
     pub last_run: Option<LastRun>,
     #[serde(skip)]
     bytes: Arc<[u8]>,
-    /// The manifest restricted to what is granted: what the sandbox is built from.
-    #[serde(skip)]
-    effective: Option<Manifest>,
 }
 
 /// What an adapter is told about the deployment being applied or reverted.
@@ -129,42 +118,36 @@ impl Scope {
     }
 }
 
-impl AdapterContext {
-    fn to_wit(&self) -> wit::Context {
-        wit::Context {
-            proxy_url: format!("http://127.0.0.1:{}", self.port),
-            port: self.port,
-            scope: match self.scope {
-                Scope::Provider => wit::Scope::Provider,
-                Scope::User => wit::Scope::User,
-                Scope::System => wit::Scope::System,
-            },
-            profile: self.profile.clone(),
-            os: std::env::consts::OS.to_owned(),
-            targets: self.targets.clone(),
-        }
-    }
-}
-
+/// Whether an adapter's tool is on this machine, and what it found (sanitized).
 #[derive(Debug, Clone, Serialize)]
 pub struct Detection {
     pub detected: bool,
     pub evidence: Vec<String>,
 }
 
+/// Whether an adapter's tool is routed through headroom now (sanitized).
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteStatus {
     pub routed: bool,
     pub details: Vec<String>,
 }
 
+/// An adapter's own refusal (as opposed to a trap or a denial), its message sanitized.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AdapterError {
+    /// It cannot act in this context (e.g. a scope it does not serve).
+    #[error("adapter {id}: {message}")]
+    Unsupported { id: String, message: String },
+    /// A config file it read is unusable; the message names the file and the problem.
+    #[error("{message}")]
+    InvalidConfig { id: String, message: String },
+    #[error("adapter {id} failed: {message}")]
+    Failed { id: String, message: String },
+}
+
 pub struct AdapterHost {
     opts: HostOptions,
     entries: Vec<PluginEntry>,
-}
-
-pub(crate) fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
 }
 
 impl AdapterHost {
@@ -173,7 +156,9 @@ impl AdapterHost {
     /// consent record. Nothing runs.
     pub fn load(opts: HostOptions) -> Self {
         let store = Store::new(&opts.state_dir);
-        let home = opts.home.to_string_lossy().into_owned();
+        let view = |m: &Manifest, c: Option<&Consent>| {
+            Policy::new(m, c, &opts.home, opts.env.clone()).view()
+        };
         let mut entries: Vec<PluginEntry> = crate::builtin::BUILTINS
             .iter()
             .map(|(_, bytes)| entry(Source::Builtin, None, Arc::from(*bytes)))
@@ -210,10 +195,7 @@ impl AdapterHost {
                         format!("id {:?} is reserved by a built-in adapter", e.id),
                     ),
                     Some(Ok(c)) => match c.verdict(&m, &e.sha256) {
-                        Verdict::Approved => {
-                            e.effective = Some(c.effective(&m));
-                            EntryStatus::Ok
-                        }
+                        Verdict::Approved => EntryStatus::Ok,
                         Verdict::NeedsApproval(why) => EntryStatus::NeedsApproval(why),
                         Verdict::Disabled => EntryStatus::Disabled,
                     },
@@ -221,7 +203,7 @@ impl AdapterHost {
                 // A file without a usable record has granted nothing.
                 let none = Consent::carry_over(&m, &e.sha256, "", false, None);
                 let c = e.consent.as_ref().unwrap_or(&none);
-                e.decisions = decisions(&m, Some(c), &*opts.env, &home);
+                e.decisions = view(&m, Some(c));
             }
             if is_builtin && e.status == EntryStatus::Ok {
                 e.replaces_builtin = true;
@@ -234,7 +216,7 @@ impl AdapterHost {
             if e.source == Source::Builtin
                 && let Some(m) = &e.manifest
             {
-                e.decisions = decisions(m, None, &*opts.env, &home);
+                e.decisions = view(m, None);
             }
         }
         Self { opts, entries }
@@ -243,14 +225,14 @@ impl AdapterHost {
     /// Compile every usable adapter (into the cache) and check its imports against this host,
     /// without running it; entries that fail become `incompatible`. `load` alone never compiles.
     pub fn verify(&mut self) {
-        let cache = self.opts.state_dir.join("cache");
+        let cache = self.opts.state_dir.cache_dir();
         for e in self
             .entries
             .iter_mut()
             .filter(|e| e.status == EntryStatus::Ok)
         {
-            if let Err(err) = runtime::load_component(&e.bytes, &e.sha256, Some(&cache))
-                .and_then(|c| runtime::check_imports(&c))
+            if let Err(err) = cache::load_component(&e.bytes, &e.sha256, Some(&cache))
+                .and_then(|c| wit::v0_1::check_imports(&c))
             {
                 e.status = EntryStatus::Incompatible(format!(
                     "imports: {}",
@@ -303,164 +285,81 @@ impl AdapterHost {
         })
     }
 
-    /// The grants an entry runs with: everything for a built-in, what was consented to for an
-    /// installed plugin.
-    fn grants(&self, e: &PluginEntry) -> Grants {
+    /// The policy an entry runs under: everything it declares for a built-in, what was
+    /// consented to for an installed plugin; the deny-list over both.
+    fn policy(&self, e: &PluginEntry) -> anyhow::Result<Policy> {
         let m = e
-            .effective
+            .manifest
             .as_ref()
-            .or(e.manifest.as_ref())
-            .expect("ok entries have manifests");
-        let home = self.opts.home.to_string_lossy().into_owned();
-        Grants::from_manifest(m, &*self.opts.env, &home)
+            .with_context(|| format!("adapter {}: no manifest", e.id))?;
+        let consent = match e.source {
+            Source::Builtin => None,
+            // Never "everything" for an installed plugin: no record, no run.
+            Source::Installed => Some(
+                e.consent
+                    .as_ref()
+                    .with_context(|| format!("adapter {}: no consent record", e.id))?,
+            ),
+        };
+        Ok(Policy::new(
+            m,
+            consent,
+            &self.opts.home,
+            self.opts.env.clone(),
+        ))
     }
 
     /// One export call in a fresh sandbox; its denial count is recorded for `plugins list -v`.
+    /// One export call in a fresh sandbox under `policy`; its denial count is recorded for
+    /// `plugins list -v`. The outer error is the sandbox's, the inner one the adapter's.
     fn run<T>(
         &self,
         e: &PluginEntry,
+        policy: Policy,
         what: &str,
-        f: impl FnOnce(&mut Call) -> anyhow::Result<T>,
+        f: impl FnOnce(&mut Call) -> anyhow::Result<Result<T, AdapterError>>,
     ) -> anyhow::Result<T> {
-        let mut call = self.call(e)?;
+        let component =
+            cache::load_component(&e.bytes, &e.sha256, Some(&self.opts.state_dir.cache_dir()))
+                .with_context(|| format!("adapter {}", e.id))?;
+        let sandbox = Sandbox {
+            id: e.id.clone(),
+            policy,
+            home: self.opts.home.clone(),
+            system_root: self.opts.system_root.clone(),
+            path_env: self.opts.path_env.clone(),
+        };
+        let mut call =
+            Call::new(&component, sandbox).with_context(|| format!("adapter {}", e.id))?;
         let r = f(&mut call);
         Store::new(&self.opts.state_dir).record_run(&e.id, what, call.denials());
-        r
-    }
-
-    fn call(&self, e: &PluginEntry) -> anyhow::Result<Call> {
-        let component = runtime::load_component(
-            &e.bytes,
-            &e.sha256,
-            Some(&self.opts.state_dir.join("cache")),
-        )?;
-        Call::new(
-            &component,
-            Sandbox {
-                id: e.id.clone(),
-                grants: self.grants(e),
-                home: self.opts.home.clone(),
-                system_root: self.opts.system_root.clone(),
-                env: self.opts.env.clone(),
-                path_env: self.opts.path_env.clone(),
-            },
-        )
+        Ok(r.with_context(|| format!("adapter {}", e.id))??)
     }
 
     pub fn detect(&self, id: &str) -> anyhow::Result<Detection> {
         let e = self.get(id)?;
-        let d = self
-            .run(e, "detect", |c| c.detect())
-            .with_context(|| format!("adapter {id}"))?
-            .map_err(|err| adapter_error(id, err))?;
-        Ok(Detection {
-            detected: d.detected,
-            evidence: d.evidence.iter().map(|s| runtime::sanitize(s)).collect(),
-        })
+        self.run(e, self.policy(e)?, "detect", |c| c.detect())
     }
 
+    /// Whether the adapter's tool is routed through headroom now.
     pub fn status(&self, id: &str, ctx: &AdapterContext) -> anyhow::Result<RouteStatus> {
         let e = self.get(id)?;
-        let s = self
-            .run(e, "status", |c| c.status(&ctx.to_wit()))
-            .with_context(|| format!("adapter {id}"))?
-            .map_err(|err| adapter_error(id, err))?;
-        Ok(RouteStatus {
-            routed: s.routed,
-            details: s.details.iter().map(|s| runtime::sanitize(s)).collect(),
-        })
+        self.run(e, self.policy(e)?, "status", |c| c.status(ctx))
     }
 
+    /// The adapter's plan for `ctx`, authorized by its policy (the edit grants the executor
+    /// enforces). Reverting never asks the adapter: the host reverts from its journal.
     pub fn plan_apply(&self, id: &str, ctx: &AdapterContext) -> anyhow::Result<Authorized> {
-        self.plan(id, ctx, true)
-    }
-
-    pub fn plan_revert(&self, id: &str, ctx: &AdapterContext) -> anyhow::Result<Authorized> {
-        self.plan(id, ctx, false)
-    }
-
-    fn plan(&self, id: &str, ctx: &AdapterContext, apply: bool) -> anyhow::Result<Authorized> {
         let e = self.get(id)?;
-        let wctx = ctx.to_wit();
-        let what = if apply { "apply" } else { "revert" };
-        let plan = self
-            .run(e, what, |c| {
-                if apply {
-                    c.apply(&wctx)
-                } else {
-                    c.revert(&wctx)
-                }
-            })
-            .with_context(|| format!("adapter {id}"))?
-            .map_err(|err| adapter_error(id, err))?;
-        let home = self.opts.home.to_string_lossy().into_owned();
-        Ok(Authorized {
-            plan: Plan {
-                source: id.to_owned(),
-                edits: plan.edits.into_iter().map(|w| convert(w, &home)).collect(),
-                notes: plan.notes.iter().map(|n| runtime::sanitize(n)).collect(),
-            },
-            grants: self.grants(e).edit,
-        })
-    }
-}
-
-fn adapter_error(id: &str, e: wit::AdapterError) -> anyhow::Error {
-    match e {
-        wit::AdapterError::Unsupported(m) => anyhow!("adapter {id}: {}", runtime::sanitize(&m)),
-        wit::AdapterError::InvalidConfig(m) => anyhow!("{}", runtime::sanitize(&m)),
-        wit::AdapterError::Failed(m) => anyhow!("adapter {id} failed: {}", runtime::sanitize(&m)),
-    }
-}
-
-fn convert(e: wit::Edit, home: &str) -> Edit {
-    let f = |p: String| to_logical(&p, home);
-    let style = |s: wit::MarkerStyle| match s {
-        wit::MarkerStyle::Arrows => MarkerStyle::Arrows,
-        wit::MarkerStyle::Dashes => MarkerStyle::Dashes,
-    };
-    match e {
-        wit::Edit::JsonSet(x) => Edit::JsonSet {
-            file: f(x.file),
-            pointer: x.pointer,
-            value: x.value,
-        },
-        wit::Edit::JsonRemove(x) => Edit::JsonRemove {
-            file: f(x.file),
-            pointer: x.pointer,
-        },
-        wit::Edit::TomlSet(x) => Edit::TomlSet {
-            file: f(x.file),
-            key: x.key,
-            value: x.value,
-        },
-        wit::Edit::TomlRemove(x) => Edit::TomlRemove {
-            file: f(x.file),
-            key: x.key,
-        },
-        wit::Edit::BlockSet(x) => Edit::BlockSet {
-            file: f(x.file),
-            id: x.id,
-            style: style(x.style),
-            comment: x.comment,
-            body: x.body,
-            placement: match x.placement {
-                wit::BlockPlacement::End => BlockPlacement::End,
-                wit::BlockPlacement::BeforeFirstTable => BlockPlacement::BeforeFirstTable,
-            },
-        },
-        wit::Edit::BlockRemove(x) => Edit::BlockRemove {
-            file: f(x.file),
-            id: x.id,
-            style: style(x.style),
-            comment: x.comment,
-        },
+        let policy = self.policy(e)?;
+        let plan = self.run(e, policy.clone(), "apply", |c| c.apply(ctx))?;
+        Ok(policy.authorize(plan))
     }
 }
 
 /// Check one `.wasm` statically: manifest and API range (nothing is compiled or run).
 fn entry(source: Source, path: Option<PathBuf>, bytes: Arc<[u8]>) -> PluginEntry {
-    let sha256 = sha256_hex(&bytes);
+    let sha256 = headroom_core::sha256_hex(&bytes);
     let fallback_id = path.as_deref().map(file_stem).unwrap_or_default();
     let (manifest, status) = match manifest::inspect(&bytes) {
         Ok(m) => (Some(m), EntryStatus::Ok),
@@ -480,7 +379,6 @@ fn entry(source: Source, path: Option<PathBuf>, bytes: Arc<[u8]>) -> PluginEntry
         consent: None,
         decisions: CapabilityView::default(),
         last_run: None,
-        effective: None,
         source,
         path,
         sha256,
@@ -494,23 +392,4 @@ fn file_stem(p: &Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-/// Each declared capability sorted by the user's decision (a built-in's are all granted).
-fn decisions(m: &Manifest, c: Option<&Consent>, env: &EnvLookup, home: &str) -> CapabilityView {
-    let mut v = CapabilityView::default();
-    for cap in consent_rules::declared(m) {
-        let spec = runtime::sanitize(&cap.spec());
-        v.declared.push(spec.clone());
-        if cap.denied(env, home) {
-            v.denied.push(spec);
-        } else if c.is_none_or(|c| c.grants(&cap)) {
-            v.granted.push(spec);
-        } else if c.is_some_and(|c| c.revoked.contains(&cap)) {
-            v.revoked.push(spec);
-        } else {
-            v.pending.push(spec);
-        }
-    }
-    v
 }

@@ -2,22 +2,32 @@
 //!
 //! * [`manifest`]: the embedded `adapter.toml`, read and checked before anything runs.
 //! * [`consent`]: what the user approved for an installed plugin, bound to its sha256.
-//! * [`store`]: installed plugins on disk, and the checks before one is installed.
-//! * [`grants`]: capabilities made concrete (`${VAR:-default}`, logical paths, the deny-list).
-//! * [`runtime`]: the wasmtime engine, compile cache, per-call limits and host imports.
+//! * [`policy`]: [`Policy`], the one place capabilities are decided (grants, consent, the
+//!   deny-list); it answers every host import and authorizes every plan.
+//! * [`store`]: installed plugins on disk.
+//! * [`candidate`]: the check before one is installed, and what its consent screen shows.
+//! * [`grants`]: capability paths made concrete (`${VAR:-default}`, logical paths).
+//! * [`runtime`]: the wasmtime engine, per-call limits, the host imports.
+//! * [`cache`]: compiled components on disk.
+//! * [`wit`]: the adapter API, one module per version: bindings and conversions.
 //! * [`host`]: [`AdapterHost`], the API the CLI and `install` use.
 //! * [`builtin`]: the adapters compiled into this binary.
 
 pub mod builtin;
+pub mod cache;
+pub mod candidate;
 pub mod consent;
 pub mod grants;
 pub mod host;
 pub mod manifest;
+pub mod policy;
 pub mod runtime;
 pub mod store;
+pub mod wit;
 
 pub use host::{
-    AdapterContext, AdapterHost, CapabilityView, EntryStatus, HostOptions, PluginEntry, Scope,
-    Source,
+    AdapterContext, AdapterError, AdapterHost, Detection, EntryStatus, HostOptions, PluginEntry,
+    RouteStatus, Scope, Source,
 };
 pub use manifest::{HOST_API, Manifest, inspect};
+pub use policy::{CapabilityView, Policy};

@@ -1,17 +1,20 @@
 //! The plugin manifest (`adapter.toml`, embedded in the component's `headroom:manifest` custom
 //! section) and the static checks made before any guest code runs.
 
+use headroom_edits::Format;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::grants::leading_var;
+use crate::policy::is_secret_env;
 
 /// The adapter API this host implements (`wit/v0.1`, `package headroom:adapter@0.1.0`).
 pub const HOST_API: &str = "0.1.0";
 pub const MANIFEST_SECTION: &str = "headroom:manifest";
 
+// Unknown keys are found structurally before deserializing (see `unknown_key`), so they are
+// reported as "needs a newer headroom" rather than as a malformed manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub id: String,
     pub name: String,
@@ -36,7 +39,6 @@ pub struct Manifest {
 
 /// What a plugin may do. Unknown kinds are refused ("needs a newer headroom"), never ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Capabilities {
     /// Environment variable names it may read.
     #[serde(default)]
@@ -52,7 +54,6 @@ pub struct Capabilities {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EditCapability {
     /// One file (no globs).
     pub file: String,
@@ -82,14 +83,30 @@ pub enum ManifestError {
     Api { needs: String, supports: String },
 }
 
-/// Secrets a plugin may never read, whatever it declares.
-pub fn is_secret_env(name: &str) -> bool {
-    let n = name.to_ascii_uppercase();
-    n.ends_with("_API_KEY")
-        || n.ends_with("_TOKEN")
-        || n.contains("SECRET")
-        || n.contains("PASSWORD")
-        || n == "API_KEY"
+/// The field names of each manifest level, in declaration order (a test keeps them in step
+/// with the structs).
+const MANIFEST_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "version",
+    "api",
+    "description",
+    "author",
+    "license",
+    "targets",
+    "scopes",
+    "capabilities",
+];
+const CAPABILITY_KEYS: &[&str] = &["env", "which", "read", "edit"];
+const EDIT_KEYS: &[&str] = &["file", "format", "keys"];
+
+/// The editor an edit capability's `format` names (checked by [`parse`]: json, toml or text).
+pub fn edit_format(format: &str) -> Format {
+    match format {
+        "json" => Format::Json,
+        "toml" => Format::Toml,
+        _ => Format::Text,
+    }
 }
 
 /// Read the manifest from a `.wasm` without running it, and check it.
@@ -129,17 +146,41 @@ pub fn inspect(bytes: &[u8]) -> Result<Manifest, ManifestError> {
 
 /// Parse and check manifest text.
 pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
-    let m: Manifest = toml::from_str(text).map_err(|e| {
-        let msg = e.message().to_owned();
-        if msg.contains("unknown field") {
-            ManifestError::NewerHeadroom(msg)
-        } else {
-            ManifestError::Invalid(msg)
-        }
-    })?;
+    let invalid = |e: toml::de::Error| ManifestError::Invalid(e.message().to_owned());
+    let table: toml::Table = text.parse().map_err(invalid)?;
+    if let Some(msg) = unknown_key(&table) {
+        return Err(ManifestError::NewerHeadroom(msg));
+    }
+    let m: Manifest = toml::from_str(text).map_err(invalid)?;
     check_api(&m.api)?;
     check(&m)?;
     Ok(m)
+}
+
+/// The first key (at the top, in `[capabilities]` or in an `[[capabilities.edit]]`) this host
+/// does not know, in words. A field added by a later manifest format must be refused, never
+/// ignored: it may restrict or extend what the plugin does.
+fn unknown_key(top: &toml::Table) -> Option<String> {
+    fn first(t: &toml::Table, known: &[&str]) -> Option<String> {
+        let k = t.keys().find(|k| !known.contains(&k.as_str()))?;
+        let expected: Vec<String> = known.iter().map(|n| format!("`{n}`")).collect();
+        Some(format!(
+            "unknown field `{k}`, expected one of {}",
+            expected.join(", ")
+        ))
+    }
+    // Values of the wrong type are left to the deserializer, which names them.
+    let caps = top.get("capabilities").and_then(|c| c.as_table());
+    let edits: Vec<&toml::Table> = caps
+        .and_then(|c| c.get("edit"))
+        .and_then(|e| e.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.as_table())
+        .collect();
+    first(top, MANIFEST_KEYS)
+        .or_else(|| caps.and_then(|c| first(c, CAPABILITY_KEYS)))
+        .or_else(|| edits.iter().find_map(|e| first(e, EDIT_KEYS)))
 }
 
 /// `api` must be semver-compatible with [`HOST_API`] (same major; for 0.x, same minor).
@@ -321,6 +362,18 @@ keys = ["/a"]
         assert!(
             with("format = \"json\"", "format = \"yaml\"").starts_with("needs a newer headroom")
         );
+        assert_eq!(
+            with("[capabilities]", "[capabilities]\nexec = [\"sh\"]"),
+            "needs a newer headroom: unknown field `exec`, expected one of `env`, `which`, `read`, `edit`"
+        );
+        assert!(with("api = ", "sandbox = 1\napi = ").starts_with("needs a newer headroom"));
+        assert!(
+            with("keys = [\"/a\"]", "keys = [\"/a\"]\nmode = \"x\"")
+                .starts_with("needs a newer headroom: unknown field `mode`")
+        );
+        // Malformed, not newer.
+        assert!(with("id = \"x\"", "id = 5").starts_with("invalid manifest"));
+        assert!(with("id = \"x\"", "id = ").starts_with("invalid manifest"));
         assert!(with("id = \"x\"", "id = \"X Y\"").contains("id"));
         // Judged with the variable unset: the default must be a path like any other.
         assert!(with("${X_HOME:-~/.x}/**", "${X_HOME:-~/..}/**").contains(".."));
@@ -342,6 +395,24 @@ keys = ["/a"]
         assert!(with("~/.x/config.json", "/etc/x.json").contains("outside the home directory"));
         let system = GOOD.replace("[capabilities]", "scopes = [\"system\"]\n[capabilities]");
         assert!(parse(&system.replace("~/.x/config.json", "/etc/x.json")).is_ok());
+    }
+
+    /// The key lists `unknown_key` checks against are the structs' fields.
+    #[test]
+    fn known_keys_match_the_structs() {
+        let v = toml::Value::try_from(parse(GOOD).unwrap()).unwrap();
+        let top = v.as_table().unwrap();
+        assert_eq!(sorted(top.keys()), sorted(MANIFEST_KEYS));
+        let caps = top["capabilities"].as_table().unwrap();
+        assert_eq!(sorted(caps.keys()), sorted(CAPABILITY_KEYS));
+        let edit = caps["edit"].as_array().unwrap()[0].as_table().unwrap();
+        assert_eq!(sorted(edit.keys()), sorted(EDIT_KEYS));
+    }
+
+    fn sorted<S: AsRef<str>>(keys: impl IntoIterator<Item = S>) -> Vec<String> {
+        let mut v: Vec<String> = keys.into_iter().map(|k| k.as_ref().to_owned()).collect();
+        v.sort();
+        v
     }
 
     #[test]

@@ -1,31 +1,30 @@
-//! The sandbox: one wasmtime engine, components compiled once (cached on disk), and per call a
-//! fresh store with an empty WASI context, a memory cap, an epoch deadline and captured output.
+//! The sandbox: one wasmtime engine, and per call a fresh store with an empty WASI context, a
+//! memory cap, an epoch deadline and captured output. Host imports are answered here, each
+//! after asking the call's [`Policy`]; the WIT bindings and every conversion at the boundary
+//! live in [`crate::wit`], one module per adapter API version.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use anyhow::anyhow;
+use headroom_edits::Plan;
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::grants::{Grants, to_logical};
-use crate::manifest::is_secret_env;
-
-wasmtime::component::bindgen!({
-    path: "../../wit/v0.1",
-    world: "adapter-plugin",
-});
-
-pub use headroom::adapter::types as wit;
+use crate::grants::to_logical;
+use crate::host::{AdapterContext, AdapterError, Detection, RouteStatus};
+use crate::policy::Policy;
+use crate::wit::v0_1;
 
 pub const CALL_DEADLINE: Duration = Duration::from_secs(2);
 pub const MEMORY_LIMIT: usize = 64 << 20;
 const TICK: Duration = Duration::from_millis(10);
 const OUTPUT_LIMIT: usize = 64 << 10;
 const LOG_LIMIT: usize = 100;
+const MAX_READ: u64 = 8 << 20;
 
 /// The process-wide engine, with a ticker thread driving epoch deadlines.
 pub fn engine() -> &'static Engine {
@@ -49,68 +48,94 @@ pub fn engine() -> &'static Engine {
     })
 }
 
-/// A short, stable hash of what makes compiled code loadable by this engine.
-fn engine_key(engine: &Engine) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut h);
-    format!("{:016x}", h.finish())
-}
-
-/// Compile a component, or load it from `cache_dir` (key: wasm sha256 + engine hash).
-pub fn load_component(
-    bytes: &[u8],
-    sha256: &str,
-    cache_dir: Option<&Path>,
-) -> anyhow::Result<Component> {
-    let engine = engine();
-    let cached: Option<PathBuf> =
-        cache_dir.map(|d| d.join(format!("{sha256}-{}.cwasm", engine_key(engine))));
-    if let Some(path) = &cached
-        && path.exists()
-    {
-        // SAFETY: the file is headroom's own compile output for exactly this engine
-        // configuration (the key says so), in headroom's state directory.
-        match unsafe { Component::deserialize_file(engine, path) } {
-            Ok(c) => return Ok(c),
-            Err(e) => tracing::debug!("stale compile cache {}: {e}", path.display()),
-        }
-    }
-    let compiled = engine
-        .precompile_component(bytes)
-        .map_err(anyhow::Error::from)
-        .context("compiling the adapter")?;
-    if let Some(path) = &cached {
-        let _ = write_cache(path, &compiled);
-    }
-    // SAFETY: produced just above by this engine.
-    Ok(unsafe { Component::deserialize(engine, &compiled) }?)
-}
-
-fn write_cache(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().expect("cache file has a directory");
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
-/// Where a plugin's logical paths resolve, and what it may see.
+/// Where a plugin's logical paths resolve, and the policy that says what it may see.
 #[derive(Clone)]
 pub struct Sandbox {
     pub id: String,
-    pub grants: Grants,
+    pub policy: Policy,
     pub home: PathBuf,
     pub system_root: PathBuf,
-    pub env: Arc<crate::grants::EnvLookup>,
     pub path_env: Option<String>,
 }
 
-struct State {
+/// Why a host import refused or failed, whatever the API version (each version's `host-error`
+/// is made from it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostError {
+    /// Outside the plugin's grants (the string says what was asked).
+    Denied(String),
+    NotFound,
+    Invalid(String),
+    Io(String),
+}
+
+/// A log line's level, whatever the API version.
+#[derive(Debug, Clone, Copy)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// The store's resource limits, remembering whether a memory growth was refused, so a trap
+/// can be explained without reading its message.
+struct Limiter {
+    limits: StoreLimits,
+    memory_refused: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let r = self.limits.memory_growing(current, desired, maximum);
+        if !matches!(r, Ok(true)) {
+            self.memory_refused = true;
+        }
+        r
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_refused = true;
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+/// One call's store data.
+pub(crate) struct State {
     sandbox: Sandbox,
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limiter: Limiter,
     logs: usize,
     denials: usize,
 }
@@ -124,26 +149,12 @@ impl WasiView for State {
     }
 }
 
-fn linker() -> anyhow::Result<Linker<State>> {
-    let mut linker = Linker::new(engine());
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    AdapterPlugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
-    Ok(linker)
-}
-
 /// A running call: the instance plus its store. Dropped after one export call.
 pub struct Call {
     store: Store<State>,
-    plugin: AdapterPlugin,
+    adapter: v0_1::Adapter,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
-}
-
-/// Check a component's imports against what the host provides, without running anything.
-pub fn check_imports(component: &Component) -> anyhow::Result<()> {
-    let pre = linker()?.instantiate_pre(component)?;
-    AdapterPluginPre::new(pre)?;
-    Ok(())
 }
 
 impl Call {
@@ -159,23 +170,30 @@ impl Call {
             sandbox,
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(MEMORY_LIMIT)
-                .trap_on_grow_failure(true)
-                .build(),
+            limiter: Limiter {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(MEMORY_LIMIT)
+                    .trap_on_grow_failure(true)
+                    .build(),
+                memory_refused: false,
+            },
             logs: 0,
             denials: 0,
         };
         let mut store = Store::new(engine(), state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(deadline_ticks());
-        let pre = AdapterPluginPre::new(linker()?.instantiate_pre(component)?)?;
-        let plugin = pre
-            .instantiate(&mut store)
-            .map_err(|e| explain(e, "starting"))?;
+        let pre = v0_1::AdapterPre::new(component)?;
+        let adapter = match pre.instantiate(&mut store) {
+            Ok(a) => a,
+            Err(e) => {
+                let memory = store.data().limiter.memory_refused;
+                return Err(explain(e, "starting", memory));
+            }
+        };
         Ok(Self {
             store,
-            plugin,
+            adapter,
             stdout,
             stderr,
         })
@@ -192,52 +210,31 @@ impl Call {
                 );
             }
         }
-        r.map_err(|e| explain(e, what))
+        let memory = self.store.data().limiter.memory_refused;
+        r.map_err(|e| explain(e, what, memory))
     }
 
-    pub fn detect(&mut self) -> anyhow::Result<Result<wit::Detection, wit::AdapterError>> {
+    /// The outer error is the sandbox's (a trap, the deadline); the inner one the adapter's.
+    pub fn detect(&mut self) -> anyhow::Result<Result<Detection, AdapterError>> {
         self.store.set_epoch_deadline(deadline_ticks());
-        let r = self
-            .plugin
-            .headroom_adapter_adapter()
-            .call_detect(&mut self.store);
+        let r = self.adapter.detect(&mut self.store);
         self.finish("detect", r)
     }
 
     pub fn status(
         &mut self,
-        ctx: &wit::Context,
-    ) -> anyhow::Result<Result<wit::RouteStatus, wit::AdapterError>> {
+        ctx: &AdapterContext,
+    ) -> anyhow::Result<Result<RouteStatus, AdapterError>> {
         self.store.set_epoch_deadline(deadline_ticks());
-        let r = self
-            .plugin
-            .headroom_adapter_adapter()
-            .call_status(&mut self.store, ctx);
+        let r = self.adapter.status(&mut self.store, ctx);
         self.finish("status", r)
     }
 
-    pub fn apply(
-        &mut self,
-        ctx: &wit::Context,
-    ) -> anyhow::Result<Result<wit::Plan, wit::AdapterError>> {
+    /// The adapter's plan, its paths made logical, not yet authorized.
+    pub fn apply(&mut self, ctx: &AdapterContext) -> anyhow::Result<Result<Plan, AdapterError>> {
         self.store.set_epoch_deadline(deadline_ticks());
-        let r = self
-            .plugin
-            .headroom_adapter_adapter()
-            .call_apply(&mut self.store, ctx);
+        let r = self.adapter.apply(&mut self.store, ctx);
         self.finish("apply", r)
-    }
-
-    pub fn revert(
-        &mut self,
-        ctx: &wit::Context,
-    ) -> anyhow::Result<Result<wit::Plan, wit::AdapterError>> {
-        self.store.set_epoch_deadline(deadline_ticks());
-        let r = self
-            .plugin
-            .headroom_adapter_adapter()
-            .call_revert(&mut self.store, ctx);
-        self.finish("revert", r)
     }
 
     /// How many host calls were denied during this call.
@@ -250,8 +247,8 @@ fn deadline_ticks() -> u64 {
     (CALL_DEADLINE.as_millis() / TICK.as_millis()) as u64
 }
 
-/// A trap as one line a user understands.
-fn explain(e: wasmtime::Error, what: &str) -> anyhow::Error {
+/// A trap as one line a user understands. `memory_refused`: the limiter refused a growth.
+fn explain(e: wasmtime::Error, what: &str, memory_refused: bool) -> anyhow::Error {
     if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
         let why = match trap {
             wasmtime::Trap::Interrupt => {
@@ -262,14 +259,13 @@ fn explain(e: wasmtime::Error, what: &str) -> anyhow::Error {
         };
         return anyhow!("{what}: {why}");
     }
-    let text = format!("{e:#}");
-    if text.contains("memory") && (text.contains("grow") || text.contains("limit")) {
+    if memory_refused {
         return anyhow!(
             "{what}: exceeded its {} MiB memory limit",
             MEMORY_LIMIT >> 20
         );
     }
-    anyhow!("{what}: {}", sanitize(&text))
+    anyhow!("{what}: {}", sanitize(&format!("{e:#}")))
 }
 
 /// Plugin-supplied text on one bounded line, without control characters.
@@ -280,18 +276,27 @@ pub fn sanitize(s: &str) -> String {
         .collect()
 }
 
+/// The host imports, independent of the API version that carries them.
 impl State {
-    fn deny(&mut self, what: String) -> wit::HostError {
+    pub(crate) fn id(&self) -> &str {
+        &self.sandbox.id
+    }
+
+    pub(crate) fn home(&self) -> &Path {
+        &self.sandbox.home
+    }
+
+    fn deny(&mut self, what: String) -> HostError {
         self.denials += 1;
         tracing::info!(plugin = %self.sandbox.id, "denied: {}", sanitize(&what));
-        wit::HostError::Denied(what)
+        HostError::Denied(what)
     }
 
     /// A guest path → (logical path, root directory, relative path inside it), if granted.
-    fn resolve(&mut self, path: &str) -> Result<(String, PathBuf, PathBuf), wit::HostError> {
+    fn resolve(&mut self, path: &str) -> Result<(String, PathBuf, PathBuf), HostError> {
         let home = self.sandbox.home.to_string_lossy().into_owned();
         let logical = to_logical(path, &home);
-        if !self.sandbox.grants.may_read(&logical) {
+        if !self.sandbox.policy.may_read(&logical) {
             return Err(self.deny(format!("read {logical}")));
         }
         let (root, rel) = if logical == "~" {
@@ -307,46 +312,39 @@ impl State {
     }
 
     /// Open the root as a capability: `..` and symlinks that leave it are refused by cap-std.
-    fn dir(&mut self, root: &Path) -> Result<cap_std::fs::Dir, wit::HostError> {
+    fn dir(&mut self, root: &Path) -> Result<cap_std::fs::Dir, HostError> {
         cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority())
-            .map_err(|e| wit::HostError::Io(e.to_string()))
+            .map_err(|e| HostError::Io(e.to_string()))
     }
 
-    fn io_error(&mut self, logical: &str, e: std::io::Error) -> wit::HostError {
+    fn io_error(&mut self, logical: &str, e: std::io::Error) -> HostError {
         match e.kind() {
-            std::io::ErrorKind::NotFound => wit::HostError::NotFound,
+            std::io::ErrorKind::NotFound => HostError::NotFound,
             std::io::ErrorKind::PermissionDenied => {
                 self.deny(format!("read {logical} (outside the granted directory)"))
             }
-            _ => wit::HostError::Io(format!("{logical}: {e}")),
+            _ => HostError::Io(format!("{logical}: {e}")),
         }
     }
-}
 
-const MAX_READ: u64 = 8 << 20;
-
-impl headroom::adapter::types::Host for State {}
-
-impl headroom::adapter::fs::Host for State {
-    fn read_text(&mut self, path: String) -> Result<String, wit::HostError> {
-        let (logical, root, rel) = self.resolve(&path)?;
+    pub(crate) fn fs_read_text(&mut self, path: &str) -> Result<String, HostError> {
+        let (logical, root, rel) = self.resolve(path)?;
         let dir = self.dir(&root)?;
         let meta = dir.metadata(&rel).map_err(|e| self.io_error(&logical, e))?;
         if meta.is_dir() {
-            return Err(wit::HostError::Invalid(format!("{logical} is a directory")));
+            return Err(HostError::Invalid(format!("{logical} is a directory")));
         }
         if meta.len() > MAX_READ {
-            return Err(wit::HostError::Invalid(format!(
+            return Err(HostError::Invalid(format!(
                 "{logical} is larger than 8 MiB"
             )));
         }
         let bytes = dir.read(&rel).map_err(|e| self.io_error(&logical, e))?;
-        String::from_utf8(bytes)
-            .map_err(|_| wit::HostError::Invalid(format!("{logical} is not UTF-8")))
+        String::from_utf8(bytes).map_err(|_| HostError::Invalid(format!("{logical} is not UTF-8")))
     }
 
-    fn exists(&mut self, path: String) -> Result<bool, wit::HostError> {
-        let (logical, root, rel) = self.resolve(&path)?;
+    pub(crate) fn fs_exists(&mut self, path: &str) -> Result<bool, HostError> {
+        let (logical, root, rel) = self.resolve(path)?;
         let dir = self.dir(&root)?;
         match dir.metadata(&rel) {
             Ok(_) => Ok(true),
@@ -355,8 +353,8 @@ impl headroom::adapter::fs::Host for State {
         }
     }
 
-    fn list_dir(&mut self, path: String) -> Result<Vec<String>, wit::HostError> {
-        let (logical, root, rel) = self.resolve(&path)?;
+    pub(crate) fn fs_list_dir(&mut self, path: &str) -> Result<Vec<String>, HostError> {
+        let (logical, root, rel) = self.resolve(path)?;
         let dir = self.dir(&root)?;
         let entries = dir.read_dir(&rel).map_err(|e| self.io_error(&logical, e))?;
         let mut names: Vec<String> = entries
@@ -367,55 +365,70 @@ impl headroom::adapter::fs::Host for State {
         names.truncate(10_000);
         Ok(names)
     }
-}
 
-impl headroom::adapter::env::Host for State {
-    fn get(&mut self, name: String) -> Result<Option<String>, wit::HostError> {
-        if is_secret_env(&name) || !self.sandbox.grants.env.contains(&name) {
+    pub(crate) fn env_get(&mut self, name: &str) -> Result<Option<String>, HostError> {
+        if !self.sandbox.policy.may_read_env(name) {
             return Err(self.deny(format!("read env {name}")));
         }
-        Ok((self.sandbox.env)(&name))
+        Ok(self.sandbox.policy.env_value(name))
     }
-}
 
-impl headroom::adapter::which::Host for State {
-    fn find(&mut self, name: String) -> Result<Option<String>, wit::HostError> {
-        if !self.sandbox.grants.which.contains(&name) || name.contains('/') {
+    pub(crate) fn which_find(&mut self, name: &str) -> Result<Option<String>, HostError> {
+        if !self.sandbox.policy.may_locate(name) {
             return Err(self.deny(format!("locate {name}")));
         }
         let path = self.sandbox.path_env.clone().unwrap_or_default();
-        Ok(std::env::split_paths(&path)
-            .map(|d| d.join(&name))
-            .find(|p| is_executable(p))
+        Ok(headroom_core::which::find_in(name, path.as_ref())
             .map(|p| p.to_string_lossy().into_owned()))
     }
-}
 
-#[cfg(unix)]
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-#[cfg(not(unix))]
-fn is_executable(p: &Path) -> bool {
-    p.is_file()
-}
-
-impl headroom::adapter::log::Host for State {
-    fn log(&mut self, level: headroom::adapter::log::Level, message: String) {
+    pub(crate) fn log(&mut self, level: LogLevel, message: &str) {
         self.logs += 1;
         if self.logs > LOG_LIMIT {
             return;
         }
-        let id = self.sandbox.id.clone();
-        let msg = sanitize(&message);
-        use headroom::adapter::log::Level;
+        let id = &self.sandbox.id;
+        let msg = sanitize(message);
         match level {
-            Level::Debug => tracing::debug!(plugin = %id, "{msg}"),
-            Level::Info => tracing::info!(plugin = %id, "{msg}"),
-            Level::Warn => tracing::warn!(plugin = %id, "{msg}"),
-            Level::Error => tracing::error!(plugin = %id, "{msg}"),
+            LogLevel::Debug => tracing::debug!(plugin = %id, "{msg}"),
+            LogLevel::Info => tracing::info!(plugin = %id, "{msg}"),
+            LogLevel::Warn => tracing::warn!(plugin = %id, "{msg}"),
+            LogLevel::Error => tracing::error!(plugin = %id, "{msg}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_growth_is_remembered_and_explained_as_the_memory_limit() {
+        let mut l = Limiter {
+            limits: StoreLimitsBuilder::new()
+                .memory_size(MEMORY_LIMIT)
+                .trap_on_grow_failure(true)
+                .build(),
+            memory_refused: false,
+        };
+        assert!(l.memory_growing(0, MEMORY_LIMIT, None).unwrap());
+        assert!(!l.memory_refused);
+        assert!(l.memory_growing(0, MEMORY_LIMIT + 1, None).is_err());
+        assert!(l.memory_refused);
+
+        // Branching on the flag, not on what the error says.
+        let e = || wasmtime::Error::msg("a memory grow limit was hit");
+        assert_eq!(
+            explain(e(), "detect", true).to_string(),
+            "detect: exceeded its 64 MiB memory limit"
+        );
+        assert_eq!(
+            explain(e(), "detect", false).to_string(),
+            "detect: a memory grow limit was hit"
+        );
+        assert_eq!(
+            explain(wasmtime::Trap::Interrupt.into(), "apply", true).to_string(),
+            "apply: exceeded its 2 s time limit"
+        );
     }
 }

@@ -121,21 +121,18 @@ impl DeploymentInfo {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Option<Self> {
-        let var = |suffix: &str| {
-            get(&format!("HEADROOM_DEPLOYMENT_{suffix}"))
-                .filter(|v| !v.is_empty())
-                .unwrap_or_default()
-        };
-        let profile = var("PROFILE");
+        use headroom_core::env as vars;
+        let var = |name: &str| get(name).filter(|v| !v.is_empty()).unwrap_or_default();
+        let profile = var(vars::DEPLOYMENT_PROFILE);
         if profile.is_empty() {
             return None;
         }
         Some(Self {
             profile,
-            preset: var("PRESET"),
-            runtime: var("RUNTIME"),
-            supervisor: var("SUPERVISOR"),
-            scope: var("SCOPE"),
+            preset: var(vars::DEPLOYMENT_PRESET),
+            runtime: var(vars::DEPLOYMENT_RUNTIME),
+            supervisor: var(vars::DEPLOYMENT_SUPERVISOR),
+            scope: var(vars::DEPLOYMENT_SCOPE),
         })
     }
 }

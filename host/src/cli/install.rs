@@ -1,15 +1,12 @@
 //! `headroom install …`: persistent deployments (see `docs/install.md`).
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use headroom_deploy::manifest::{Preset, ProviderMode, Runtime, Scope};
-use headroom_deploy::planner::{self, ApplyRequest};
-use headroom_deploy::profile::{self, ProfileName};
-use headroom_deploy::{agent, lifecycle, status};
-use headroom_plugins::{AdapterHost, HostOptions};
+use headroom_deploy::profile::ProfileName;
+use headroom_deploy::{agent, lifecycle};
+use headroom_plugins::HostOptions;
 
-use crate::tools;
+use crate::{install, tools};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum InstallCommand {
@@ -101,18 +98,13 @@ pub struct ApplyArgs {
 }
 
 pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
-    let home = profile::home_dir()?;
-    let exe = current_exe()?;
-    // Where the adapters and the edit executor look (cheap: nothing is read until used).
-    let opts = HostOptions::for_home(home.clone());
+    let opts = tools::host_options()?;
+    let exe = install::current_exe()?;
     match cmd {
         InstallCommand::Apply(a) => {
+            // Apply never prompts; --yes is accepted for scripts.
             let _ = a.yes;
-            // Adapters are read (manifests only; nothing compiles) only when tools are configured.
-            let adapters =
-                (a.providers != ProviderMode::None).then(|| AdapterHost::load(opts.clone()));
-            let tool_scope = tools::scope(a.scope);
-            let req = ApplyRequest {
+            let req = install::Request {
                 profile: a.profile,
                 preset: a.preset,
                 runtime: a.runtime,
@@ -125,82 +117,30 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
                 image: a.image,
                 env: a.env,
                 proxy_args: a.proxy_args,
-                home,
-                exe,
-                detected: vec![],
+                dry_run: a.dry_run,
             };
-            // Refusals come before any guest code runs: the arguments, the targets the user
-            // named (matched to adapters by their manifests), an existing manifest, the port and
-            // the supervisor (except for a dry run, which shows the plan even where it could not
-            // be installed). Only then do adapters detect (`auto`) and plan.
-            let mut plan = planner::plan(&req)?;
-            let mode = a.providers;
-            let mut routes = if mode == ProviderMode::Auto {
-                tools::Routes::default()
-            } else {
-                tools::route(
-                    adapters.as_ref(),
-                    &mut plan.deployment.manifest.targets,
-                    mode,
-                    tool_scope,
-                )?
-            };
-            if !a.dry_run {
-                lifecycle::preflight(&plan)?;
-            }
-            let m = &mut plan.deployment.manifest;
-            if let Some(host) = &adapters
-                && mode == ProviderMode::Auto
-            {
-                let detected = tools::detected(host, tool_scope);
-                m.targets = planner::resolve_targets(mode, a.scope, &[], &detected)?;
-                routes = tools::route(Some(host), &mut m.targets, mode, tool_scope)?;
-            }
-            let tool_plans =
-                tools::plan(adapters.as_ref(), &routes, tool_scope, m.port, &m.profile)?;
-            m.adapters = tool_plans.adapters.clone();
-            let exec = tools::executor(&opts);
-            let journal = plan.deployment.paths.journal();
-            // Computing every file's new contents first means a config we cannot edit stops
-            // the install before anything is touched.
-            let changes = exec.preview(&tool_plans.plans)?;
-            for note in &routes.skipped {
-                println!("note: {note}");
-            }
-            if a.dry_run {
-                print!("{}", plan.describe());
-                for c in changes.iter().filter(|c| !c.is_noop()) {
-                    print!("{}", c.unified_diff());
+            match install::apply(req, &opts, &exe)? {
+                install::Outcome::DryRun { notes, text } => {
+                    print_notes(&notes);
+                    print!("{text}");
+                    println!("\ndry run: nothing was changed");
                 }
-                println!("\ndry run: nothing was changed");
-                return Ok(ExitCode::SUCCESS);
-            }
-            let profile = plan.deployment.paths.profile.clone();
-            let home = plan.deployment.paths.home.clone();
-            // The proxy is up and healthy before any tool is pointed at it.
-            print_report(lifecycle::apply(plan)?);
-            if !tool_plans.plans.is_empty() {
-                match exec.apply(&tool_plans.plans, &journal) {
-                    Ok(changes) => {
-                        for c in changes.iter().filter(|c| !c.is_noop()) {
-                            println!("configured {}", c.logical);
-                        }
-                    }
-                    Err(e) => {
-                        let _ = lifecycle::remove(&home, &profile, &current_exe()?);
-                        anyhow::bail!(
-                            "{e}; the deployment was removed again and no file was changed"
-                        );
+                install::Outcome::Applied {
+                    notes,
+                    report,
+                    files,
+                } => {
+                    print_notes(&notes);
+                    print_report(report);
+                    for f in files {
+                        println!("{f}");
                     }
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         InstallCommand::Status { profile, json } => {
-            let name = ProfileName::new(&profile.profile)?;
-            let d = lifecycle::load(&home, &name, &exe)?;
-            let mut st = status::status(&d);
-            st.drift = tools::edit_states(&tools::executor(&opts), &d.paths.journal())?;
+            let st = install::status(&opts, &profile.profile, &exe)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&st)?);
             } else {
@@ -212,59 +152,21 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        InstallCommand::Start(p) => {
-            print_report(lifecycle::start(
-                &home,
-                &ProfileName::new(&p.profile)?,
-                &exe,
-            )?);
-            Ok(ExitCode::SUCCESS)
-        }
-        InstallCommand::Stop(p) => {
-            print_report(lifecycle::stop(
-                &home,
-                &ProfileName::new(&p.profile)?,
-                &exe,
-            )?);
-            Ok(ExitCode::SUCCESS)
-        }
-        InstallCommand::Restart(p) => {
-            print_report(lifecycle::restart(
-                &home,
-                &ProfileName::new(&p.profile)?,
-                &exe,
-            )?);
-            Ok(ExitCode::SUCCESS)
-        }
-        InstallCommand::Remove(p) => {
-            let name = ProfileName::new(&p.profile)?;
-            // Tool configuration first, from the journal alone (the manifest may be corrupt and
-            // the adapters gone): if a file cannot be restored, nothing else is removed either.
-            tools::revert(
-                &tools::executor(&opts),
-                &headroom_deploy::ProfilePaths::new(&home, &name).journal(),
-            )?;
-            print_report(lifecycle::remove(&home, &name, &exe)?);
-            Ok(ExitCode::SUCCESS)
-        }
+        InstallCommand::Start(p) => report(install::start(&opts, &p.profile, &exe)),
+        InstallCommand::Stop(p) => report(install::stop(&opts, &p.profile, &exe)),
+        InstallCommand::Restart(p) => report(install::restart(&opts, &p.profile, &exe)),
+        InstallCommand::Remove(p) => report(install::remove(&opts, &p.profile, &exe)),
         InstallCommand::Agent(AgentCommand::Run(p)) => {
-            let name = ProfileName::new(&p.profile)?;
-            let mut d = lifecycle::load(&home, &name, &exe)?;
-            // Exec the binary that is running now: it is the one the supervisor was told to run.
-            d.exe = exe;
+            let d = agent_deployment(&opts, &p.profile, exe)?;
             Err(agent::run(&d))
         }
         InstallCommand::Agent(AgentCommand::Service(p)) => {
-            let name = ProfileName::new(&p.profile)?;
-            let mut d = lifecycle::load(&home, &name, &exe)?;
-            d.exe = exe;
+            let d = agent_deployment(&opts, &p.profile, exe)?;
             headroom_deploy::windows_scm::run_service(d)?;
             Ok(ExitCode::SUCCESS)
         }
         InstallCommand::Agent(AgentCommand::Ensure(p)) => {
-            let name = ProfileName::new(&p.profile)?;
-            let mut d = lifecycle::load(&home, &name, &exe)?;
-            d.exe = exe;
+            let d = agent_deployment(&opts, &p.profile, exe)?;
             let outcome = agent::ensure(&d)?;
             println!("headroom {}: {}", d.profile(), outcome.describe());
             Ok(ExitCode::SUCCESS)
@@ -272,9 +174,27 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn current_exe() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("cannot find the headroom executable")?;
-    Ok(exe.canonicalize().unwrap_or(exe))
+/// The deployment a supervisor asks to run, executed by the binary running now: it is the one
+/// the supervisor was told to run.
+fn agent_deployment(
+    opts: &HostOptions,
+    profile: &str,
+    exe: std::path::PathBuf,
+) -> anyhow::Result<headroom_deploy::Deployment> {
+    let mut d = lifecycle::load(&opts.home, &ProfileName::new(profile)?, &exe)?;
+    d.exe = exe;
+    Ok(d)
+}
+
+fn print_notes(notes: &[String]) {
+    for note in notes {
+        println!("note: {note}");
+    }
+}
+
+fn report(r: anyhow::Result<lifecycle::Report>) -> anyhow::Result<ExitCode> {
+    print_report(r?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_report(report: lifecycle::Report) {

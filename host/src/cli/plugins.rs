@@ -4,11 +4,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use headroom_plugins::candidate::{self, Candidate};
 use headroom_plugins::consent::{Capability, Consent, declared};
+use headroom_plugins::grants::{EnvLookup, expand, leading_var};
 use headroom_plugins::runtime::sanitize;
-use headroom_plugins::store::{self, Store};
+use headroom_plugins::store::Store;
 use headroom_plugins::{
-    AdapterContext, AdapterHost, EntryStatus, HostOptions, PluginEntry, Scope, Source,
+    AdapterContext, AdapterHost, Detection, EntryStatus, HostOptions, PluginEntry, Scope, Source,
 };
 
 use crate::tools;
@@ -113,27 +115,29 @@ pub fn run(cmd: PluginsCommand, verbose: u8) -> anyhow::Result<ExitCode> {
 fn list(host: AdapterHost, json: bool, verbose: bool) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     for e in host.entries() {
-        // (the DETECTED column, why detection failed)
-        let detected = match e.status {
+        // (the DETECTED column, why detection failed, what the adapter found)
+        let (detected, why, evidence) = match e.status {
             EntryStatus::Ok => match host.detect(&e.id) {
-                Ok(d) if d.detected => ("yes", None),
-                Ok(_) => ("no", None),
-                Err(err) => ("error", Some(format!("{err:#}"))),
+                Ok(Detection { detected, evidence }) => {
+                    (if detected { "yes" } else { "no" }, None, evidence)
+                }
+                Err(err) => ("error", Some(format!("{err:#}")), vec![]),
             },
-            _ => ("-", None),
+            _ => ("-", None, vec![]),
         };
-        rows.push((e, detected));
+        rows.push((e, (detected, why), evidence));
     }
     if json {
         let v: Vec<serde_json::Value> = rows
             .iter()
-            .map(|(e, (detected, why))| {
+            .map(|(e, (detected, why), evidence)| {
                 let mut v = serde_json::to_value(e).unwrap_or_default();
                 v["detected"] = match why {
                     Some(why) => format!("error: {why}"),
                     None => detected.to_string(),
                 }
                 .into();
+                v["evidence"] = evidence.clone().into();
                 v
             })
             .collect();
@@ -144,7 +148,7 @@ fn list(host: AdapterHost, json: bool, verbose: bool) -> anyhow::Result<ExitCode
         "{:<12} {:<9} {:<6} {:<10} {:<9} {:<14} CAPABILITIES",
         "ID", "VERSION", "API", "SOURCE", "DETECTED", "STATUS"
     );
-    for (e, (detected, why)) in rows {
+    for (e, (detected, why), evidence) in rows {
         let (version, api) = e
             .manifest
             .as_ref()
@@ -171,6 +175,9 @@ fn list(host: AdapterHost, json: bool, verbose: bool) -> anyhow::Result<ExitCode
             println!("    detect failed: {why}");
         }
         if verbose {
+            if !evidence.is_empty() {
+                println!("    evidence {}", evidence.join("; "));
+            }
             print_decisions(e);
         }
     }
@@ -283,7 +290,7 @@ fn apply(opts: HostOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
             &tools::plugin_journal(&opts, &args.id),
         )?
     };
-    for note in &plan.plan.notes {
+    for note in &plan.plan().notes {
         println!("note: {note}");
     }
     for c in &changes {
@@ -364,7 +371,7 @@ fn install(
     let abs = std::path::absolute(file).with_context(|| file.display().to_string())?;
     let bytes = std::fs::read(&abs).with_context(|| format!("reading {}", file.display()))?;
     let shown = abs.display().to_string();
-    let mut cand = store::check(opts, bytes, &shown, replace_builtin)
+    let mut cand = candidate::check(opts, bytes, &shown, replace_builtin)
         .with_context(|| file.display().to_string())?;
     let id = cand.manifest.id.clone();
     if cand.unchanged() {
@@ -374,8 +381,7 @@ fn install(
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let home = opts.home.to_string_lossy().into_owned();
-    print!("{}", cand.screen(&*opts.env, &home));
+    print!("{}", screen(&cand, opts));
     let pending = cand.pending();
     if cand.previous.is_none() || !pending.is_empty() {
         let mut cmd = String::from("headroom plugins install --yes ");
@@ -436,7 +442,9 @@ fn remove(opts: &HostOptions, id: &str) -> anyhow::Result<ExitCode> {
         );
     }
     let exec = tools::executor(opts);
-    tools::revert(&exec, &tools::plugin_journal(opts, id))?;
+    for line in tools::revert(&exec, &tools::plugin_journal(opts, id))? {
+        println!("{line}");
+    }
     let _ = std::fs::remove_file(tools::plugin_journal(opts, id));
     let path = e.path.clone().expect("installed entries have a path");
     Store::new(&opts.state_dir).remove(id, &path)?;
@@ -446,14 +454,19 @@ fn remove(opts: &HostOptions, id: &str) -> anyhow::Result<ExitCode> {
 
 /// A deployment whose manifest records `id` among the adapters that wrote its tool files.
 fn deployment_using(opts: &HostOptions, id: &str) -> Option<String> {
-    let rd = std::fs::read_dir(opts.state_dir.join("deploy")).ok()?;
-    let mut names: Vec<_> = rd.filter_map(|d| d.ok()).map(|d| d.path()).collect();
+    let rd = std::fs::read_dir(opts.state_dir.deploy_dir()).ok()?;
+    let mut names: Vec<String> = rd
+        .filter_map(|d| d.ok())
+        .map(|d| d.file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
-    names.into_iter().find_map(|dir| {
-        let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
-        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-        v.get("adapters")?.get(id)?;
-        Some(dir.file_name()?.to_string_lossy().into_owned())
+    names.into_iter().find(|profile| {
+        let Ok(text) = std::fs::read_to_string(opts.state_dir.manifest(profile)) else {
+            return false;
+        };
+        serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .is_some_and(|v| v.get("adapters").and_then(|a| a.get(id)).is_some())
     })
 }
 
@@ -493,14 +506,13 @@ fn grant(opts: &HostOptions, id: &str, specs: &[String], yes: bool) -> anyhow::R
     if specs.is_empty() || previous.sha256 != e.sha256 {
         // Review the file as it is now: the consent screen again, for what is new.
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let mut cand = store::check(opts, bytes, &previous.source, previous.replaces_builtin)
+        let mut cand = candidate::check(opts, bytes, &previous.source, previous.replaces_builtin)
             .with_context(|| path.display().to_string())?;
         if cand.unchanged() {
             println!("{id}: nothing pending; every capability it declares is decided");
             return Ok(ExitCode::SUCCESS);
         }
-        let home = opts.home.to_string_lossy().into_owned();
-        print!("{}", cand.screen(&*opts.env, &home));
+        print!("{}", screen(&cand, opts));
         confirm(
             &format!("\nApprove {id}?"),
             yes,
@@ -517,13 +529,9 @@ fn grant(opts: &HostOptions, id: &str, specs: &[String], yes: bool) -> anyhow::R
     let store = Store::new(&opts.state_dir);
     let mut c = store.consent(id).and_then(Result::ok).unwrap_or(previous);
     for cap in &caps {
-        c.revoked.retain(|r| r != cap);
-        if !c.granted.contains(cap) {
-            c.granted.push(cap.clone());
-        }
+        c.grant(cap);
         println!("granted: {}", sanitize(&cap.spec()));
     }
-    c.granted.sort();
     store.write_consent(&c)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -533,13 +541,9 @@ fn revoke(opts: &HostOptions, id: &str, specs: &[String]) -> anyhow::Result<Exit
     let e = installed(&host, id)?;
     let mut c = record(e)?;
     for cap in pick(e, specs)? {
-        c.granted.retain(|g| g != &cap);
-        if !c.revoked.contains(&cap) {
-            c.revoked.push(cap.clone());
-        }
+        c.revoke(&cap);
         println!("revoked: {} ({id} runs without it)", sanitize(&cap.spec()));
     }
-    c.revoked.sort();
     Store::new(&opts.state_dir).write_consent(&c)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -555,4 +559,116 @@ fn set_enabled(opts: &HostOptions, id: &str, enabled: bool) -> anyhow::Result<Ex
         println!("note: {id} still needs approval ({why}): headroom plugins grant {id}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The consent screen: every string from the plugin is sanitized, so nothing it ships can
+/// move the cursor, clear the screen or fake a prompt.
+fn screen(cand: &Candidate, opts: &HostOptions) -> String {
+    use std::fmt::Write as _;
+    let s = sanitize;
+    let env = &*opts.env;
+    let home = opts.home.to_string_lossy().into_owned();
+    let m = &cand.manifest;
+    let mut out = String::new();
+    let what = match &cand.previous {
+        Some(p) if p.sha256 == cand.sha256 => "Approve".to_owned(),
+        Some(p) => format!("Upgrade (installed: {})", s(&p.version)),
+        None => "Install".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "{what} adapter plugin {:?} {}",
+        s(&m.id),
+        s(&m.version)
+    );
+    if cand.consent.replaces_builtin {
+        let _ = writeln!(out, "  REPLACES the built-in adapter {:?}", s(&m.id));
+    }
+    for (k, v) in [
+        ("name", m.name.as_str()),
+        ("author", m.author.as_str()),
+        ("license", m.license.as_str()),
+        ("source", cand.consent.source.as_str()),
+        ("sha256", cand.sha256.as_str()),
+    ] {
+        let v = if v.is_empty() { "(not given)" } else { v };
+        let _ = writeln!(out, "  {k:<9} {}", s(v));
+    }
+    let _ = writeln!(
+        out,
+        "  {:<9} {} (scopes: {})",
+        "targets",
+        s(&m.targets.join(", ")),
+        s(&m.scopes.join(", "))
+    );
+    let review = cand.review(opts);
+    let section = |out: &mut String, title: &str, caps: &[Capability], mark: &str| {
+        if caps.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\n{title}");
+        for c in caps {
+            let _ = writeln!(out, "  {mark} {}", s(&words(c, env, &home)));
+        }
+    };
+    let new_title = if cand.previous.is_some() {
+        "It asks for NEW permissions:"
+    } else {
+        "It asks to:"
+    };
+    section(&mut out, new_title, &review.asked, "+");
+    section(&mut out, "Already approved (kept):", &review.kept, "=");
+    section(
+        &mut out,
+        "Revoked by you (stays off):",
+        &review.revoked,
+        "-",
+    );
+    section(
+        &mut out,
+        "Refused whatever you answer (headroom's deny-list):",
+        &review.denied,
+        "x",
+    );
+    let _ = writeln!(
+        out,
+        "\nIt can never: run programs, use the network, read files or environment variables \
+         not listed above, read API keys or tokens, touch ~/.ssh, ~/.aws or other \
+         credentials, or change headroom's own state (including these grants). Every edit \
+         is shown by --dry-run, journaled, and undone by `headroom plugins remove {}`.",
+        s(&m.id)
+    );
+    out
+}
+
+/// A capability in plain words, for the consent screen: paths as they resolve on this
+/// machine, with the variable they follow named (the grant moves with it).
+fn words(cap: &Capability, env: &EnvLookup, home: &str) -> String {
+    let follows = |p: &str| match leading_var(p) {
+        Some((var, ..)) => format!(" [follows ${var}]"),
+        None => String::new(),
+    };
+    let here = |p: &str| format!("{}{}", expand(p, env, home), follows(p));
+    match cap {
+        Capability::Read { path } => match path.strip_suffix("/**") {
+            Some(dir) => format!(
+                "read any file under {}/{}",
+                expand(dir, env, home),
+                follows(dir)
+            ),
+            None => format!("read {}", here(path)),
+        },
+        Capability::Edit { file, format, key } => {
+            let what = match format.as_str() {
+                "json" => "the JSON key",
+                "toml" => "the TOML key",
+                _ => "its own marked block",
+            };
+            format!("edit {}: {what} {key} only", here(file))
+        }
+        Capability::Locate { binary } => {
+            format!("locate `{binary}` on PATH (learn its path, never run it)")
+        }
+        Capability::Env { name } => format!("read the environment variable {name}"),
+    }
 }

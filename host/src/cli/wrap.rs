@@ -5,15 +5,15 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 #[cfg(unix)]
-use headroom_plugins::{AdapterContext, AdapterHost, Scope};
+use headroom_plugins::AdapterHost;
 
-use crate::tools;
 #[cfg(unix)]
-use crate::wrap;
+use crate::{tools, wrap};
 
 #[derive(Debug, clap::Args)]
 pub struct WrapArgs {
-    /// claude, codex, copilot, aider, cursor or opencode.
+    /// A tool an adapter knows (`headroom plugins list`): claude, codex, copilot, aider, cursor,
+    /// opencode, openclaw, or one a third-party adapter adds.
     tool: String,
     #[arg(long, env = "HEADROOM_PORT", default_value_t = 8787)]
     port: u16,
@@ -38,11 +38,18 @@ pub fn run_wrap(_a: WrapArgs) -> anyhow::Result<ExitCode> {
 
 #[cfg(unix)]
 pub fn run_wrap(a: WrapArgs) -> anyhow::Result<ExitCode> {
-    let home = headroom_deploy::profile::home_dir()?;
-    if a.tool == "openclaw" {
-        return wrap_openclaw(&home, a.port);
-    }
-    let routing = wrap::routing(&a.tool, a.port, &home)?;
+    let opts = tools::host_options()?;
+    let host = AdapterHost::load(opts.clone());
+    let routing = match wrap::plan(&host, &a.tool, a.port, &opts.home)? {
+        wrap::Plan::Session(r) => r,
+        wrap::Plan::Persistent { adapter } => {
+            let exe = std::env::current_exe().context("locating the headroom executable")?;
+            for line in wrap::route_persistently(&opts, &host, &exe, &a.tool, &adapter, a.port)? {
+                println!("{line}");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     if a.print_routing {
         println!("bin {}", routing.binary);
         for (k, v) in &routing.env {
@@ -53,14 +60,14 @@ pub fn run_wrap(a: WrapArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let path = wrap::find_on_path(routing.binary).with_context(|| {
+    let path = headroom_core::which::find(routing.binary).with_context(|| {
         format!(
             "{} is not on PATH; install {} first",
             routing.binary, a.tool
         )
     })?;
     let exe = std::env::current_exe().context("locating the headroom executable")?;
-    let proxy = wrap::ensure_proxy(&home, &exe, a.port)?;
+    let proxy = wrap::ensure_proxy(&opts.home, &exe, a.port)?;
     match &proxy {
         wrap::Proxy::Existing(how) => eprintln!("headroom: {how}"),
         wrap::Proxy::Ephemeral(_) => {
@@ -75,51 +82,17 @@ pub fn run_wrap(a: WrapArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(wrap::exit_code(status?)))
 }
 
-/// OpenClaw reads its routing from openclaw.json only, so wrapping it is persistent: the
-/// adapter's edits are applied (journaled) against a proxy that must outlive this command.
-#[cfg(unix)]
-fn wrap_openclaw(home: &std::path::Path, port: u16) -> anyhow::Result<ExitCode> {
-    let exe = std::env::current_exe().context("locating the headroom executable")?;
-    match wrap::ensure_persistent_proxy(home, &exe, port)? {
-        Some(how) => eprintln!("headroom: {how}"),
-        None => anyhow::bail!(
-            "no headroom proxy on port {port}; OpenClaw's routing is persistent, so start one that stays up: `headroom install apply --port {port}`"
-        ),
-    }
-    let opts = tools::host_options()?;
-    let host = AdapterHost::load(opts.clone());
-    let ctx = AdapterContext {
-        port,
-        scope: Scope::Provider,
-        profile: "wrap".into(),
-        targets: vec!["openclaw".into()],
-    };
-    let plan = host.plan_apply("openclaw", &ctx)?;
-    for note in &plan.plan.notes {
-        println!("note: {note}");
-    }
-    let changes = tools::executor(&opts).apply(
-        std::slice::from_ref(&plan),
-        &tools::plugin_journal(&opts, "openclaw"),
-    )?;
-    for c in changes.iter().filter(|c| !c.is_noop()) {
-        println!("routed {} through http://127.0.0.1:{port}", c.logical);
-    }
-    Ok(ExitCode::SUCCESS)
+#[cfg(not(unix))]
+pub fn run_unwrap(_a: UnwrapArgs) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("headroom unwrap is not available on this platform yet; use headroom install remove")
 }
 
+#[cfg(unix)]
 pub fn run_unwrap(a: UnwrapArgs) -> anyhow::Result<ExitCode> {
-    if a.tool == "openclaw" {
-        // Only the configuration: a proxy is never stopped here (it may serve other tools).
-        let opts = tools::host_options()?;
-        tools::revert(
-            &tools::executor(&opts),
-            &tools::plugin_journal(&opts, "openclaw"),
-        )?;
-        return Ok(ExitCode::SUCCESS);
+    let opts = tools::host_options()?;
+    let host = AdapterHost::load(opts.clone());
+    for line in wrap::unroute(&opts, &host, &a.tool)? {
+        println!("{line}");
     }
-    anyhow::bail!(
-        "{} is not persistently wrapped: `wrap` routes a tool only while it runs (for persistent routing use `headroom install apply`/`remove`)",
-        a.tool
-    )
+    Ok(ExitCode::SUCCESS)
 }

@@ -266,6 +266,7 @@ impl Supervisor for Cron {
         let pid = agent::started_pid(d);
         let running = pid.is_some_and(procs::alive);
         SupervisorState {
+            crash_looping: false,
             registered,
             running,
             state: match (registered, running) {

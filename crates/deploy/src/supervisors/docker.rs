@@ -48,7 +48,7 @@ impl Docker {
             argv.extend(["--publish".to_owned(), format!("127.0.0.1:{port}:{port}")]);
         }
         // HEADROOM_PORT lets the image's HEALTHCHECK (`headroom health`) find the proxy.
-        let port = ("HEADROOM_PORT".to_owned(), d.manifest.port.to_string());
+        let port = (headroom_core::env::PORT.to_owned(), d.manifest.port.to_string());
         for (k, v) in std::iter::once(port).chain(d.proxy_env()) {
             argv.push("--env".to_owned());
             argv.push(format!("{k}={v}"));
@@ -166,6 +166,7 @@ impl Supervisor for Docker {
         .filter(|o| o.ok);
         let Some(out) = out else {
             return SupervisorState {
+                crash_looping: false,
                 registered: false,
                 state: "no container".to_owned(),
                 running: false,
@@ -179,6 +180,7 @@ impl Supervisor for Docker {
             .and_then(|p| p.parse().ok())
             .filter(|p| *p != 0);
         SupervisorState {
+            crash_looping: false,
             registered: true,
             running: status == "running",
             state: status,

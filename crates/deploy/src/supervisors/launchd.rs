@@ -152,6 +152,7 @@ impl Supervisor for Launchd {
                 .and_then(|p| p.trim().parse().ok())
         });
         SupervisorState {
+            crash_looping: false,
             registered: self.plist_path(d).exists(),
             running: pid.is_some(),
             state: if out.is_some() {

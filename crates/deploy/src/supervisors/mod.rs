@@ -51,6 +51,9 @@ pub struct SupervisorState {
     pub state: String,
     pub running: bool,
     pub pid: Option<u32>,
+    /// The manager keeps restarting a proxy that exits right after starting, or gave up on it.
+    #[serde(default)]
+    pub crash_looping: bool,
 }
 
 pub trait Supervisor {

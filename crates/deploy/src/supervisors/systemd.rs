@@ -7,7 +7,7 @@ use super::{Rendered, RenderedFile, Supervisor, SupervisorState, Unusable};
 use crate::command;
 use crate::deployment::Deployment;
 use crate::fsutil;
-use crate::manifest::SupervisorKind;
+use crate::manifest::{Artifact, SupervisorKind};
 use crate::quote;
 
 pub struct Systemd {
@@ -186,11 +186,9 @@ impl Systemd {
 
 /// Files an apply recorded in the manifest's artifacts.
 fn recorded_files(d: &Deployment) -> impl Iterator<Item = PathBuf> + '_ {
-    d.manifest.artifacts.iter().filter_map(|a| {
-        if a.get("kind")?.as_str()? != "file" {
-            return None;
-        }
-        Some(PathBuf::from(a.get("path")?.as_str()?))
+    d.manifest.artifacts.iter().filter_map(|a| match a {
+        Artifact::File { path } => Some(path.clone()),
+        _ => None,
     })
 }
 
@@ -331,6 +329,7 @@ impl Supervisor for Systemd {
         }
         let get = |k: &str| props.get(k).cloned().unwrap_or_default();
         let active = get("ActiveState");
+        let sub = get("SubState");
         let pid = get("MainPID").parse::<u32>().ok().filter(|p| *p != 0);
         SupervisorState {
             registered: get("LoadState") == "loaded"
@@ -342,9 +341,10 @@ impl Supervisor for Systemd {
             state: if active.is_empty() {
                 "unknown".to_owned()
             } else {
-                format!("{active} ({})", get("SubState"))
+                format!("{active} ({sub})")
             },
             pid,
+            crash_looping: sub == "auto-restart" || active == "failed",
         }
     }
 }
@@ -398,7 +398,7 @@ mod tests {
             units.join("default.target.wants/headroom-dev.1.service"),
         )
         .unwrap();
-        d.manifest.artifacts = vec![serde_json::json!({"kind": "file", "path": unit})];
+        d.manifest.artifacts = vec![Artifact::File { path: unit.clone() }];
         // Whether or not a user manager runs here, it knows nothing of this unit.
         Systemd { system: false }.uninstall(&d).unwrap();
         assert!(!unit.exists());

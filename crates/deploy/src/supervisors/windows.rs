@@ -270,6 +270,7 @@ impl Supervisor for Windows {
         let name = d.service_name();
         if !cfg!(windows) {
             return SupervisorState {
+                crash_looping: false,
                 registered: false,
                 state: "unsupported on this OS".to_owned(),
                 running: false,
@@ -293,6 +294,7 @@ impl Supervisor for Windows {
                 .and_then(|p| p.parse().ok())
                 .filter(|p| *p != 0);
             return SupervisorState {
+                crash_looping: false,
                 registered: out.is_some(),
                 running: state.contains("RUNNING"),
                 state,
@@ -303,6 +305,7 @@ impl Supervisor for Windows {
             .is_ok_and(|o| o.ok);
         let pid = crate::agent::started_pid(d);
         SupervisorState {
+            crash_looping: false,
             registered,
             running: pid.is_some(),
             state: if registered {

@@ -1,17 +1,65 @@
-//! Shared helpers of the `install_*` integration tests: a temp HOME (with a space), the real
-//! `headroom` binary, byte-exact tree snapshots, free ports, supervisor availability and a
+//! Shared helpers of the host's integration tests: the real `headroom` binary run with a
+//! chosen HOME (inheriting the caller's environment, or with a cleared one), a temp HOME (with
+//! a space), byte-exact tree snapshots, free ports, a test proxy, supervisor availability and a
 //! cross-process lock so suites sharing one manager never run at once.
+//!
+//! Each test binary declares `mod support;` and uses a subset, hence `dead_code` is allowed.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub fn headroom() -> &'static str {
     env!("CARGO_BIN_EXE_headroom")
+}
+
+/// `headroom ARGS` with `HOME=home`, `HEADROOM_PORT` removed and the rest of the caller's
+/// environment inherited.
+pub fn headroom_cmd(home: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(headroom());
+    c.args(args).env("HOME", home).env_remove("HEADROOM_PORT");
+    c
+}
+
+/// Clear `cmd`'s environment down to `HOME=home` and `PATH=/usr/bin:/bin`.
+pub fn isolate<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
+    cmd.env_clear()
+        .env("HOME", home)
+        .env("PATH", "/usr/bin:/bin")
+}
+
+/// `headroom ARGS` in a cleared environment: `HOME=home`, `PATH=/usr/bin:/bin`, then `env`.
+pub fn isolated(home: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(headroom());
+    isolate(c.args(args), home);
+    c
+}
+
+/// Run [`isolated`] with the extra variables `env`.
+pub fn run_in(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = isolated(home, args);
+    c.envs(env.iter().copied());
+    c.output().unwrap()
+}
+
+/// Require success (printing stderr otherwise) and return stdout, which must be UTF-8.
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// Write `text` to `path` with mode 0755 (a stand-in tool).
+pub fn write_executable(path: &Path, text: &str) {
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// The shared CI scripts (`../shared/ci` beside the checkout, or `$HEADROOM_SHARED_DIR/ci`).
@@ -56,12 +104,10 @@ impl Home {
         self.dir.path()
     }
 
+    /// [`headroom_cmd`] with `XDG_RUNTIME_DIR` set to [`runtime_dir`].
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(headroom());
-        c.args(args)
-            .env("HOME", self.path())
-            .env("XDG_RUNTIME_DIR", runtime_dir())
-            .env_remove("HEADROOM_PORT");
+        let mut c = headroom_cmd(self.path(), args);
+        c.env("XDG_RUNTIME_DIR", runtime_dir());
         c
     }
 
@@ -144,10 +190,13 @@ pub fn apply_args<'a>(profile: &'a str, port: &'a str, extra: &[&'a str]) -> Vec
     v
 }
 
+/// A [`snapshot`]: relative path → (kind, bytes or link target, permission bits).
+pub type Tree = BTreeMap<PathBuf, (String, Vec<u8>, u32)>;
+
 /// Every entry under `root`: file bytes, symlink targets, directories, and permission bits.
-pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, (String, Vec<u8>, u32)> {
+pub fn snapshot(root: &Path) -> Tree {
     let mut out = BTreeMap::new();
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, (String, Vec<u8>, u32)>) {
+    fn walk(root: &Path, dir: &Path, out: &mut Tree) {
         let Ok(entries) = fs::read_dir(dir) else {
             return;
         };
@@ -174,12 +223,17 @@ pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, (String, Vec<u8>, u32)> {
     out
 }
 
+/// [`snapshot`] of a HOME without headroom's own state (`~/.headroom`: compile cache, runs,
+/// journals, locks), which is not the user's configuration.
+pub fn user_files(home: &Path) -> Tree {
+    snapshot(home)
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(".headroom"))
+        .collect()
+}
+
 /// Compare two snapshots, naming only the entries that differ.
-pub fn assert_same_tree(
-    before: &BTreeMap<PathBuf, (String, Vec<u8>, u32)>,
-    after: &BTreeMap<PathBuf, (String, Vec<u8>, u32)>,
-    what: &str,
-) {
+pub fn assert_same_tree(before: &Tree, after: &Tree, what: &str) {
     let mut diffs = Vec::new();
     for (k, v) in before {
         match after.get(k) {
@@ -218,6 +272,31 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// A headroom proxy answers `/readyz` 200 on the loopback `port`.
+pub fn proxy_ready(port: u16) -> bool {
+    headroom_deploy::health::is_ready("127.0.0.1", port)
+}
+
+/// `headroom proxy --port PORT` (stderr discarded, the caller's environment), once it is
+/// ready or 10 s have passed. The caller kills it.
+pub fn start_proxy(port: u16) -> Child {
+    let proxy = Command::new(headroom())
+        .args(["proxy", "--port", &port.to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !proxy_ready(port) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    proxy
+}
+
 /// `GET path` on loopback; the status code, if anything answered HTTP.
 pub fn http_status(port: u16, path: &str) -> Option<u16> {
     use std::io::{Read, Write};
@@ -242,14 +321,25 @@ pub fn lock_supervisor(name: &str) -> SupervisorLock {
     SupervisorLock(f)
 }
 
+/// [`lock_supervisor`], then [`proxy_unavailable`]: the lock while a serving proxy can back a
+/// deployment test, or `None` after saying why it cannot (the lock is released again).
+pub fn lock_with_serving_proxy(name: &str) -> Option<SupervisorLock> {
+    let lock = lock_supervisor(name);
+    if let Some(why) = proxy_unavailable() {
+        skip(&why);
+        return None;
+    }
+    Some(lock)
+}
+
 /// Why the current `headroom proxy` cannot back a deployment test, if it cannot: it must
 /// answer `/readyz` 200 within a few seconds.
 pub fn proxy_unavailable() -> Option<String> {
     let port = free_port();
     let mut child = Command::new(headroom())
         .args(["proxy", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .ok()?;
     let mut exited = None;
@@ -299,4 +389,29 @@ pub fn kill9(pid: u32) {
         .status()
         .unwrap();
     assert!(ok.success(), "kill -9 {pid}");
+}
+
+/// A real `systemd --user` answers (`is-system-running` says `offline` even then, so ask for
+/// the state property).
+pub fn systemd_user_running() -> bool {
+    Command::new("systemctl")
+        .args(["--user", "show", "-p", "SystemState", "--value"])
+        .env("XDG_RUNTIME_DIR", runtime_dir())
+        .output()
+        .is_ok_and(|o| {
+            matches!(
+                String::from_utf8_lossy(&o.stdout).trim(),
+                "running" | "degraded"
+            )
+        })
+}
+
+/// The suites driving the real `systemd --user`: [`lock_with_serving_proxy`] once
+/// [`systemd_user_running`], or `None` after saying why not.
+pub fn lock_systemd_user() -> Option<SupervisorLock> {
+    if !systemd_user_running() {
+        skip("no systemd user manager (run ../shared/ci/systemd-user-up.sh)");
+        return None;
+    }
+    lock_with_serving_proxy("systemd-user")
 }

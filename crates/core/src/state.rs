@@ -1,0 +1,150 @@
+//! `~/.headroom`: every path headroom keeps state at, defined here and nowhere else.
+//!
+//! ```text
+//! ~/.headroom/deploy/<profile>/manifest.json   a persistent deployment
+//! ~/.headroom/deploy/<profile>/journal.json    the edit journal of that deployment
+//! ~/.headroom/deploy/<profile>/headroom.log    proxy output when cron's `agent ensure` starts it
+//! ~/.headroom/deploy/<profile>/agent.pid       the proxy `agent ensure` started last
+//! ~/.headroom/plugins/<id>/adapter.wasm        an installed third-party adapter (as approved)
+//! ~/.headroom/plugins/<id>/consent.json        what the user approved for it
+//! ~/.headroom/runs/<id>.json                   an adapter's last call and its denial count
+//! ~/.headroom/journal/plugin-<id>.json         journal of a direct `plugins apply <id>`
+//! ~/.headroom/cache/                           precompiled adapters
+//! ~/.headroom/locks/                           advisory locks
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum HomeError {
+    #[error("HOME is not set")]
+    Unset,
+    #[error("HOME must be an absolute path, got {0}")]
+    Relative(String),
+}
+
+/// The home directory every path is derived from: `$HOME`, set and absolute (an empty or
+/// relative HOME would put headroom's state under whatever directory a command runs in).
+pub fn home_dir() -> Result<PathBuf, HomeError> {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or(HomeError::Unset)?;
+    let home = PathBuf::from(home);
+    if !home.is_absolute() {
+        return Err(HomeError::Relative(home.display().to_string()));
+    }
+    Ok(home)
+}
+
+/// `~/.headroom` of one home directory. Names passed in (profiles, plugin ids) are validated by
+/// their owners (`ProfileName`, the manifest's id rule) before they get here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDir {
+    home: PathBuf,
+    root: PathBuf,
+}
+
+impl StateDir {
+    pub fn new(home: &Path) -> Self {
+        Self {
+            home: home.to_path_buf(),
+            root: home.join(".headroom"),
+        }
+    }
+
+    /// The home directory this state belongs to.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// `~/.headroom` itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `~/.headroom/deploy`: one directory per deployment profile.
+    pub fn deploy_dir(&self) -> PathBuf {
+        self.root.join("deploy")
+    }
+    pub fn profile_dir(&self, profile: &str) -> PathBuf {
+        self.deploy_dir().join(profile)
+    }
+    pub fn manifest(&self, profile: &str) -> PathBuf {
+        self.profile_dir(profile).join("manifest.json")
+    }
+    pub fn journal(&self, profile: &str) -> PathBuf {
+        self.profile_dir(profile).join("journal.json")
+    }
+    /// Output of the proxy when `agent ensure` (cron) starts it rather than a manager.
+    pub fn proxy_log(&self, profile: &str) -> PathBuf {
+        self.profile_dir(profile).join("headroom.log")
+    }
+    /// PID of the proxy `agent ensure` started last.
+    pub fn agent_pid(&self, profile: &str) -> PathBuf {
+        self.profile_dir(profile).join("agent.pid")
+    }
+
+    pub fn locks_dir(&self) -> PathBuf {
+        self.root.join("locks")
+    }
+    /// Serialises apply/start/stop/remove of one profile.
+    pub fn profile_lock(&self, profile: &str) -> PathBuf {
+        self.locks_dir().join(format!("deploy-{profile}.lock"))
+    }
+    /// Held (non-blocking) by the one `agent ensure` that is starting the proxy.
+    pub fn start_lock(&self, profile: &str) -> PathBuf {
+        self.locks_dir().join(format!("agent-{profile}.lock"))
+    }
+    /// One headroom process edits users' files at a time.
+    pub fn edits_lock(&self) -> PathBuf {
+        self.locks_dir().join("edits.lock")
+    }
+
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.root.join("plugins")
+    }
+    pub fn plugin_dir(&self, id: &str) -> PathBuf {
+        self.plugins_dir().join(id)
+    }
+    pub fn runs_dir(&self) -> PathBuf {
+        self.root.join("runs")
+    }
+    pub fn last_run(&self, id: &str) -> PathBuf {
+        self.runs_dir().join(format!("{id}.json"))
+    }
+    /// The journal of a direct `plugins apply <id>` (and of `wrap` for config-only tools).
+    pub fn plugin_journal(&self, id: &str) -> PathBuf {
+        self.root.join("journal").join(format!("plugin-{id}.json"))
+    }
+    /// Precompiled adapters (key: wasm sha256 + engine hash).
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_is_under_dot_headroom() {
+        let s = StateDir::new(Path::new("/h o"));
+        assert_eq!(
+            s.manifest("p"),
+            PathBuf::from("/h o/.headroom/deploy/p/manifest.json")
+        );
+        assert_eq!(
+            s.profile_lock("p"),
+            PathBuf::from("/h o/.headroom/locks/deploy-p.lock")
+        );
+        assert_eq!(
+            s.plugin_journal("x"),
+            PathBuf::from("/h o/.headroom/journal/plugin-x.json")
+        );
+        for p in [s.cache_dir(), s.last_run("x"), s.edits_lock(), s.plugin_dir("x")] {
+            assert!(p.starts_with("/h o/.headroom/"), "{}", p.display());
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! `install` as use cases: apply, status, start, stop, restart, remove of a persistent
+//! deployment together with the tool files it routes. The deploy crate supervises the proxy,
+//! [`crate::tools`] decides which adapter edits which file; this module orders them and undoes
+//! exactly its own run when a step fails. The CLI (`cli/install.rs`) parses and prints.
+
+use std::path::{Path, PathBuf};
+
+use headroom_deploy::lifecycle::{self, Report};
+use headroom_deploy::manifest::{ProviderMode, Scope};
+use headroom_deploy::planner::{self, ApplyRequest};
+use headroom_deploy::status::{self, Status};
+use headroom_deploy::{ProfileName, ProfilePaths};
+use headroom_plugins::{AdapterHost, HostOptions};
+
+use crate::tools;
+
+/// What `install apply` was asked for.
+pub struct Request {
+    pub profile: String,
+    pub preset: Option<headroom_deploy::manifest::Preset>,
+    pub runtime: Option<headroom_deploy::manifest::Runtime>,
+    pub scope: Scope,
+    pub providers: ProviderMode,
+    /// `--target` as typed.
+    pub targets: Vec<String>,
+    pub port: Option<String>,
+    pub host: String,
+    pub backend: Option<String>,
+    pub image: Option<String>,
+    pub env: Vec<String>,
+    pub proxy_args: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// What `install apply` did (or, for a dry run, would do), in lines for the user.
+pub enum Outcome {
+    /// The plan, every file's diff; nothing was changed.
+    DryRun { notes: Vec<String>, text: String },
+    Applied {
+        notes: Vec<String>,
+        report: Report,
+        /// One line per tool file written or put back.
+        files: Vec<String>,
+    },
+}
+
+/// `install apply`. Refusals that need no guest code come first (arguments, targets matched to
+/// the adapters' manifests, an existing manifest, the port, the supervisor); then adapters
+/// detect and plan, every file is previewed (a config that cannot be edited stops everything),
+/// the deployment is replaced and healthy, and only then are tools pointed at it. The journal
+/// then records exactly what this deployment routes: what a previous apply of the profile
+/// routed and this one does not is put back in the same transaction. If the tool edits fail,
+/// the files are as they were and the previous deployment is back.
+pub fn apply(req: Request, opts: &HostOptions, exe: &Path) -> anyhow::Result<Outcome> {
+    // Adapters are read (manifests only; nothing compiles) only when tools are configured.
+    let adapters = (req.providers != ProviderMode::None).then(|| AdapterHost::load(opts.clone()));
+    let scope = tools::scope(req.scope);
+    let deploy_request = |targets: Vec<String>, adapters| ApplyRequest {
+        profile: req.profile.clone(),
+        preset: req.preset,
+        runtime: req.runtime,
+        scope: req.scope,
+        providers: req.providers,
+        targets,
+        adapters,
+        port: req.port.clone(),
+        host: req.host.clone(),
+        backend: req.backend.clone(),
+        image: req.image.clone(),
+        env: req.env.clone(),
+        proxy_args: req.proxy_args.clone(),
+        home: opts.home.clone(),
+        exe: exe.to_path_buf(),
+    };
+    // Manifests only: `auto` cannot know its targets before adapters detect.
+    let early = tools::select(
+        adapters.as_ref(),
+        req.providers,
+        scope,
+        &req.targets,
+        None,
+    )?;
+    let preflight = planner::plan(&deploy_request(early.targets.clone(), Default::default()))?;
+    if !req.dry_run {
+        lifecycle::preflight(&preflight)?;
+    }
+    let selection = match (&adapters, req.providers) {
+        (Some(host), ProviderMode::Auto) => {
+            let found = tools::detected(host, scope);
+            tools::select(Some(host), req.providers, scope, &[], Some(&found))?
+        }
+        _ => early,
+    };
+    let port = preflight.deployment.manifest.port;
+    let profile = preflight.deployment.manifest.profile.clone();
+    let tool_plans = tools::plan(adapters.as_ref(), &selection, scope, port, &profile)?;
+    let plan = planner::plan(&deploy_request(
+        selection.targets.clone(),
+        tool_plans.adapters.clone(),
+    ))?;
+    let exec = tools::executor(opts);
+    let journal = plan.deployment.paths.journal();
+    let notes = selection.skipped;
+    // Every file's new contents first: a config we cannot edit stops the install here.
+    let preview = exec.preview_exclusive(&tool_plans.plans, &journal)?;
+    if req.dry_run {
+        let mut text = plan.describe();
+        for c in preview.changed.iter().chain(&preview.reverted) {
+            if !c.is_noop() {
+                text.push_str(&c.unified_diff());
+            }
+        }
+        return Ok(Outcome::DryRun { notes, text });
+    }
+    // The proxy is up and healthy before any tool is pointed at it.
+    let applied = lifecycle::apply(plan)?;
+    match exec.apply_exclusive(&tool_plans.plans, &journal) {
+        Ok(done) => {
+            let mut files: Vec<String> = done
+                .changed
+                .iter()
+                .filter(|c| !c.is_noop())
+                .map(|c| format!("configured {}", c.logical))
+                .collect();
+            files.extend(
+                done.reverted
+                    .iter()
+                    .map(|c| format!("restored {} (this deployment no longer routes it)", c.logical)),
+            );
+            Ok(Outcome::Applied {
+                notes,
+                report: applied.report,
+                files,
+            })
+        }
+        // The executor has put every file and the journal back; undo the deployment too.
+        Err(e) => {
+            let restored = applied.rollback();
+            anyhow::bail!("{e}; no tool file was changed and {restored}")
+        }
+    }
+}
+
+/// `install status`, with each journaled tool file's state.
+pub fn status(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Status> {
+    let name = ProfileName::new(profile)?;
+    let d = lifecycle::load(&opts.home, &name, exe)?;
+    let mut st = status::status(&d);
+    st.edits = tools::edit_states(&tools::executor(opts), &d.paths.journal())?;
+    Ok(st)
+}
+
+pub fn start(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Report> {
+    lifecycle::start(&opts.home, &ProfileName::new(profile)?, exe)
+}
+
+pub fn stop(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Report> {
+    lifecycle::stop(&opts.home, &ProfileName::new(profile)?, exe)
+}
+
+pub fn restart(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Report> {
+    lifecycle::restart(&opts.home, &ProfileName::new(profile)?, exe)
+}
+
+/// `install remove`: tool files first, from the journal alone (the manifest may be corrupt and
+/// the adapters gone); if a file cannot be restored, nothing else is removed either. Then the
+/// deployment.
+pub fn remove(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Report> {
+    let name = ProfileName::new(profile)?;
+    let journal = ProfilePaths::new(&opts.home, &name).journal();
+    let restored = tools::revert(&tools::executor(opts), &journal)?;
+    let mut report = lifecycle::remove(&opts.home, &name, exe)?;
+    report.done.splice(0..0, restored);
+    Ok(report)
+}
+
+/// The running executable, resolved (what a supervisor is told to run).
+pub fn current_exe() -> anyhow::Result<PathBuf> {
+    use anyhow::Context as _;
+    let exe = std::env::current_exe().context("cannot find the headroom executable")?;
+    Ok(exe.canonicalize().unwrap_or(exe))
+}
