@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use headroom_deploy::lifecycle::{self, Report};
-use headroom_deploy::manifest::{ProviderMode, Scope};
+use headroom_deploy::manifest::ProviderMode;
 use headroom_deploy::planner::{self, ApplyRequest};
 use headroom_deploy::status::{self, Status};
 use headroom_deploy::{ProfileName, ProfilePaths};
@@ -14,21 +14,11 @@ use headroom_plugins::{AdapterHost, HostOptions};
 
 use crate::tools;
 
-/// What `install apply` was asked for.
+/// What `install apply` was asked for: the deployment's settings as typed (`targets` are the
+/// `--target` names, resolved here against the adapters' manifests), and whether to only show
+/// the plan.
 pub struct Request {
-    pub profile: String,
-    pub preset: Option<headroom_deploy::manifest::Preset>,
-    pub runtime: Option<headroom_deploy::manifest::Runtime>,
-    pub scope: Scope,
-    pub providers: ProviderMode,
-    /// `--target` as typed.
-    pub targets: Vec<String>,
-    pub port: Option<String>,
-    pub host: String,
-    pub backend: Option<String>,
-    pub image: Option<String>,
-    pub env: Vec<String>,
-    pub proxy_args: Vec<String>,
+    pub deploy: ApplyRequest,
     pub dry_run: bool,
 }
 
@@ -51,43 +41,26 @@ pub enum Outcome {
 /// then records exactly what this deployment routes: what a previous apply of the profile
 /// routed and this one does not is put back in the same transaction. If the tool edits fail,
 /// the files are as they were and the previous deployment is back.
-pub fn apply(req: Request, opts: &HostOptions, exe: &Path) -> anyhow::Result<Outcome> {
+pub fn apply(req: Request, opts: &HostOptions) -> anyhow::Result<Outcome> {
+    let mode = req.deploy.providers;
     // Adapters are read (manifests only; nothing compiles) only when tools are configured.
-    let adapters = (req.providers != ProviderMode::None).then(|| AdapterHost::load(opts.clone()));
-    let scope = tools::scope(req.scope);
+    let adapters = (mode != ProviderMode::None).then(|| AdapterHost::load(opts.clone()));
+    let scope = tools::scope(req.deploy.scope);
     let deploy_request = |targets: Vec<String>, adapters| ApplyRequest {
-        profile: req.profile.clone(),
-        preset: req.preset,
-        runtime: req.runtime,
-        scope: req.scope,
-        providers: req.providers,
         targets,
         adapters,
-        port: req.port.clone(),
-        host: req.host.clone(),
-        backend: req.backend.clone(),
-        image: req.image.clone(),
-        env: req.env.clone(),
-        proxy_args: req.proxy_args.clone(),
-        home: opts.home.clone(),
-        exe: exe.to_path_buf(),
+        ..req.deploy.clone()
     };
     // Manifests only: `auto` cannot know its targets before adapters detect.
-    let early = tools::select(
-        adapters.as_ref(),
-        req.providers,
-        scope,
-        &req.targets,
-        None,
-    )?;
+    let early = tools::select(adapters.as_ref(), mode, scope, &req.deploy.targets, None)?;
     let preflight = planner::plan(&deploy_request(early.targets.clone(), Default::default()))?;
     if !req.dry_run {
         lifecycle::preflight(&preflight)?;
     }
-    let selection = match (&adapters, req.providers) {
+    let selection = match (&adapters, mode) {
         (Some(host), ProviderMode::Auto) => {
             let found = tools::detected(host, scope);
-            tools::select(Some(host), req.providers, scope, &[], Some(&found))?
+            tools::select(Some(host), mode, scope, &[], Some(&found))?
         }
         _ => early,
     };
@@ -122,11 +95,12 @@ pub fn apply(req: Request, opts: &HostOptions, exe: &Path) -> anyhow::Result<Out
                 .filter(|c| !c.is_noop())
                 .map(|c| format!("configured {}", c.logical))
                 .collect();
-            files.extend(
-                done.reverted
-                    .iter()
-                    .map(|c| format!("restored {} (this deployment no longer routes it)", c.logical)),
-            );
+            files.extend(done.reverted.iter().map(|c| {
+                format!(
+                    "restored {} (this deployment no longer routes it)",
+                    c.logical
+                )
+            }));
             Ok(Outcome::Applied {
                 notes,
                 report: applied.report,

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use headroom_core::StateDir;
 use headroom_deploy::manifest::{ProviderMode, Scope as DeployScope};
 use headroom_deploy::status::{FileState, ManagedFile};
 use headroom_edits::{Authorized, Executor, Roots};
@@ -33,20 +32,24 @@ pub fn executor(opts: &HostOptions) -> Executor {
             home: opts.home.clone(),
             system: opts.system_root.clone(),
         },
-        StateDir::new(&opts.home).edits_lock(),
+        opts.state_dir.edits_lock(),
     )
 }
 
 /// The journal of a direct `plugins apply <id>` (and of `wrap` for config-only tools).
 pub fn plugin_journal(opts: &HostOptions, id: &str) -> PathBuf {
-    StateDir::new(&opts.home).plugin_journal(id)
+    opts.state_dir.plugin_journal(id)
 }
 
 /// Every target a usable adapter configures, with the scopes it is configured at, in the
 /// adapters' order (built-ins first).
 pub fn catalogue(host: &AdapterHost) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    for e in host.entries().iter().filter(|e| e.status == EntryStatus::Ok) {
+    for e in host
+        .entries()
+        .iter()
+        .filter(|e| e.status == EntryStatus::Ok)
+    {
         let Some(m) = &e.manifest else { continue };
         for t in &m.targets {
             let at = match out.iter_mut().find(|(name, _)| name == t) {
@@ -255,13 +258,14 @@ pub fn edit_states(exec: &Executor, journal: &Path) -> anyhow::Result<Vec<Manage
 /// Revert everything a journal records; one line per file for the user.
 pub fn revert(exec: &Executor, journal: &Path) -> anyhow::Result<Vec<String>> {
     let report = exec.revert(journal)?;
-    let mut lines: Vec<String> = report.restored.iter().map(|f| format!("restored {f}")).collect();
-    lines.extend(
-        report
-            .merged
-            .iter()
-            .map(|f| format!("{f} changed since headroom wrote it: only headroom's keys were put back")),
-    );
+    let mut lines: Vec<String> = report
+        .restored
+        .iter()
+        .map(|f| format!("restored {f}"))
+        .collect();
+    lines.extend(report.merged.iter().map(|f| {
+        format!("{f} changed since headroom wrote it: only headroom's keys were put back")
+    }));
     lines.extend(
         report
             .missing

@@ -280,28 +280,47 @@ pub enum Plan {
 }
 
 /// Decide how to route `tool`: the adapters' manifests say which tools exist.
-pub fn plan(host: &headroom_plugins::AdapterHost, tool: &str, port: u16, home: &Path) -> anyhow::Result<Plan> {
+pub fn plan(
+    host: &headroom_plugins::AdapterHost,
+    tool: &str,
+    port: u16,
+    home: &Path,
+) -> anyhow::Result<Plan> {
     let known = crate::tools::catalogue(host);
     if !known.iter().any(|(t, _)| t == tool) {
         bail!(
             "unknown tool {tool:?} (known: {}; see `headroom plugins list`)",
-            known.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(", ")
+            known
+                .iter()
+                .map(|(t, _)| t.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if let Some(r) = session_routing(tool, port, home) {
         return Ok(Plan::Session(r));
     }
     match host.for_target(tool, headroom_plugins::Scope::Provider) {
-        Some(e) => Ok(Plan::Persistent { adapter: e.id.clone() }),
+        Some(e) => Ok(Plan::Persistent {
+            adapter: e.id.clone(),
+        }),
         None => bail!(
             "{tool} can only be routed through its shell environment; use `headroom install apply --providers manual --target {tool}`"
         ),
     }
 }
 
+/// What [`route_persistently`] did, for the user.
+pub struct Persisted {
+    /// Which lasting proxy serves the tool (reused or recovered).
+    pub proxy: String,
+    pub notes: Vec<String>,
+    /// Logical paths of the files now pointing at the proxy.
+    pub routed: Vec<String>,
+}
+
 /// Route a config-only tool persistently: the proxy on `port` must outlive this command (a
 /// deployment reused or recovered), then the adapter's edits are applied and journaled.
-/// Returns what to tell the user.
 pub fn route_persistently(
     opts: &headroom_plugins::HostOptions,
     host: &headroom_plugins::AdapterHost,
@@ -309,14 +328,12 @@ pub fn route_persistently(
     tool: &str,
     adapter: &str,
     port: u16,
-) -> anyhow::Result<Vec<String>> {
-    let mut lines = Vec::new();
-    match ensure_persistent_proxy(&opts.home, exe, port)? {
-        Some(how) => lines.push(how),
-        None => bail!(
+) -> anyhow::Result<Persisted> {
+    let Some(proxy) = ensure_persistent_proxy(&opts.home, exe, port)? else {
+        bail!(
             "no headroom proxy on port {port}; {tool}'s routing is persistent, so start one that stays up: `headroom install apply --port {port}`"
-        ),
-    }
+        );
+    };
     let ctx = headroom_plugins::AdapterContext {
         port,
         scope: headroom_plugins::Scope::Provider,
@@ -328,14 +345,15 @@ pub fn route_persistently(
         std::slice::from_ref(&plan),
         &crate::tools::plugin_journal(opts, adapter),
     )?;
-    lines.extend(plan.plan().notes.iter().map(|n| format!("note: {n}")));
-    lines.extend(
-        changes
+    Ok(Persisted {
+        proxy,
+        notes: plan.plan().notes.clone(),
+        routed: changes
             .iter()
             .filter(|c| !c.is_noop())
-            .map(|c| format!("routed {} through http://127.0.0.1:{port}", c.logical)),
-    );
-    Ok(lines)
+            .map(|c| c.logical.clone())
+            .collect(),
+    })
 }
 
 /// Undo [`route_persistently`] from its journal (works after the adapter is gone); the proxy is

@@ -10,14 +10,6 @@ use std::process::Command;
 
 use support::*;
 
-fn preconditions() -> Option<SupervisorLock> {
-    if !systemd_user_running() {
-        skip("no systemd user manager (run ../shared/ci/systemd-user-up.sh)");
-        return None;
-    }
-    lock_with_serving_proxy("systemd-user")
-}
-
 /// A directory nothing may be created in, not even by root (`chattr +i`); undone on drop so the
 /// temporary HOME can be deleted.
 struct Immutable(PathBuf);
@@ -56,7 +48,9 @@ const CLAUDE_AT_PROVIDER: &[&str] = &[
 
 #[test]
 fn a_reapply_whose_tool_write_fails_leaves_the_previous_deployment_and_its_edits() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
     let home = Home::new();
     let claude = home.path().join(".claude");
     let settings = claude.join("settings.json");
@@ -94,7 +88,10 @@ fn a_reapply_whose_tool_write_fails_leaves_the_previous_deployment_and_its_edits
     assert!(ok, "the previous deployment is healthy again: {st}");
     assert_eq!(st["port"].to_string(), port_a);
     assert!(err.contains("no tool file was changed"), "{err}");
-    assert!(err.contains("the previous deployment was restored"), "{err}");
+    assert!(
+        err.contains("the previous deployment was restored"),
+        "{err}"
+    );
 
     // And its edits can still be undone byte for byte.
     let out = home.ok(&["install", "remove", "--profile", &profile]);
@@ -105,7 +102,9 @@ fn a_reapply_whose_tool_write_fails_leaves_the_previous_deployment_and_its_edits
 
 #[test]
 fn a_reapply_with_providers_none_unroutes_the_shell_block() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
     let home = Home::new();
     let rc = home.path().join(".bashrc");
     let original = "# ~/.bashrc\nexport EDITOR=vim\n";
@@ -138,7 +137,9 @@ fn a_reapply_with_providers_none_unroutes_the_shell_block() {
 
 #[test]
 fn a_reapply_at_provider_scope_unroutes_the_user_scope_block() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
     let home = Home::new();
     let rc = home.path().join(".bashrc");
     let original = "# ~/.bashrc\nalias ll='ls -l'";

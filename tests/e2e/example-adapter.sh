@@ -117,6 +117,14 @@ if [ -n "${HEADROOM_EXAMPLE_SYSTEMD:-}" ]; then
     tree >"$WORK/tree.after"
     check "HOME is byte-identical after remove" cmp "$WORK/tree.before" "$WORK/tree.after"
     check "no deployment left" test ! -e "$HOME/.headroom/deploy/example-crush"
+    # `wrap` knows crush from the same manifests; its routing lives in crush.json, so wrapping it
+    # edits that file against the lasting proxy, and `unwrap` puts every byte back.
+    check "a proxy-only deployment" env XDG_RUNTIME_DIR=/run/user/0 "$HEADROOM" install apply --profile example-wrap --port "$PORT" --providers none
+    check "wrap crush routes crush.json through the lasting proxy" sh -c \
+        "'$HEADROOM' wrap crush --port $PORT | grep -qx 'routed ~/.config/crush/crush.json through http://127.0.0.1:$PORT'"
+    check "unwrap crush" hr unwrap crush
+    check "unwrap restored every byte" cmp "$CONFIG" "$WORK/original.json"
+    check "remove the proxy-only deployment" env XDG_RUNTIME_DIR=/run/user/0 "$HEADROOM" install remove --profile example-wrap
 else
     echo "SKIP install apply --target crush: no systemd --user here"; SKIPPED=$((SKIPPED + 1))
 fi

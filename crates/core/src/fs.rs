@@ -11,7 +11,12 @@ use std::path::Path;
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
-        _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, "no parent directory")),
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no parent directory",
+            ));
+        }
     };
     let name = path
         .file_name()
@@ -72,7 +77,11 @@ pub fn mode_of(m: &fs::Metadata) -> u32 {
 
 #[cfg(not(unix))]
 pub fn mode_of(m: &fs::Metadata) -> u32 {
-    if m.permissions().readonly() { 0o444 } else { 0o644 }
+    if m.permissions().readonly() {
+        0o444
+    } else {
+        0o644
+    }
 }
 
 /// `mkdir -p` with 0700 for the directories it creates: headroom's state holds copies of the
@@ -139,7 +148,9 @@ mod tests {
     fn a_stale_temp_file_of_our_pid_is_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let tmp = dir.path().join(format!(".f.headroom-{}.tmp", std::process::id()));
+        let tmp = dir
+            .path()
+            .join(format!(".f.headroom-{}.tmp", std::process::id()));
         fs::write(&tmp, b"stale").unwrap();
         write_atomic(&path, b"new", 0o644).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new");

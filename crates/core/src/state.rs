@@ -143,7 +143,12 @@ mod tests {
             s.plugin_journal("x"),
             PathBuf::from("/h o/.headroom/journal/plugin-x.json")
         );
-        for p in [s.cache_dir(), s.last_run("x"), s.edits_lock(), s.plugin_dir("x")] {
+        for p in [
+            s.cache_dir(),
+            s.last_run("x"),
+            s.edits_lock(),
+            s.plugin_dir("x"),
+        ] {
             assert!(p.starts_with("/h o/.headroom/"), "{}", p.display());
         }
     }

@@ -9,9 +9,9 @@ use anyhow::Context;
 
 use crate::deployment::Deployment;
 use crate::fsutil;
-use headroom_core::FileLock;
 use crate::health::{self, PortOwner};
 use crate::procs;
+use headroom_core::FileLock;
 
 /// How long a proxy that runs but is not ready yet gets before `ensure` gives up on it.
 pub const GRACE: Duration = Duration::from_secs(20);
@@ -153,7 +153,8 @@ fn is_our_process(d: &Deployment, pid: u32) -> bool {
     }
     argv.windows(2)
         .any(|w| w[0] == "--profile" && w[1] == profile)
-        || procs::environ_var(pid, headroom_core::env::DEPLOYMENT_PROFILE).as_deref() == Some(profile)
+        || procs::environ_var(pid, headroom_core::env::DEPLOYMENT_PROFILE).as_deref()
+            == Some(profile)
 }
 
 /// Stop the proxy `ensure` started (SIGTERM, then SIGKILL after a timeout). Returns its PID.

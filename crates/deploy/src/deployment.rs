@@ -61,10 +61,7 @@ impl Deployment {
         let m = &self.manifest;
         let mut env = vec![
             (vars::DEPLOYMENT_PROFILE.to_owned(), m.profile.clone()),
-            (
-                vars::DEPLOYMENT_PRESET.to_owned(),
-                m.preset.to_string(),
-            ),
+            (vars::DEPLOYMENT_PRESET.to_owned(), m.preset.to_string()),
             (
                 vars::DEPLOYMENT_RUNTIME.to_owned(),
                 m.runtime_kind.to_string(),

@@ -13,7 +13,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> 
         .parent()
         .with_context(|| format!("{} has no parent directory", path.display()))?;
     create_private_dir(dir)?;
-    core_fs::write_atomic(path, bytes, mode).with_context(|| format!("cannot write {}", path.display()))
+    core_fs::write_atomic(path, bytes, mode)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -23,7 +24,8 @@ pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Remove a file; absent is fine.
 pub fn remove_file_if_exists(path: &Path) -> anyhow::Result<bool> {
-    core_fs::remove_file_if_exists(path).with_context(|| format!("cannot remove {}", path.display()))
+    core_fs::remove_file_if_exists(path)
+        .with_context(|| format!("cannot remove {}", path.display()))
 }
 
 /// Read a file that may be absent.
@@ -41,7 +43,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a b/manifest.json");
         write_atomic(&path, b"{}", 0o600).unwrap();
-        let mode = std::fs::metadata(dir.path().join("a b")).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(dir.path().join("a b"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o700);
     }
 }

@@ -10,7 +10,6 @@ use anyhow::Context;
 
 use crate::deployment::Deployment;
 use crate::fsutil;
-use headroom_core::FileLock;
 use crate::health::{self, PortOwner};
 use crate::manifest::{
     Artifact, InstallState, Manifest, ManifestError, Preset, Scope, SupervisorKind, now_rfc3339,
@@ -18,6 +17,7 @@ use crate::manifest::{
 use crate::planner::Plan;
 use crate::profile::{ProfileName, ProfilePaths};
 use crate::supervisors::{self, Supervisor, cron::Cron, docker::Docker, systemd::Systemd};
+use headroom_core::FileLock;
 
 /// How long apply/start wait for `/readyz` after the supervisor started the proxy.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);

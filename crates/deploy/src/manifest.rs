@@ -84,12 +84,20 @@ string_enum!(
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Artifact {
     /// A directory created for the supervisor's files (removed again while empty).
-    Dir { path: PathBuf },
+    Dir {
+        path: PathBuf,
+    },
     /// A file the supervisor wrote (unit, plist, task XML, cron.d file).
-    File { path: PathBuf },
+    File {
+        path: PathBuf,
+    },
     /// The profile's block in the user's crontab.
-    CrontabBlock { profile: String },
-    Container { name: String },
+    CrontabBlock {
+        profile: String,
+    },
+    Container {
+        name: String,
+    },
     /// What the older implementation or a newer headroom recorded: kept verbatim, never acted on.
     #[serde(untagged)]
     Other(serde_json::Value),

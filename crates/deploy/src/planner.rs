@@ -17,7 +17,6 @@ use crate::supervisors::{self, Rendered};
 
 pub const DEFAULT_PORT: u16 = 8787;
 
-
 #[derive(Debug, Clone)]
 pub struct ApplyRequest {
     pub profile: String,

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
 use headroom_core::sha256_hex;
+use serde::{Deserialize, Serialize};
 
 use crate::error::EditError;
 use crate::fsio;
@@ -219,6 +219,10 @@ pub struct Executor {
     lock_file: PathBuf,
 }
 
+/// A journal entry undone by an exclusive apply, and the directories to remove once its file is
+/// gone again.
+type Revert = (Computed, Option<Vec<PathBuf>>);
+
 /// A computed, not yet written, change with the inverse edits that undo it.
 struct Computed {
     change: FileChange,
@@ -358,7 +362,7 @@ impl Executor {
         &self,
         computed: &[Computed],
         j: &Journal,
-    ) -> Result<Vec<(Computed, Option<Vec<PathBuf>>)>, EditError> {
+    ) -> Result<Vec<Revert>, EditError> {
         let touched: std::collections::HashSet<&Path> =
             computed.iter().map(|c| c.change.path.as_path()).collect();
         let mut out = Vec::new();

@@ -81,7 +81,8 @@ pub fn remove_empty_dirs(dirs: &[PathBuf]) {
 
 /// Replace `path` atomically (headroom-core's one atomic write), naming the file on error.
 pub fn write_atomic(logical: &str, path: &Path, bytes: &[u8], mode: u32) -> Result<(), EditError> {
-    headroom_core::fs::write_atomic(path, bytes, mode).map_err(|e| EditError::io(logical, "writing", e))
+    headroom_core::fs::write_atomic(path, bytes, mode)
+        .map_err(|e| EditError::io(logical, "writing", e))
 }
 
 /// The edit lock: one headroom process edits users' files at a time. Released on drop.

@@ -15,6 +15,8 @@ pub mod plan;
 pub mod toml_file;
 
 pub use error::EditError;
-pub use executor::{Applied, Authorized, Drift, Executor, FileChange, RevertReport, Roots, validate};
+pub use executor::{
+    Applied, Authorized, Drift, Executor, FileChange, RevertReport, Roots, validate,
+};
 pub use grants::EditGrant;
 pub use plan::{BlockPlacement, Edit, Format, MarkerStyle, Plan};

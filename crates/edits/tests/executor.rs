@@ -396,3 +396,110 @@ fn toml_and_permissions_round_trip() {
         0o600
     );
 }
+
+fn rc_plan(port: u16) -> Authorized {
+    Authorized::new(
+        Plan {
+            source: "shell-env".into(),
+            edits: vec![Edit::BlockSet {
+                file: "~/.config/fish/conf.d/headroom.fish".into(),
+                id: "persistent env".into(),
+                style: MarkerStyle::Arrows,
+                comment: "#".into(),
+                body: format!("set -gx ANTHROPIC_BASE_URL 'http://127.0.0.1:{port}'"),
+                placement: BlockPlacement::End,
+            }],
+            notes: vec![],
+        },
+        vec![EditGrant {
+            file: "~/.config/fish/conf.d/headroom.fish".into(),
+            format: Format::Text,
+            keys: vec!["persistent env".into()],
+        }],
+    )
+}
+
+#[test]
+fn an_exclusive_apply_puts_back_what_the_new_plans_no_longer_touch() {
+    let h = home();
+    fs::create_dir_all(h.home.join(".claude")).unwrap();
+    fs::write(settings(&h), "{\"model\": \"opus\"}\n").unwrap();
+    let before = snapshot(&h.home);
+    // First run: a shell file in directories headroom creates, and settings.json.
+    h.exec
+        .apply_exclusive(&[rc_plan(1), claude_plan(1)], &h.journal)
+        .unwrap();
+    let fish = h.home.join(".config/fish/conf.d/headroom.fish");
+    assert!(fish.exists());
+
+    // The dry run says what the second run will do, and does nothing.
+    let routed = snapshot(&h.home);
+    let preview = h
+        .exec
+        .preview_exclusive(&[claude_plan(2)], &h.journal)
+        .unwrap();
+    assert_eq!(preview.reverted.len(), 1);
+    assert_eq!(preview.reverted[0].after, None, "the fish file goes again");
+    assert_eq!(snapshot(&h.home), routed);
+
+    // Second run routes only settings.json: the fish file and its directories are gone again.
+    let done = h
+        .exec
+        .apply_exclusive(&[claude_plan(2)], &h.journal)
+        .unwrap();
+    assert_eq!(
+        done.reverted
+            .iter()
+            .map(|c| c.logical.as_str())
+            .collect::<Vec<_>>(),
+        ["~/.config/fish/conf.d/headroom.fish"]
+    );
+    assert!(!h.home.join(".config").exists());
+    assert_eq!(
+        Executor::journaled_files(&h.journal).unwrap(),
+        [SETTINGS.to_owned()]
+    );
+
+    // Nothing routed any more: everything is back and the journal is gone.
+    h.exec.apply_exclusive(&[], &h.journal).unwrap();
+    assert_eq!(snapshot(&h.home), before);
+    assert!(!h.journal.exists());
+}
+
+#[test]
+fn a_plain_apply_keeps_what_the_journal_recorded_before() {
+    let h = home();
+    fs::create_dir_all(h.home.join(".claude")).unwrap();
+    fs::write(settings(&h), "{}\n").unwrap();
+    h.exec.apply(&[rc_plan(1)], &h.journal).unwrap();
+    h.exec.apply(&[claude_plan(1)], &h.journal).unwrap();
+    assert_eq!(Executor::journaled_files(&h.journal).unwrap().len(), 2);
+    assert!(h.home.join(".config/fish/conf.d/headroom.fish").exists());
+}
+
+#[test]
+fn an_exclusive_apply_that_fails_part_way_leaves_files_and_journal_as_they_were() {
+    let h = home();
+    fs::create_dir_all(h.home.join(".claude")).unwrap();
+    fs::write(settings(&h), "{}\n").unwrap();
+    h.exec
+        .apply_exclusive(&[rc_plan(1), claude_plan(1)], &h.journal)
+        .unwrap();
+    let state = snapshot(&h.home);
+    let journal = fs::read(&h.journal).unwrap();
+    // The second run rewrites the fish file (first), then puts settings.json back (last); that
+    // write fails: its temp file's name is taken by a directory.
+    let blocker = h.home.join(format!(
+        ".claude/.settings.json.headroom-{}.tmp",
+        std::process::id()
+    ));
+    fs::create_dir(&blocker).unwrap();
+    let err = h
+        .exec
+        .apply_exclusive(&[rc_plan(2)], &h.journal)
+        .unwrap_err();
+    assert!(err.to_string().contains("settings.json"), "{err}");
+    fs::remove_dir(&blocker).unwrap();
+    assert_eq!(snapshot(&h.home), state, "the fish file is rolled back too");
+    assert_eq!(fs::read(&h.journal).unwrap(), journal);
+}

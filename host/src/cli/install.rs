@@ -2,6 +2,7 @@
 use std::process::ExitCode;
 
 use headroom_deploy::manifest::{Preset, ProviderMode, Runtime, Scope};
+use headroom_deploy::planner::ApplyRequest;
 use headroom_deploy::profile::ProfileName;
 use headroom_deploy::{agent, lifecycle};
 use headroom_plugins::HostOptions;
@@ -105,21 +106,26 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
             // Apply never prompts; --yes is accepted for scripts.
             let _ = a.yes;
             let req = install::Request {
-                profile: a.profile,
-                preset: a.preset,
-                runtime: a.runtime,
-                scope: a.scope,
-                providers: a.providers,
-                targets: a.targets,
-                port: a.port,
-                host: a.host,
-                backend: a.backend,
-                image: a.image,
-                env: a.env,
-                proxy_args: a.proxy_args,
+                deploy: ApplyRequest {
+                    profile: a.profile,
+                    preset: a.preset,
+                    runtime: a.runtime,
+                    scope: a.scope,
+                    providers: a.providers,
+                    targets: a.targets,
+                    adapters: Default::default(),
+                    port: a.port,
+                    host: a.host,
+                    backend: a.backend,
+                    image: a.image,
+                    env: a.env,
+                    proxy_args: a.proxy_args,
+                    home: opts.home.clone(),
+                    exe: exe.clone(),
+                },
                 dry_run: a.dry_run,
             };
-            match install::apply(req, &opts, &exe)? {
+            match install::apply(req, &opts)? {
                 install::Outcome::DryRun { notes, text } => {
                     print_notes(&notes);
                     print!("{text}");

@@ -44,8 +44,13 @@ pub fn run_wrap(a: WrapArgs) -> anyhow::Result<ExitCode> {
         wrap::Plan::Session(r) => r,
         wrap::Plan::Persistent { adapter } => {
             let exe = std::env::current_exe().context("locating the headroom executable")?;
-            for line in wrap::route_persistently(&opts, &host, &exe, &a.tool, &adapter, a.port)? {
-                println!("{line}");
+            let done = wrap::route_persistently(&opts, &host, &exe, &a.tool, &adapter, a.port)?;
+            eprintln!("headroom: {}", done.proxy);
+            for note in &done.notes {
+                println!("note: {note}");
+            }
+            for file in &done.routed {
+                println!("routed {file} through http://127.0.0.1:{}", a.port);
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -84,7 +89,9 @@ pub fn run_wrap(a: WrapArgs) -> anyhow::Result<ExitCode> {
 
 #[cfg(not(unix))]
 pub fn run_unwrap(_a: UnwrapArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("headroom unwrap is not available on this platform yet; use headroom install remove")
+    anyhow::bail!(
+        "headroom unwrap is not available on this platform yet; use headroom install remove"
+    )
 }
 
 #[cfg(unix)]

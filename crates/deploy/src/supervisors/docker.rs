@@ -48,7 +48,10 @@ impl Docker {
             argv.extend(["--publish".to_owned(), format!("127.0.0.1:{port}:{port}")]);
         }
         // HEADROOM_PORT lets the image's HEALTHCHECK (`headroom health`) find the proxy.
-        let port = (headroom_core::env::PORT.to_owned(), d.manifest.port.to_string());
+        let port = (
+            headroom_core::env::PORT.to_owned(),
+            d.manifest.port.to_string(),
+        );
         for (k, v) in std::iter::once(port).chain(d.proxy_env()) {
             argv.push("--env".to_owned());
             argv.push(format!("{k}={v}"));
