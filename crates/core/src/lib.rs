@@ -5,11 +5,15 @@
 //! * [`fs`]: atomic replace, private directories, optional reads.
 //! * [`lock`]: [`FileLock`], an advisory lock that says whom it waits for and gives up after a bound.
 //! * [`which`]: PATH lookup.
+//! * [`quote`]: POSIX shell quoting.
+//! * [`block`]: the marker lines that frame every block headroom writes into someone else's file.
 //! * [`env`]: environment variable names shared by the deploy crate and the proxy.
 
+pub mod block;
 pub mod env;
 pub mod fs;
 pub mod lock;
+pub mod quote;
 pub mod state;
 pub mod which;
 

@@ -18,9 +18,28 @@ pub struct Deployment {
     pub exe: PathBuf,
 }
 
+/// The paths a supervisor's definition names, as text, each checked to be writable into a unit,
+/// crontab or plist (no control characters).
+pub struct DefinitionPaths {
+    pub home: String,
+    pub exe: String,
+    pub log: String,
+}
+
 impl Deployment {
     pub fn profile(&self) -> &ProfileName {
         &self.paths.profile
+    }
+
+    pub fn definition_paths(&self) -> Result<DefinitionPaths, crate::quote::Unquotable> {
+        let paths = DefinitionPaths {
+            home: self.paths.home.to_string_lossy().into_owned(),
+            exe: self.exe.to_string_lossy().into_owned(),
+            log: self.paths.log().to_string_lossy().into_owned(),
+        };
+        crate::quote::reject_control("HOME", &paths.home)?;
+        crate::quote::reject_control("the headroom executable path", &paths.exe)?;
+        Ok(paths)
     }
 
     /// `headroom-<profile>`: the systemd unit stem and docker container name.

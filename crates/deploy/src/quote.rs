@@ -23,17 +23,8 @@ pub fn reject_control(what: &str, value: &str) -> Result<(), Unquotable> {
     Ok(())
 }
 
-/// POSIX shell single-quoting: `it's` → `'it'\''s'`. Nothing inside is expanded.
-pub fn sh(value: &str) -> String {
-    if !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-=:@,+".contains(&b))
-    {
-        return value.to_owned();
-    }
-    format!("'{}'", value.replace('\'', r"'\''"))
-}
+/// POSIX shell single-quoting (headroom-core's, shared with the CLI's printed commands).
+pub use headroom_core::quote::sh;
 
 /// A shell command line for a crontab: cron turns an unescaped `%` into a newline, so escape it.
 pub fn crontab_command(shell_line: &str) -> String {
@@ -97,35 +88,6 @@ pub fn xml(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[cfg(unix)]
-    fn sh_echo(line: &str) -> String {
-        let out = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!("printf %s {line}"))
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    #[test]
-    #[cfg(unix)]
-    fn shell_quoting_survives_a_real_shell() {
-        for v in [
-            "plain",
-            "with space",
-            "it's",
-            "$(touch /tmp/pwned)",
-            "`id`",
-            "a\"b",
-            "back\\slash",
-            "*",
-            "",
-            "~",
-        ] {
-            assert_eq!(sh_echo(&sh(v)), v, "{v:?} -> {}", sh(v));
-        }
-    }
 
     #[test]
     fn systemd_words_escape_specifiers_and_variables() {

@@ -5,26 +5,14 @@ use crate::error::EditError;
 use crate::plan::{BlockPlacement, MarkerStyle};
 
 pub fn markers(style: MarkerStyle, comment: &str, id: &str) -> (String, String) {
-    match style {
-        MarkerStyle::Arrows => (
-            format!("{comment} >>> headroom {id} >>>"),
-            format!("{comment} <<< headroom {id} <<<"),
-        ),
-        MarkerStyle::Dashes => (
-            format!("{comment} --- Headroom {id} ---"),
-            format!("{comment} --- end Headroom {id} ---"),
-        ),
-    }
+    let style = match style {
+        MarkerStyle::Arrows => headroom_core::block::Style::Arrows,
+        MarkerStyle::Dashes => headroom_core::block::Style::Dashes,
+    };
+    headroom_core::block::markers(style, comment, id)
 }
 
-/// Whether a line could be taken for a headroom marker (of any id or style).
-pub fn looks_like_marker(line: &str) -> bool {
-    let l = line.to_ascii_lowercase();
-    l.contains(">>> headroom")
-        || l.contains("<<< headroom")
-        || l.contains("--- headroom")
-        || l.contains("--- end headroom")
-}
+pub use headroom_core::block::looks_like_marker;
 
 /// Reject block ids and bodies that could forge or break markers.
 pub fn check(file: &str, id: &str, comment: &str, body: &str) -> Result<(), EditError> {
@@ -57,27 +45,10 @@ fn find(
     begin: &str,
     end: &str,
 ) -> Result<Option<(usize, usize)>, EditError> {
-    let mut offset = 0;
-    let (mut b, mut e) = (Vec::new(), Vec::new());
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end_matches(['\n', '\r']);
-        if bare == begin {
-            b.push(offset);
-        } else if bare == end {
-            e.push(offset + line.len());
-        }
-        offset += line.len();
-    }
-    match (b.as_slice(), e.as_slice()) {
-        ([], []) => Ok(None),
-        ([s], [t]) if s < t => Ok(Some((*s, *t))),
-        _ => Err(EditError::Invalid {
-            file: file.to_owned(),
-            detail: format!(
-                "the block {begin:?} … {end:?} is duplicated or unbalanced; fix it by hand first"
-            ),
-        }),
-    }
+    headroom_core::block::find(text, begin, end).map_err(|e| EditError::Invalid {
+        file: file.to_owned(),
+        detail: e.to_string(),
+    })
 }
 
 fn newline(text: &str) -> &'static str {

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
+
 use super::{Rendered, RenderedFile, Supervisor, SupervisorState, Unusable};
 use crate::command;
 use crate::deployment::Deployment;
@@ -15,11 +17,12 @@ pub struct Cron {
     pub system: bool,
 }
 
-pub fn begin_marker(profile: &str) -> String {
-    format!("# >>> headroom {profile} >>>")
+/// The crontab block's marker lines: the same format as every block headroom writes.
+fn block_markers(profile: &str) -> (String, String) {
+    headroom_core::block::markers(headroom_core::block::Style::Arrows, "#", profile)
 }
-pub fn end_marker(profile: &str) -> String {
-    format!("# <<< headroom {profile} <<<")
+pub fn begin_marker(profile: &str) -> String {
+    block_markers(profile).0
 }
 
 impl Cron {
@@ -33,12 +36,7 @@ impl Cron {
 
     /// The shell command both schedule lines run.
     fn ensure_line(d: &Deployment) -> anyhow::Result<String> {
-        let home = d.paths.home.to_string_lossy();
-        let exe = d.exe.to_string_lossy();
-        let log = d.paths.log();
-        let log = log.to_string_lossy();
-        quote::reject_control("HOME", &home)?;
-        quote::reject_control("the headroom executable path", &exe)?;
+        let crate::deployment::DefinitionPaths { home, exe, log } = d.definition_paths()?;
         let mut line = format!("HOME={} {}", quote::sh(&home), quote::sh(&exe));
         for a in d.agent_args("ensure") {
             line.push(' ');
@@ -49,13 +47,11 @@ impl Cron {
     }
 
     pub fn render_block(&self, d: &Deployment) -> anyhow::Result<String> {
-        let p = d.profile().as_str();
+        let (begin, end) = block_markers(d.profile().as_str());
         let cmd = Self::ensure_line(d)?;
         let user = if self.system { "root " } else { "" };
         Ok(format!(
-            "{}\n@reboot {user}{cmd}\n*/5 * * * * {user}{cmd}\n{}\n",
-            begin_marker(p),
-            end_marker(p)
+            "{begin}\n@reboot {user}{cmd}\n*/5 * * * * {user}{cmd}\n{end}\n"
         ))
     }
 
@@ -112,7 +108,8 @@ impl Cron {
             return fsutil::write_atomic(&path, block.as_bytes(), 0o644);
         }
         let current = Self::read_crontab()?.unwrap_or_default();
-        let updated = splice_block(&current, d.profile().as_str(), Some(&block));
+        let updated = splice_block(&current, d.profile().as_str(), Some(&block))
+            .context("the user's crontab")?;
         if updated != current {
             Self::write_crontab(&updated)?;
         }
@@ -130,7 +127,8 @@ impl Cron {
         let Some(current) = Self::read_crontab()? else {
             return Ok(());
         };
-        let updated = splice_block(&current, d.profile().as_str(), None);
+        let updated =
+            splice_block(&current, d.profile().as_str(), None).context("the user's crontab")?;
         if updated != current {
             Self::write_crontab(&updated)?;
         }
@@ -140,37 +138,25 @@ impl Cron {
 
 /// Replace (or with `None`, remove) the profile's marked block; every other byte is kept. A new
 /// block goes at the end.
-pub fn splice_block(crontab: &str, profile: &str, block: Option<&str>) -> String {
-    let begin = begin_marker(profile);
-    let end = end_marker(profile);
-    let mut out = String::with_capacity(crontab.len() + block.map_or(0, str::len));
-    let mut inside = false;
-    let mut placed = false;
-    for line in crontab.split_inclusive('\n') {
-        let bare = line.strip_suffix('\n').unwrap_or(line);
-        if !inside && bare == begin {
-            inside = true;
-            if let (Some(b), false) = (block, placed) {
-                out.push_str(b);
-                placed = true;
-            }
-            continue;
+pub fn splice_block(
+    crontab: &str,
+    profile: &str,
+    block: Option<&str>,
+) -> Result<String, headroom_core::block::Unbalanced> {
+    let (begin, end) = block_markers(profile);
+    let block = block.unwrap_or("");
+    Ok(match headroom_core::block::find(crontab, &begin, &end)? {
+        Some((s, t)) => format!("{}{block}{}", &crontab[..s], &crontab[t..]),
+        None if block.is_empty() => crontab.to_owned(),
+        None => {
+            let sep = if crontab.is_empty() || crontab.ends_with('\n') {
+                ""
+            } else {
+                "\n"
+            };
+            format!("{crontab}{sep}{block}")
         }
-        if inside {
-            if bare == end {
-                inside = false;
-            }
-            continue;
-        }
-        out.push_str(line);
-    }
-    if let (Some(b), false) = (block, placed) {
-        if !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
-        }
-        out.push_str(b);
-    }
-    out
+    })
 }
 
 fn cron_daemon_running() -> bool {
@@ -287,28 +273,40 @@ mod tests {
 
     const BLOCK: &str = "# >>> headroom p >>>\n@reboot x\n# <<< headroom p <<<\n";
 
+    fn splice(crontab: &str, block: Option<&str>) -> String {
+        splice_block(crontab, "p", block).unwrap()
+    }
+
     #[test]
     fn splice_appends_replaces_and_removes_byte_exactly() {
         let user = "MAILTO=\"\"\n# keep   spacing\t\n0 1 * * * backup --now\n";
-        let with = splice_block(user, "p", Some(BLOCK));
+        let with = splice(user, Some(BLOCK));
         assert_eq!(with, format!("{user}{BLOCK}"));
-        let replaced = splice_block(&with, "p", Some(&BLOCK.replace('x', "y")));
+        let replaced = splice(&with, Some(&BLOCK.replace('x', "y")));
         assert_eq!(replaced, format!("{user}{}", BLOCK.replace('x', "y")));
-        assert_eq!(splice_block(&replaced, "p", None), user);
-        assert_eq!(splice_block("", "p", None), "");
+        assert_eq!(splice(&replaced, None), user);
+        assert_eq!(splice("", None), "");
+        assert_eq!(splice(&splice("", Some(BLOCK)), None), "");
         assert_eq!(
-            splice_block(&splice_block("", "p", Some(BLOCK)), "p", None),
-            ""
+            splice("0 1 * * * x", Some(BLOCK)),
+            format!("0 1 * * * x\n{BLOCK}")
         );
     }
 
     #[test]
     fn other_profiles_blocks_are_untouched() {
         let other = BLOCK.replace("headroom p", "headroom q");
-        let both = splice_block(&other, "p", Some(BLOCK));
-        assert_eq!(splice_block(&both, "p", None), other);
+        let both = splice(&other, Some(BLOCK));
+        assert_eq!(splice(&both, None), other);
         // A marker of a profile whose name is a prefix is not ours.
         let pp = BLOCK.replace("headroom p", "headroom pp");
-        assert_eq!(splice_block(&pp, "p", None), pp);
+        assert_eq!(splice(&pp, None), pp);
+    }
+
+    #[test]
+    fn an_unbalanced_block_is_refused_rather_than_eating_the_rest_of_the_crontab() {
+        let broken = "# >>> headroom p >>>\n@reboot x\n0 1 * * * backup --now\n";
+        assert!(splice_block(broken, "p", None).is_err());
+        assert!(splice_block(broken, "p", Some(BLOCK)).is_err());
     }
 }

@@ -9,7 +9,7 @@ use crate::command;
 use crate::deployment::Deployment;
 use crate::fsutil;
 use crate::manifest::SupervisorKind;
-use crate::quote::{self, xml};
+use crate::quote::xml;
 
 pub struct Launchd {
     pub system: bool,
@@ -39,10 +39,7 @@ impl Launchd {
     }
 
     pub fn render_plist(&self, d: &Deployment) -> anyhow::Result<String> {
-        let home = d.paths.home.to_string_lossy();
-        let exe = d.exe.to_string_lossy();
-        quote::reject_control("HOME", &home)?;
-        quote::reject_control("the headroom executable path", &exe)?;
+        let crate::deployment::DefinitionPaths { home, exe, .. } = d.definition_paths()?;
         let entry = if self.keep_alive { "run" } else { "ensure" };
         let mut args = format!("    <string>{}</string>\n", xml(&exe));
         for a in d.agent_args(entry) {

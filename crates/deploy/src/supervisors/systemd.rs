@@ -94,12 +94,7 @@ impl Systemd {
     }
 
     pub fn render_unit(&self, d: &Deployment) -> anyhow::Result<String> {
-        let home = d.paths.home.to_string_lossy();
-        let exe = d.exe.to_string_lossy();
-        let log = d.paths.log();
-        let log = log.to_string_lossy();
-        quote::reject_control("HOME", &home)?;
-        quote::reject_control("the headroom executable path", &exe)?;
+        let crate::deployment::DefinitionPaths { home, exe, log } = d.definition_paths()?;
         let mut exec = quote::systemd_word(&exe);
         for arg in d.agent_args("run") {
             exec.push(' ');
