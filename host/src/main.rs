@@ -4,6 +4,7 @@
 
 mod cli;
 mod install;
+mod plugins;
 mod tools;
 // Process groups and signal forwarding are POSIX; Windows gets a clear refusal (cli/wrap.rs).
 #[cfg(unix)]

@@ -297,3 +297,36 @@ fn an_unusable_supervisor_is_named_with_a_preset_that_would_work() {
         "HOME after refused applies",
     );
 }
+
+#[test]
+fn a_command_waiting_for_another_headroom_says_whom_and_gives_up_after_its_bound() {
+    let home = Home::new();
+    let lock = home.path().join(".headroom/locks/deploy-busy.lock");
+    // Another headroom holds the profile's lock (this test process, as headroom itself would).
+    let held = headroom_core::FileLock::acquire(&lock, "test").unwrap();
+    let out = home
+        .cmd(&["install", "remove", "--profile", "busy"])
+        .env("HEADROOM_LOCK_TIMEOUT", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let pid = std::process::id();
+    assert!(!out.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "headroom: waiting for another headroom (pid {pid}) holding the deployment busy lock"
+        )),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "headroom: error: another headroom (pid {pid}) has held the deployment busy lock for 1 s"
+        )),
+        "{err}"
+    );
+    drop(held);
+    let out = home.ok(&["install", "remove", "--profile", "busy"]);
+    assert!(out.contains("nothing to remove"), "{out}");
+}

@@ -741,13 +741,27 @@ fn remove_reverts_what_the_plugin_applied_then_deletes_it() {
     fs::create_dir_all(&deploy).unwrap();
     fs::write(
         deploy.join("manifest.json"),
-        r#"{"adapters": {"hostile": "0.1.0"}}"#,
+        r#"{"profile": "default", "preset": "persistent-service", "runtime_kind": "native",
+            "supervisor_kind": "systemd", "scope": "provider", "provider_mode": "manual",
+            "port": 8787, "adapters": {"hostile": "0.1.0"}}"#,
     )
     .unwrap();
     let line = err_line(&run_in(&h.path, &["plugins", "remove", "hostile"], &[]));
     assert_eq!(
         line,
         "hostile configured tools for the deployment \"default\"; run `headroom install remove --profile default` first"
+    );
+    // One whose manifest cannot be read might have: it is named, and so is why.
+    fs::write(
+        deploy.join("manifest.json"),
+        r#"{"adapters": {"hostile": "0.1.0"}}"#,
+    )
+    .unwrap();
+    let line = err_line(&run_in(&h.path, &["plugins", "remove", "hostile"], &[]));
+    assert!(
+        line.starts_with("the deployment \"default\" may hold hostile's edits (")
+            && line.ends_with("); run `headroom install remove --profile default` first"),
+        "{line}"
     );
     fs::remove_dir_all(&deploy).unwrap();
 

@@ -3,16 +3,14 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use headroom_plugins::candidate::{self, Candidate};
-use headroom_plugins::consent::{Capability, Consent, declared};
+use anyhow::bail;
+use headroom_plugins::candidate::Candidate;
+use headroom_plugins::consent::Capability;
 use headroom_plugins::grants::{EnvLookup, expand, leading_var};
 use headroom_plugins::runtime::sanitize;
-use headroom_plugins::store::Store;
-use headroom_plugins::{
-    AdapterContext, AdapterHost, Detection, EntryStatus, HostOptions, PluginEntry, Scope, Source,
-};
+use headroom_plugins::{HostOptions, PluginEntry, Scope, Source};
 
+use crate::plugins::{self, Committed, Detected, GrantCheck, InstallCheck, Listed, Prepared};
 use crate::tools;
 
 #[derive(Debug, clap::Subcommand)]
@@ -87,46 +85,52 @@ impl PluginsCommand {
 pub fn run(cmd: PluginsCommand, verbose: u8) -> anyhow::Result<ExitCode> {
     let opts = tools::host_options()?;
     match cmd {
-        PluginsCommand::List { json } => {
-            let mut host = AdapterHost::load(opts);
-            host.verify();
-            list(host, json, verbose > 0)
-        }
-        PluginsCommand::Inspect { file } => inspect(&file),
+        PluginsCommand::List { json } => list(&opts, json, verbose > 0)?,
+        PluginsCommand::Inspect { file } => inspect(&file)?,
         PluginsCommand::Install {
             file,
             yes,
             replace_builtin,
-        } => install(&opts, &file, yes, replace_builtin),
-        PluginsCommand::Remove { id } => remove(&opts, &id),
+        } => install(&opts, &file, yes, replace_builtin)?,
+        PluginsCommand::Remove { id } => {
+            for line in plugins::remove(&opts, &id)? {
+                println!("{line}");
+            }
+            println!("removed {id}");
+        }
         PluginsCommand::Grant {
             id,
             capabilities,
             yes,
-        } => grant(&opts, &id, &capabilities, yes),
-        PluginsCommand::Revoke { id, capabilities } => revoke(&opts, &id, &capabilities),
-        PluginsCommand::Enable { id } => set_enabled(&opts, &id, true),
-        PluginsCommand::Disable { id } => set_enabled(&opts, &id, false),
-        PluginsCommand::Apply(args) => apply(opts, args),
-        PluginsCommand::Revert(args) => revert(&opts, args),
+        } => grant(&opts, &id, &capabilities, yes)?,
+        PluginsCommand::Revoke { id, capabilities } => {
+            for cap in plugins::revoke(&opts, &id, &capabilities)? {
+                println!("revoked: {} ({id} runs without it)", sanitize(&cap.spec()));
+            }
+        }
+        PluginsCommand::Enable { id } => set_enabled(&opts, &id, true)?,
+        PluginsCommand::Disable { id } => set_enabled(&opts, &id, false)?,
+        PluginsCommand::Apply(args) => apply(&opts, args)?,
+        PluginsCommand::Revert(args) => revert(&opts, &args)?,
     }
+    Ok(ExitCode::SUCCESS)
 }
 
-fn list(host: AdapterHost, json: bool, verbose: bool) -> anyhow::Result<ExitCode> {
-    let mut rows = Vec::new();
-    for e in host.entries() {
-        // (the DETECTED column, why detection failed, what the adapter found)
-        let (detected, why, evidence) = match e.status {
-            EntryStatus::Ok => match host.detect(&e.id) {
-                Ok(Detection { detected, evidence }) => {
+fn list(opts: &HostOptions, json: bool, verbose: bool) -> anyhow::Result<()> {
+    let rows: Vec<_> = plugins::list(opts)
+        .into_iter()
+        .map(|Listed { entry, detected }| {
+            // (the DETECTED column, why detection failed, what the adapter found)
+            let (detected, why, evidence) = match detected {
+                Detected::Ran { detected, evidence } => {
                     (if detected { "yes" } else { "no" }, None, evidence)
                 }
-                Err(err) => ("error", Some(format!("{err:#}")), vec![]),
-            },
-            _ => ("-", None, vec![]),
-        };
-        rows.push((e, (detected, why), evidence));
-    }
+                Detected::Failed(why) => ("error", Some(why), vec![]),
+                Detected::NotRun => ("-", None, vec![]),
+            };
+            (entry, (detected, why), evidence)
+        })
+        .collect();
     if json {
         let v: Vec<serde_json::Value> = rows
             .iter()
@@ -142,13 +146,13 @@ fn list(host: AdapterHost, json: bool, verbose: bool) -> anyhow::Result<ExitCode
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     println!(
         "{:<12} {:<9} {:<6} {:<10} {:<9} {:<14} CAPABILITIES",
         "ID", "VERSION", "API", "SOURCE", "DETECTED", "STATUS"
     );
-    for (e, (detected, why), evidence) in rows {
+    for (e, (detected, why), evidence) in &rows {
         let (version, api) = e
             .manifest
             .as_ref()
@@ -181,7 +185,7 @@ fn list(host: AdapterHost, json: bool, verbose: bool) -> anyhow::Result<ExitCode
             print_decisions(e);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn print_decisions(e: &PluginEntry) {
@@ -229,28 +233,18 @@ fn ago(at: u64) -> String {
     }
 }
 
-fn inspect(file: &Path) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let m = headroom_plugins::inspect(&bytes).with_context(|| file.display().to_string())?;
+fn inspect(file: &Path) -> anyhow::Result<()> {
+    let m = plugins::inspect(file)?;
     println!("id:          {}", m.id);
-    println!(
-        "name:        {}",
-        headroom_plugins::runtime::sanitize(&m.name)
-    );
+    println!("name:        {}", sanitize(&m.name));
     println!("version:     {}", m.version);
     println!(
         "adapter API: {} (this headroom: {})",
         m.api,
         headroom_plugins::HOST_API
     );
-    println!(
-        "author:      {}",
-        headroom_plugins::runtime::sanitize(&m.author)
-    );
-    println!(
-        "license:     {}",
-        headroom_plugins::runtime::sanitize(&m.license)
-    );
+    println!("author:      {}", sanitize(&m.author));
+    println!("license:     {}", sanitize(&m.license));
     println!(
         "targets:     {} (scopes: {})",
         m.targets.join(", "),
@@ -258,9 +252,9 @@ fn inspect(file: &Path) -> anyhow::Result<ExitCode> {
     );
     println!("capabilities:");
     for c in headroom_plugins::grants::describe(&m) {
-        println!("  - {}", headroom_plugins::runtime::sanitize(&c));
+        println!("  - {}", sanitize(&c));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn parse_scope(s: &str) -> anyhow::Result<Scope> {
@@ -272,49 +266,38 @@ fn parse_scope(s: &str) -> anyhow::Result<Scope> {
     })
 }
 
-fn apply(opts: HostOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let host = AdapterHost::load(opts.clone());
-    let ctx = AdapterContext {
-        port: args.port,
+fn apply(opts: &HostOptions, args: RunArgs) -> anyhow::Result<()> {
+    let req = plugins::RunRequest {
         scope: parse_scope(&args.scope)?,
-        profile: "plugins".into(),
-        targets: args.targets.clone(),
+        id: args.id,
+        port: args.port,
+        targets: args.targets,
+        dry_run: args.dry_run,
     };
-    let plan = host.plan_apply(&args.id, &ctx)?;
-    let exec = tools::executor(&opts);
-    let changes = if args.dry_run {
-        exec.preview(std::slice::from_ref(&plan))?
-    } else {
-        exec.apply(
-            std::slice::from_ref(&plan),
-            &tools::plugin_journal(&opts, &args.id),
-        )?
-    };
-    for note in &plan.plan().notes {
+    let done = plugins::apply(opts, &req)?;
+    for note in &done.notes {
         println!("note: {note}");
     }
-    for c in &changes {
+    for c in &done.changes {
         if c.is_noop() {
             println!("{}: already up to date", c.logical);
-        } else if args.dry_run {
+        } else if req.dry_run {
             print!("{}", c.unified_diff());
         } else {
             println!("{}: updated", c.logical);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn revert(opts: &HostOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let exec = tools::executor(opts);
-    let journal = tools::plugin_journal(opts, &args.id);
+fn revert(opts: &HostOptions, args: &RunArgs) -> anyhow::Result<()> {
     if args.dry_run {
-        for c in exec.preview_revert(&journal)? {
+        for c in plugins::preview_revert(opts, &args.id)? {
             print!("{}", c.unified_diff());
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
-    let report = exec.revert(&journal)?;
+    let report = plugins::revert(opts, &args.id)?;
     for f in &report.restored {
         println!("{f}: restored");
     }
@@ -327,19 +310,7 @@ fn revert(opts: &HostOptions, args: RunArgs) -> anyhow::Result<ExitCode> {
     if report == Default::default() {
         println!("nothing to revert for {}", args.id);
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Quote for a POSIX shell when needed, so the printed command can be pasted as is.
-fn sh_arg(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,".contains(c))
-    {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
+    Ok(())
 }
 
 /// Ask on the terminal; never guess. `--yes` approves; without a terminal, fail with the exact
@@ -362,203 +333,72 @@ fn confirm(question: &str, yes: bool, approve_cmd: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Show the consent screen, ask when a yes is needed, then write.
+fn review(
+    opts: &HostOptions,
+    prepared: Prepared,
+    question: &str,
+    yes: bool,
+) -> anyhow::Result<Committed> {
+    print!("{}", screen(prepared.candidate(), opts));
+    match prepared.approve_command() {
+        Some(cmd) => confirm(&format!("\n{question} {}?", prepared.id()), yes, cmd)?,
+        None => println!("\nNothing new is asked for: the existing approval carries over."),
+    }
+    plugins::commit(opts, prepared)
+}
+
 fn install(
     opts: &HostOptions,
     file: &Path,
     yes: bool,
     replace_builtin: bool,
-) -> anyhow::Result<ExitCode> {
-    let abs = std::path::absolute(file).with_context(|| file.display().to_string())?;
-    let bytes = std::fs::read(&abs).with_context(|| format!("reading {}", file.display()))?;
-    let shown = abs.display().to_string();
-    let mut cand = candidate::check(opts, bytes, &shown, replace_builtin)
-        .with_context(|| file.display().to_string())?;
-    let id = cand.manifest.id.clone();
-    if cand.unchanged() {
-        println!(
-            "{id} {} is already installed and approved",
-            cand.manifest.version
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    print!("{}", screen(&cand, opts));
-    let pending = cand.pending();
-    if cand.previous.is_none() || !pending.is_empty() {
-        let mut cmd = String::from("headroom plugins install --yes ");
-        if replace_builtin {
-            cmd.push_str("--replace-builtin ");
+) -> anyhow::Result<()> {
+    match plugins::prepare_install(opts, file, replace_builtin)? {
+        InstallCheck::AlreadyApproved { id, version } => {
+            println!("{id} {version} is already installed and approved");
         }
-        cmd.push_str(&sh_arg(&shown));
-        confirm(&format!("\nInstall {id}?"), yes, &cmd)?;
-        cand.consent.approve_all(&cand.manifest);
-    } else {
-        println!("\nNothing new is asked for: the existing approval carries over.");
+        InstallCheck::Review(prepared) => committed(&review(opts, *prepared, "Install", yes)?),
     }
-    let path = Store::new(&opts.state_dir).install(&cand.bytes, &cand.consent)?;
-    println!(
-        "installed {id} {} at {}",
-        cand.manifest.version,
-        path.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-/// The installed (not built-in) plugin `id`, whatever its state.
-fn installed<'a>(host: &'a AdapterHost, id: &str) -> anyhow::Result<&'a PluginEntry> {
-    if let Some(e) = host
-        .entries()
-        .iter()
-        .find(|e| e.id == id && e.source == Source::Installed)
-    {
-        return Ok(e);
-    }
-    if host.entries().iter().any(|e| e.id == id) {
-        bail!(
-            "{id} is a built-in adapter: it cannot be removed and its capabilities are fixed; leave its tools out with `install apply --providers manual --target ...`"
-        );
-    }
-    bail!("no installed plugin {id:?} (see `headroom plugins list`)")
-}
-
-/// The consent record of an installed plugin, or the command that creates one.
-fn record(e: &PluginEntry) -> anyhow::Result<Consent> {
-    match (&e.consent, &e.path) {
-        (Some(c), _) => Ok(c.clone()),
-        (None, Some(p)) => bail!(
-            "{} was not installed with `headroom plugins install`; run: headroom plugins install {}",
-            e.id,
-            sh_arg(&p.display().to_string())
-        ),
-        (None, None) => bail!("{} has no consent record", e.id),
+fn committed(done: &Committed) {
+    match done {
+        Committed::Installed { id, version, path } => {
+            println!("installed {id} {version} at {}", path.display());
+        }
+        Committed::Approved { id, version } => println!("approved {id} {version}"),
     }
 }
 
-fn remove(opts: &HostOptions, id: &str) -> anyhow::Result<ExitCode> {
-    let host = AdapterHost::load(opts.clone());
-    let e = installed(&host, id)?;
-    if let Some(profile) = deployment_using(opts, id) {
-        bail!(
-            "{id} configured tools for the deployment {profile:?}; run `headroom install remove --profile {profile}` first"
-        );
-    }
-    let exec = tools::executor(opts);
-    for line in tools::revert(&exec, &tools::plugin_journal(opts, id))? {
-        println!("{line}");
-    }
-    let _ = std::fs::remove_file(tools::plugin_journal(opts, id));
-    let path = e.path.clone().expect("installed entries have a path");
-    Store::new(&opts.state_dir).remove(id, &path)?;
-    println!("removed {id}");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// A deployment whose manifest records `id` among the adapters that wrote its tool files.
-fn deployment_using(opts: &HostOptions, id: &str) -> Option<String> {
-    let rd = std::fs::read_dir(opts.state_dir.deploy_dir()).ok()?;
-    let mut names: Vec<String> = rd
-        .filter_map(|d| d.ok())
-        .map(|d| d.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names.into_iter().find(|profile| {
-        let Ok(text) = std::fs::read_to_string(opts.state_dir.manifest(profile)) else {
-            return false;
-        };
-        serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .is_some_and(|v| v.get("adapters").and_then(|a| a.get(id)).is_some())
-    })
-}
-
-/// Match capability specs as typed against what the plugin declares.
-fn pick(e: &PluginEntry, specs: &[String]) -> anyhow::Result<Vec<Capability>> {
-    let m = e
-        .manifest
-        .as_ref()
-        .with_context(|| format!("{}: {}", e.id, e.status))?;
-    let decl = declared(m);
-    specs
-        .iter()
-        .map(|s| {
-            decl.iter()
-                .find(|c| c.spec() == s.trim())
-                .cloned()
-                .with_context(|| {
-                    format!(
-                        "{} declares no capability {:?}; it declares: {}",
-                        e.id,
-                        sanitize(s),
-                        decl.iter()
-                            .map(|c| sanitize(&c.spec()))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    )
-                })
-        })
-        .collect()
-}
-
-fn grant(opts: &HostOptions, id: &str, specs: &[String], yes: bool) -> anyhow::Result<ExitCode> {
-    let host = AdapterHost::load(opts.clone());
-    let e = installed(&host, id)?;
-    let previous = record(e)?;
-    let path = e.path.clone().expect("installed entries have a path");
-    if specs.is_empty() || previous.sha256 != e.sha256 {
-        // Review the file as it is now: the consent screen again, for what is new.
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let mut cand = candidate::check(opts, bytes, &previous.source, previous.replaces_builtin)
-            .with_context(|| path.display().to_string())?;
-        if cand.unchanged() {
+fn grant(opts: &HostOptions, id: &str, specs: &[String], yes: bool) -> anyhow::Result<()> {
+    match plugins::prepare_grant(opts, id, specs)? {
+        GrantCheck::Direct => {}
+        GrantCheck::NothingPending => {
             println!("{id}: nothing pending; every capability it declares is decided");
-            return Ok(ExitCode::SUCCESS);
+            return Ok(());
         }
-        print!("{}", screen(&cand, opts));
-        confirm(
-            &format!("\nApprove {id}?"),
-            yes,
-            &format!("headroom plugins grant --yes {id}"),
-        )?;
-        cand.consent.approve_all(&cand.manifest);
-        Store::new(&opts.state_dir).write_consent(&cand.consent)?;
-        println!("approved {id} {}", cand.manifest.version);
-        if specs.is_empty() {
-            return Ok(ExitCode::SUCCESS);
+        GrantCheck::Review(prepared) => {
+            committed(&review(opts, *prepared, "Approve", yes)?);
+            if specs.is_empty() {
+                return Ok(());
+            }
         }
     }
-    let caps = pick(e, specs)?;
-    let store = Store::new(&opts.state_dir);
-    let mut c = store.consent(id).and_then(Result::ok).unwrap_or(previous);
-    for cap in &caps {
-        c.grant(cap);
+    for cap in plugins::grant(opts, id, specs)? {
         println!("granted: {}", sanitize(&cap.spec()));
     }
-    store.write_consent(&c)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn revoke(opts: &HostOptions, id: &str, specs: &[String]) -> anyhow::Result<ExitCode> {
-    let host = AdapterHost::load(opts.clone());
-    let e = installed(&host, id)?;
-    let mut c = record(e)?;
-    for cap in pick(e, specs)? {
-        c.revoke(&cap);
-        println!("revoked: {} ({id} runs without it)", sanitize(&cap.spec()));
-    }
-    Store::new(&opts.state_dir).write_consent(&c)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn set_enabled(opts: &HostOptions, id: &str, enabled: bool) -> anyhow::Result<ExitCode> {
-    let host = AdapterHost::load(opts.clone());
-    let e = installed(&host, id)?;
-    let mut c = record(e)?;
-    c.enabled = enabled;
-    Store::new(&opts.state_dir).write_consent(&c)?;
+fn set_enabled(opts: &HostOptions, id: &str, enabled: bool) -> anyhow::Result<()> {
+    let done = plugins::set_enabled(opts, id, enabled)?;
     println!("{id} {}", if enabled { "enabled" } else { "disabled" });
-    if let EntryStatus::NeedsApproval(why) = &e.status {
+    if let Some(why) = done.needs_approval {
         println!("note: {id} still needs approval ({why}): headroom plugins grant {id}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// The consent screen: every string from the plugin is sanitized, so nothing it ships can
