@@ -6,10 +6,12 @@
 //! * [`lock`]: [`FileLock`], an advisory lock that says whom it waits for and gives up after a bound.
 //! * [`which`]: PATH lookup.
 //! * [`quote`]: POSIX shell quoting.
+//! * [`deny`]: the deny-list of paths no adapter may touch.
 //! * [`block`]: the marker lines that frame every block headroom writes into someone else's file.
 //! * [`env`]: environment variable names shared by the deploy crate and the proxy.
 
 pub mod block;
+pub mod deny;
 pub mod env;
 pub mod fs;
 pub mod lock;

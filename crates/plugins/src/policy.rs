@@ -16,30 +16,9 @@ use crate::grants::{EnvLookup, expand};
 use crate::manifest::{Manifest, edit_format};
 use crate::runtime::sanitize;
 
-/// Never readable or editable by any plugin, whatever it was granted: credentials, and
-/// headroom's own state (a plugin can never edit its own grants or the journal).
-pub const DENIED: &[&str] = &[
-    "~/.ssh",
-    "~/.gnupg",
-    "~/.aws",
-    "~/.azure",
-    "~/.config/gcloud",
-    "~/.kube",
-    "~/.docker",
-    "~/.netrc",
-    "~/.git-credentials",
-    "~/.password-store",
-    "~/.headroom",
-];
-
-/// Whether the deny-list refuses a logical path (the entry itself or anything beneath it).
-pub fn is_denied(logical: &str) -> bool {
-    DENIED.iter().any(|d| {
-        logical
-            .strip_prefix(d)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    })
-}
+/// The deny-list lives in headroom-core so the executor applies the same list to the files it
+/// resolves (a symlinked target) as the policy applies to what an adapter asks for.
+pub use headroom_core::deny::{DENIED, is_denied};
 
 /// Secrets a plugin may never read, whatever it declares (a manifest asking for one is refused).
 pub fn is_secret_env(name: &str) -> bool {
