@@ -137,14 +137,18 @@ pub fn restart(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<
 }
 
 /// `install remove`: tool files first, from the journal alone (the manifest may be corrupt and
-/// the adapters gone); if a file cannot be restored, nothing else is removed either. Then the
-/// deployment.
+/// the adapters gone); if a file cannot be written back (an I/O error), nothing else is removed
+/// either, so the command can be run again. A journal that cannot be trusted (unreadable,
+/// changed by hand, an entry that no longer resolves where headroom wrote it) never blocks the
+/// rest: nothing is written back from it, it is kept under `~/.headroom/damaged/`, the
+/// deployment is removed, and the warnings say which files to restore by hand.
 pub fn remove(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Report> {
     let name = ProfileName::new(profile)?;
     let journal = ProfilePaths::new(&opts.home, &name).journal();
-    let restored = tools::revert(&tools::executor(opts), &journal)?;
+    let reverted = tools::revert_salvaging(&tools::executor(opts), &journal)?;
     let mut report = lifecycle::remove(&opts.home, &name, exe)?;
-    report.done.splice(0..0, restored);
+    report.done.splice(0..0, reverted.lines);
+    report.warnings.extend(reverted.unrestored);
     Ok(report)
 }
 

@@ -367,7 +367,7 @@ pub fn apply(opts: &HostOptions, req: &RunRequest) -> anyhow::Result<Applied> {
     let exec = tools::executor(opts);
     let plans = std::slice::from_ref(&plan);
     let changes = if req.dry_run {
-        exec.preview(plans)?
+        exec.preview_into(plans, &tools::plugin_journal(opts, &req.id))?
     } else {
         exec.apply(plans, &tools::plugin_journal(opts, &req.id))?
     };
@@ -384,8 +384,23 @@ pub fn preview_revert(opts: &HostOptions, id: &str) -> anyhow::Result<Vec<FileCh
 
 /// `plugins revert`: undo what `plugins apply <id>` did, from its journal alone (works after
 /// the plugin is gone).
+/// Anything it could not restore (an untrusted journal or entry) is an error after the rest was
+/// restored, naming each file and where its original is kept.
 pub fn revert(opts: &HostOptions, id: &str) -> anyhow::Result<RevertReport> {
-    Ok(tools::executor(opts).revert(&tools::plugin_journal(opts, id))?)
+    let report = tools::executor(opts).revert(&tools::plugin_journal(opts, id))?;
+    if !report.unrestored.is_empty() {
+        let mut lines: Vec<String> = report
+            .restored
+            .iter()
+            .map(|f| format!("restored {f}"))
+            .collect();
+        lines.extend(report.unrestored.iter().map(|u| u.line()));
+        if let Some(k) = &report.kept {
+            lines.push(format!("the journal is kept at {}", k.display()));
+        }
+        anyhow::bail!("{}", lines.join("; "));
+    }
+    Ok(report)
 }
 
 /// The installed (not built-in) plugin `id`, whatever its state.

@@ -26,6 +26,8 @@ pub fn host_options() -> anyhow::Result<HostOptions> {
     Ok(HostOptions::for_home(headroom_core::home_dir()?))
 }
 
+/// The executor, knowing every journal under `~/.headroom` (one owner per setting) and where a
+/// damaged journal is kept aside.
 pub fn executor(opts: &HostOptions) -> Executor {
     Executor::new(
         Roots {
@@ -34,6 +36,7 @@ pub fn executor(opts: &HostOptions) -> Executor {
         },
         opts.state_dir.edits_lock(),
     )
+    .with_state(opts.state_dir.clone())
 }
 
 /// The journal of a direct `plugins apply <id>` (and of `wrap` for config-only tools).
@@ -255,9 +258,57 @@ pub fn edit_states(exec: &Executor, journal: &Path) -> anyhow::Result<Vec<Manage
         .collect())
 }
 
-/// Revert everything a journal records; one line per file for the user.
+/// What [`revert`] did: lines for the user, and lines about what it could not restore (the
+/// user has to finish those by hand).
+#[derive(Debug, Default)]
+pub struct Reverted {
+    pub lines: Vec<String>,
+    pub unrestored: Vec<String>,
+}
+
+/// Revert everything a journal records; one line per file for the user. A journal that cannot
+/// be trusted (unreadable, changed by hand) writes nothing back; it is kept aside and what the
+/// user must restore by hand is in `unrestored`, so a caller can carry on (`install remove`).
+pub fn revert_salvaging(exec: &Executor, journal: &Path) -> anyhow::Result<Reverted> {
+    match exec.revert(journal) {
+        Ok(report) => {
+            let unrestored = report
+                .unrestored
+                .iter()
+                .map(|u| u.line())
+                .chain(
+                    report
+                        .kept
+                        .iter()
+                        .map(|k| format!("the journal is kept at {}", k.display())),
+                )
+                .collect();
+            Ok(Reverted {
+                lines: lines_of(&report),
+                unrestored,
+            })
+        }
+        Err(e @ headroom_edits::EditError::JournalDamaged { .. }) => Ok(Reverted {
+            lines: Vec::new(),
+            unrestored: vec![e.to_string()],
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Revert everything a journal records; one line per file for the user. Anything it could not
+/// restore is an error (after what could be restored was).
 pub fn revert(exec: &Executor, journal: &Path) -> anyhow::Result<Vec<String>> {
-    let report = exec.revert(journal)?;
+    let done = revert_salvaging(exec, journal)?;
+    if !done.unrestored.is_empty() {
+        let mut all = done.lines;
+        all.extend(done.unrestored);
+        anyhow::bail!("{}", all.join("; "));
+    }
+    Ok(done.lines)
+}
+
+fn lines_of(report: &headroom_edits::RevertReport) -> Vec<String> {
     let mut lines: Vec<String> = report
         .restored
         .iter()
@@ -272,5 +323,5 @@ pub fn revert(exec: &Executor, journal: &Path) -> anyhow::Result<Vec<String>> {
             .iter()
             .map(|f| format!("{f} was deleted since: nothing to restore")),
     );
-    Ok(lines)
+    lines
 }

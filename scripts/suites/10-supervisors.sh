@@ -10,7 +10,7 @@ supervisors() {
         else skip "$s could not start (see $LOG_DIR/$s-up.log)"; fi
     done
     XDG_RUNTIME_DIR=/run/user/0 suite cargo supervisors-user -p headroom \
-        --test install_systemd_user --test install_reapply --test install_cron --test install_docker
+        --test install_systemd_user --test install_reapply --test hostile_journal --test install_cron --test install_docker
     for s in "${up[@]}"; do
         if [ "$s" = podman-docker ]; then
             # Only containers our tests named; the down script stops what it is given.

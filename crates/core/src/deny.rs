@@ -17,6 +17,17 @@ pub const DENIED: &[&str] = &[
     "~/.git-credentials",
     "~/.password-store",
     "~/.headroom",
+    // Tools' own credential files, inside directories their adapters may read.
+    "~/.claude/.credentials.json",
+    "~/.codex/auth.json",
+];
+
+/// The same credential files where a tool's directory follows an environment variable: each
+/// `${VAR:-default}/file` is denied wherever VAR points today (the capability policy expands them
+/// with the user's environment; the default forms are in [`DENIED`]).
+pub const DENIED_UNDER_VAR: &[&str] = &[
+    "${CLAUDE_CONFIG_DIR:-~/.claude}/.credentials.json",
+    "${CODEX_HOME:-~/.codex}/auth.json",
 ];
 
 /// Whether the deny-list refuses a logical path (the entry itself or anything beneath it).
@@ -39,5 +50,8 @@ mod tests {
         assert!(is_denied("~/.headroom/plugins/x/consent.json"));
         assert!(!is_denied("~/.sshx"));
         assert!(!is_denied("~/.claude/settings.json"));
+        assert!(is_denied("~/.claude/.credentials.json"));
+        assert!(is_denied("~/.codex/auth.json"));
+        assert!(!is_denied("~/.codex/config.toml"));
     }
 }

@@ -20,7 +20,7 @@ pub mod state;
 pub mod which;
 
 pub use lock::{FileLock, LockError};
-pub use state::{HomeError, StateDir, home_dir};
+pub use state::{HomeError, JournalOwner, StateDir, home_dir};
 
 /// Lower-case hex sha256 of `bytes` (consent records, journals, the compile cache).
 pub fn sha256_hex(bytes: &[u8]) -> String {

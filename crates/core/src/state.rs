@@ -11,6 +11,7 @@
 //! ~/.headroom/journal/plugin-<id>.json         journal of a direct `plugins apply <id>`
 //! ~/.headroom/cache/                           precompiled adapters
 //! ~/.headroom/locks/                           advisory locks
+//! ~/.headroom/damaged/                         journals found damaged, kept aside by a revert
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -122,6 +123,78 @@ impl StateDir {
     pub fn cache_dir(&self) -> PathBuf {
         self.root.join("cache")
     }
+    /// Where a revert keeps a journal it could not trust (and the original bytes it recorded),
+    /// so the user can finish by hand after the profile directory is gone.
+    pub fn damaged_dir(&self) -> PathBuf {
+        self.root.join("damaged")
+    }
+
+    /// Every edit journal that exists now: each deployment's and each direct plugin apply's.
+    /// Together they say who owns which key of which file (one owner per setting).
+    pub fn journals(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(self.deploy_dir()) {
+            let mut dirs: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+            dirs.sort();
+            out.extend(
+                dirs.into_iter()
+                    .map(|d| d.join("journal.json"))
+                    .filter(|j| j.is_file()),
+            );
+        }
+        if let Ok(rd) = std::fs::read_dir(self.root.join("journal")) {
+            let mut files: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| self.journal_owner(p).is_some())
+                .collect();
+            files.sort();
+            out.extend(files);
+        }
+        out
+    }
+
+    /// Who writes a journal, from where it lives (`None` for a path that is not one of ours).
+    pub fn journal_owner(&self, journal: &Path) -> Option<JournalOwner> {
+        let name = journal.file_name()?.to_str()?;
+        let dir = journal.parent()?;
+        if name == "journal.json" && dir.parent()? == self.deploy_dir() {
+            return Some(JournalOwner::Deployment(
+                dir.file_name()?.to_str()?.to_owned(),
+            ));
+        }
+        if dir == self.root.join("journal") {
+            let id = name.strip_prefix("plugin-")?.strip_suffix(".json")?;
+            return (!id.is_empty()).then(|| JournalOwner::Plugin(id.to_owned()));
+        }
+        None
+    }
+}
+
+/// The owner of an edit journal: a deployment profile, or a direct `plugins apply`/`wrap` of
+/// one adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalOwner {
+    Deployment(String),
+    Plugin(String),
+}
+
+impl JournalOwner {
+    /// `the deployment "default"` / `` `headroom plugins apply claude` ``
+    pub fn describe(&self) -> String {
+        match self {
+            JournalOwner::Deployment(p) => format!("the deployment {p:?}"),
+            JournalOwner::Plugin(id) => format!("`headroom plugins apply {id}` (or `wrap`)"),
+        }
+    }
+
+    /// The command that releases what this owner set.
+    pub fn release(&self) -> String {
+        match self {
+            JournalOwner::Deployment(p) => format!("headroom install remove --profile {p}"),
+            JournalOwner::Plugin(id) => format!("headroom plugins revert {id}"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -143,7 +216,17 @@ mod tests {
             s.plugin_journal("x"),
             PathBuf::from("/h o/.headroom/journal/plugin-x.json")
         );
+        assert_eq!(
+            s.journal_owner(&s.journal("p")),
+            Some(JournalOwner::Deployment("p".into()))
+        );
+        assert_eq!(
+            s.journal_owner(&s.plugin_journal("x")),
+            Some(JournalOwner::Plugin("x".into()))
+        );
+        assert_eq!(s.journal_owner(Path::new("/h o/elsewhere.json")), None);
         for p in [
+            s.damaged_dir(),
             s.cache_dir(),
             s.last_run("x"),
             s.edits_lock(),

@@ -30,6 +30,36 @@ pub enum EditError {
     /// Another headroom holds the edit lock for too long (or it cannot be taken).
     #[error(transparent)]
     Lock(#[from] headroom_core::LockError),
+    /// The file resolves somewhere the executor may not read or write: through a link out of
+    /// HOME, to a deny-listed path, a dangling link, a link to someone else's file, or to
+    /// something that is not a regular file (FIFO, device, socket). Nothing was read or written.
+    #[error("{file}: {detail}; nothing was written")]
+    Unsafe { file: String, detail: String },
+    /// The file is larger than the executor reads (it edits configuration files, not data).
+    #[error("{file}: larger than {limit} bytes; refusing to read it")]
+    TooLarge { file: String, limit: u64 },
+    /// The plan is larger than any configuration edit needs.
+    #[error("{source_id}: plan too large: {detail}")]
+    PlanTooLarge { source_id: String, detail: String },
+    /// The file or its directory was replaced while headroom was editing it.
+    #[error("{file}: changed while headroom was editing it; nothing was written to it")]
+    Changed { file: String },
+    /// Another owner (a deployment, or a direct plugin apply) already set this key or block:
+    /// one owner per setting, a second one is refused rather than stacked.
+    /// `release` is what to do about it: "run `<the command that releases it>` first, or skip
+    /// <the plan's source>".
+    #[error("{file} {key} is set by {owner}; {release}")]
+    Owned {
+        file: String,
+        key: String,
+        owner: String,
+        release: String,
+    },
+    /// A revert found its journal unreadable or changed by hand: nothing from it was written
+    /// back; it was kept aside (`kept`) so the user can finish by hand.
+    /// `detail` says why, where it was kept, and which files to restore by hand.
+    #[error("journal {file} {detail}")]
+    JournalDamaged { file: String, detail: String },
     /// The journal is unreadable; the files it describes were not touched.
     #[error("journal {file}: {detail}")]
     Journal { file: String, detail: String },

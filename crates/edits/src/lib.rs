@@ -16,7 +16,9 @@ pub mod toml_file;
 
 pub use error::EditError;
 pub use executor::{
-    Applied, Authorized, Drift, Executor, FileChange, RevertReport, Roots, validate,
+    Applied, Authorized, Drift, Executor, FileChange, MAX_PLAN_EDITS, MAX_PLAN_FILES,
+    MAX_PLAN_VALUE_BYTES, RevertReport, Roots, Unrestored, validate,
 };
+pub use fsio::MAX_FILE_BYTES;
 pub use grants::EditGrant;
 pub use plan::{BlockPlacement, Edit, Format, MarkerStyle, Plan};

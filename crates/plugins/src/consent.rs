@@ -330,7 +330,7 @@ keys = ["/base_url"{extra_edit_keys}]
     fn an_upgrade_with_the_same_or_fewer_capabilities_keeps_its_grant() {
         let v1 = manifest(", \"/model\"", "\"FOO_HOME\"");
         let old = installed(&v1, "aa");
-        let v2 = manifest("", "");
+        let v2 = manifest("", "\"FOO_HOME\"");
         let new = Consent::carry_over(&v2, "bb", "/tmp/foo2.wasm", false, Some(&old));
         assert!(new.pending(&v2).is_empty());
         assert_eq!(new.verdict(&v2, "bb"), Verdict::Approved);
@@ -338,16 +338,17 @@ keys = ["/base_url"{extra_edit_keys}]
 
     #[test]
     fn an_upgrade_asking_for_more_is_pending_and_a_swapped_file_needs_approval() {
-        let v1 = manifest("", "");
+        // (A path following $FOO_HOME must declare it, so v1 does; v2 adds FOO_MODE.)
+        let v1 = manifest("", "\"FOO_HOME\"");
         let old = installed(&v1, "aa");
-        let v2 = manifest(", \"/model\"", "\"FOO_HOME\"");
+        let v2 = manifest(", \"/model\"", "\"FOO_HOME\", \"FOO_MODE\"");
         let new = Consent::carry_over(&v2, "bb", "/tmp/foo2.wasm", false, Some(&old));
         let pending: Vec<String> = new.pending(&v2).iter().map(|c| c.spec()).collect();
         assert_eq!(
             pending,
             [
                 "edit ${FOO_HOME:-~/.foo}/config.json /model",
-                "env FOO_HOME"
+                "env FOO_MODE"
             ]
         );
         // The old record against a different file: never runs, whatever it declares.

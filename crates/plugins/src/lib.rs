@@ -6,6 +6,7 @@
 //!   deny-list); it answers every host import and authorizes every plan.
 //! * [`store`]: installed plugins on disk.
 //! * [`candidate`]: the check before one is installed, and what its consent screen shows.
+//! * [`facts`]: what the host answers about credentials so adapters never read them.
 //! * [`grants`]: capability paths made concrete (`${VAR:-default}`, logical paths).
 //! * [`runtime`]: the wasmtime engine, per-call limits, the host imports.
 //! * [`cache`]: compiled components on disk.
@@ -17,6 +18,7 @@ pub mod builtin;
 pub mod cache;
 pub mod candidate;
 pub mod consent;
+pub mod facts;
 pub mod grants;
 pub mod host;
 pub mod manifest;

@@ -226,6 +226,12 @@ fn check(m: &Manifest) -> Result<(), ManifestError> {
         }
     }
     for name in &m.capabilities.env {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return bad(format!(
+                "environment variable name {:?} must be [A-Za-z0-9_]",
+                crate::runtime::sanitize(name)
+            ));
+        }
         if is_secret_env(name) {
             return bad(format!(
                 "asks for the secret environment variable {name}; refused"
@@ -233,11 +239,12 @@ fn check(m: &Manifest) -> Result<(), ManifestError> {
         }
     }
     let system = m.scopes.iter().any(|s| s == "system");
+    let env = &m.capabilities.env;
     for p in &m.capabilities.read {
-        check_path(p, true, system)?;
+        check_path(p, true, system, env)?;
     }
     for e in &m.capabilities.edit {
-        check_path(&e.file, false, system)?;
+        check_path(&e.file, false, system, env)?;
         if !matches!(e.format.as_str(), "json" | "toml" | "text") {
             return Err(ManifestError::NewerHeadroom(format!(
                 "edit format {:?}",
@@ -255,9 +262,22 @@ fn check(m: &Manifest) -> Result<(), ManifestError> {
 /// A path is judged as it reads with its variable unset (the default spliced in), since that is
 /// what it means on most machines: outside the home directory only for adapters that serve the
 /// system scope, and never a read of the whole home directory or filesystem.
-fn check_path(p: &str, read: bool, system: bool) -> Result<(), ManifestError> {
+///
+/// The variable must be one the plugin declares in `env` (so the user grants following it), and
+/// at every use its value is judged by the same rules (`grants::expand_checked`).
+fn check_path(p: &str, read: bool, system: bool, env: &[String]) -> Result<(), ManifestError> {
     let bad = |why: &str| Err(ManifestError::Invalid(format!("path {p:?}: {why}")));
+    if p.chars()
+        .any(|c| c.is_control() || crate::runtime::is_invisible(c))
+    {
+        return bad("contains control or invisible formatting characters");
+    }
     let unset = match leading_var(p) {
+        Some((var, _, _)) if !env.iter().any(|n| n == var) => {
+            return bad(&format!(
+                "follows ${var}, which it does not declare in capabilities.env"
+            ));
+        }
         Some((_, default, rest)) => format!("{default}{rest}"),
         None if p.starts_with("${") => return bad("unterminated ${"),
         None => p.to_owned(),
@@ -385,6 +405,21 @@ keys = ["/a"]
                 "{wide}"
             );
         }
+        // The variable must be a declared env capability.
+        for undeclared in ["${HOME:-~/.x}/**", "${PWD:-~/.x}/**"] {
+            assert!(
+                with("${X_HOME:-~/.x}/**", undeclared).contains("which it does not declare"),
+                "{undeclared}"
+            );
+        }
+        assert!(
+            with("~/.x/config.json", "${HOME:-~/.x}/config.json")
+                .contains("which it does not declare")
+        );
+        assert!(with("~/.x/config.json", "~/.x/\\u202e.json").contains("invisible"));
+        assert!(
+            with("env = [\"X_HOME\"]", "env = [\"X_HOME\", \"A\\u200bB\"]").contains("must be")
+        );
         // Outside HOME only with the system scope.
         for outside in ["/etc/x/**", "${X_HOME}/x/**", "${X_HOME:-/opt/x}/**"] {
             assert!(

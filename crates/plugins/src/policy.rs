@@ -12,7 +12,7 @@ use headroom_edits::{Authorized, EditGrant, Plan};
 use serde::Serialize;
 
 use crate::consent::{Capability, Consent, declared, restrict};
-use crate::grants::{EnvLookup, expand};
+use crate::grants::{EnvLookup, ExpansionRefused, expand, expand_checked, to_logical};
 use crate::manifest::{Manifest, edit_format};
 use crate::runtime::sanitize;
 
@@ -20,14 +20,34 @@ use crate::runtime::sanitize;
 /// resolves (a symlinked target) as the policy applies to what an adapter asks for.
 pub use headroom_core::deny::{DENIED, is_denied};
 
-/// Secrets a plugin may never read, whatever it declares (a manifest asking for one is refused).
+/// Environment names that look like secrets but are harmless, reviewed one by one. None of the
+/// built-in adapters (nor the example) needs one today; a test checks that they all still load.
+pub const ALLOWED_ENV: &[&str] = &[];
+
+/// Secrets a plugin may never read, whatever it declares (a manifest asking for one is refused):
+/// by pattern, case-insensitively: `*KEY*`, `*TOKEN*`, `*SECRET*`, `*PASSWORD*`, `*PASSWD*`,
+/// `*CREDENTIAL*`, `*_AUTH*` (and `AUTH*`), `*HEADERS*`, `*COOKIE*`, `*SESSION*`, and `PAT` as
+/// one `_`-separated part (`GITHUB_PAT`); [`ALLOWED_ENV`] is the reviewed exception.
 pub fn is_secret_env(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
-    n.ends_with("_API_KEY")
-        || n.ends_with("_TOKEN")
-        || n.contains("SECRET")
-        || n.contains("PASSWORD")
-        || n == "API_KEY"
+    if ALLOWED_ENV.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+        return false;
+    }
+    const PARTS: &[&str] = &[
+        "KEY",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "CREDENTIAL",
+        "_AUTH",
+        "HEADERS",
+        "COOKIE",
+        "SESSION",
+    ];
+    PARTS.iter().any(|p| n.contains(p))
+        || n.starts_with("AUTH")
+        || n.split('_').any(|part| part == "PAT")
 }
 
 /// Capabilities by decision, as capability specs (`plugins list -v`, `grant`, `revoke`).
@@ -46,41 +66,93 @@ pub struct CapabilityView {
 pub struct Policy {
     /// `$HOME` as text: logical paths (`~/…`) are expanded against it.
     home: String,
+    /// `$HOME` with its symlinks resolved: what a resolved path is made logical against.
+    real_home: String,
     env: Arc<EnvLookup>,
     /// `None` for a built-in adapter: everything it declares is pre-approved.
     consent: Option<Consent>,
     declared: Vec<Capability>,
-    /// Granted reads, expanded: (logical path, recursive).
+    /// The adapter serves the system scope (its expanded paths may then be system locations).
+    system: bool,
+    /// Granted reads, expanded and judged: (logical path, recursive).
     read: Vec<(String, bool)>,
-    /// Granted edits, expanded, without the deny-listed files.
+    /// Granted edits, expanded and judged, without the deny-listed files.
     edit: Vec<EditGrant>,
     env_names: Vec<String>,
     which: Vec<String>,
+    /// The deny-list on this machine: [`DENIED`], its `${VAR}` forms expanded, and where each
+    /// resolves through symlinks.
+    denied: Vec<String>,
+}
+
+/// The deny-list as it applies on this machine: the logical entries, the `${VAR:-default}` ones
+/// expanded with the user's environment, and each as it resolves through symlinks (so a resolved
+/// path is caught however it was reached).
+fn deny_list(env: &EnvLookup, home: &str, real_home: &str) -> Vec<String> {
+    let mut out: Vec<String> = DENIED.iter().map(|d| (*d).to_owned()).collect();
+    out.extend(
+        headroom_core::deny::DENIED_UNDER_VAR
+            .iter()
+            .map(|d| expand(d, env, home)),
+    );
+    let mut resolved = Vec::new();
+    for d in &out {
+        let abs = match d.strip_prefix("~/") {
+            Some(rest) => Path::new(home).join(rest),
+            None => continue,
+        };
+        if let Ok(real) = std::fs::canonicalize(&abs) {
+            let real = real.to_string_lossy();
+            for h in [real_home, home] {
+                let l = to_logical(&real, h);
+                if l.starts_with("~/") && !out.contains(&l) {
+                    resolved.push(l);
+                }
+            }
+        }
+    }
+    out.extend(resolved);
+    out
 }
 
 impl Policy {
     /// The policy of `m` under `consent` (`None`: a built-in, all of `m` is granted).
     pub fn new(m: &Manifest, consent: Option<&Consent>, home: &Path, env: Arc<EnvLookup>) -> Self {
+        let real_home = std::fs::canonicalize(home)
+            .unwrap_or_else(|_| home.to_path_buf())
+            .to_string_lossy()
+            .into_owned();
         let home = home.to_string_lossy().into_owned();
+        let system = m.scopes.iter().any(|s| s == "system");
+        let denied = deny_list(&*env, &home, &real_home);
         let granted = restrict(m, |c| consent.is_none_or(|k| k.grants(c)));
         let caps = &granted.capabilities;
+        // A grant whose variable points somewhere its default could not is worth nothing now.
         let read = caps
             .read
             .iter()
-            .map(|r| match r.strip_suffix("/**") {
-                Some(dir) => (expand(dir, &*env, &home), true),
-                None => (expand(r, &*env, &home), false),
+            .filter_map(|r| {
+                let (dir, tree) = match r.strip_suffix("/**") {
+                    Some(dir) => (dir, true),
+                    None => (r.as_str(), false),
+                };
+                let p = expand_checked(dir, &*env, &home, tree, system).ok()?;
+                Some((p, tree))
             })
             .collect();
+        let refused = |denied: &[String], p: &str| denied.iter().any(|d| under(p, d));
         let edit = caps
             .edit
             .iter()
-            .map(|e| EditGrant {
-                file: expand(&e.file, &*env, &home),
-                format: edit_format(&e.format),
-                keys: e.keys.clone(),
+            .filter_map(|e| {
+                let file = expand_checked(&e.file, &*env, &home, false, system).ok()?;
+                Some(EditGrant {
+                    file,
+                    format: edit_format(&e.format),
+                    keys: e.keys.clone(),
+                })
             })
-            .filter(|g| !is_denied(&g.file))
+            .filter(|g| !refused(&denied, &g.file))
             .collect();
         Self {
             read,
@@ -89,24 +161,64 @@ impl Policy {
             which: caps.which.clone(),
             declared: declared(m),
             consent: consent.cloned(),
+            system,
+            denied,
             home,
+            real_home,
             env,
+        }
+    }
+
+    /// Whether the deny-list refuses a logical path on this machine (the entry itself or
+    /// anything beneath it), its `${VAR}` forms and symlink-resolved forms included.
+    pub fn refuses(&self, logical: &str) -> bool {
+        is_denied(logical) || self.denied.iter().any(|d| under(logical, d))
+    }
+
+    /// A path the filesystem resolved (symlinks followed, absolute) as a logical path, against
+    /// the home directory as it resolves too.
+    pub fn logical_of_resolved(&self, resolved: &str) -> String {
+        let l = to_logical(resolved, &self.real_home);
+        if l.starts_with('~') {
+            l
+        } else {
+            to_logical(resolved, &self.home)
         }
     }
 
     /// May the plugin read (or test, or list) this logical path? An edit grant implies reading
     /// that file (an adapter must see what it changes). The deny-list wins over every grant.
     pub fn may_read(&self, logical: &str) -> bool {
-        if is_denied(logical) || logical.split('/').any(|c| c == "..") {
-            return false;
+        self.read_base(logical).is_some()
+    }
+
+    /// The logical directory a read of `logical` is confined to, when it may be read: the
+    /// granted tree that covers it (symlinks may not leave it), or for a file (or directory)
+    /// granted by name, the home directory (`~`) or the filesystem (`/`) it is in, so a dotfile
+    /// symlinked elsewhere in the home keeps working. The resolved path is checked against the
+    /// deny-list again by the sandbox.
+    pub fn read_base(&self, logical: &str) -> Option<String> {
+        if self.refuses(logical) || logical.split('/').any(|c| c == "..") {
+            return None;
         }
-        self.read.iter().any(|(p, recursive)| {
-            logical == p
-                || (*recursive
-                    && logical
-                        .strip_prefix(p.as_str())
-                        .is_some_and(|rest| rest.starts_with('/')))
-        }) || self.edit.iter().any(|g| g.file == logical)
+        let root = || {
+            if logical.starts_with('~') {
+                "~".to_owned()
+            } else {
+                "/".to_owned()
+            }
+        };
+        let named = self.read.iter().any(|(p, tree)| !tree && p == logical)
+            || self.edit.iter().any(|g| g.file == logical);
+        if named {
+            return Some(root());
+        }
+        self.read
+            .iter()
+            .filter(|(p, tree)| *tree && (logical == p || under(logical, p)))
+            .map(|(p, _)| p)
+            .min_by_key(|p| p.len())
+            .cloned()
     }
 
     /// Declared, granted, and not a secret.
@@ -115,11 +227,14 @@ impl Policy {
     }
 
     /// The value of `name` when [`Policy::may_read_env`] allows it (`None` otherwise or unset).
+    /// A name the host answers itself ([`crate::facts`]) is never taken from the environment.
     pub fn env_value(&self, name: &str) -> Option<String> {
-        if self.may_read_env(name) {
-            (self.env)(name)
-        } else {
-            None
+        if !self.may_read_env(name) {
+            return None;
+        }
+        match crate::facts::answer(name, &*self.env, &self.home) {
+            Some(fact) => fact,
+            None => (self.env)(name),
         }
     }
 
@@ -143,7 +258,8 @@ impl Policy {
         self.consent.as_ref().is_none_or(|c| c.grants(cap))
     }
 
-    /// Whether the deny-list refuses `cap` on this machine, whatever is granted.
+    /// Whether `cap` is refused on this machine, whatever is granted: the deny-list, or a
+    /// `${VAR}` that points somewhere its default could not ([`Policy::expansion`]).
     pub fn denies(&self, cap: &Capability) -> bool {
         let path = match cap {
             Capability::Read { path } => path.strip_suffix("/**").unwrap_or(path),
@@ -152,7 +268,21 @@ impl Policy {
         };
         // A tree that contains a denied directory is not denied as a whole (the denied part
         // stays unreadable inside it), so only the capability's own root is checked.
-        is_denied(&expand(path, &*self.env, &self.home))
+        self.expansion(cap).is_err() || self.refuses(&expand(path, &*self.env, &self.home))
+    }
+
+    /// What a path capability's `${VAR:-default}` expands to now, or why that is refused
+    /// (`Ok` for capabilities without a path or a variable).
+    pub fn expansion(&self, cap: &Capability) -> Result<String, ExpansionRefused> {
+        let (path, tree) = match cap {
+            Capability::Read { path } => match path.strip_suffix("/**") {
+                Some(dir) => (dir, true),
+                None => (path.as_str(), false),
+            },
+            Capability::Edit { file, .. } => (file.as_str(), false),
+            Capability::Locate { .. } | Capability::Env { .. } => return Ok(String::new()),
+        };
+        expand_checked(path, &*self.env, &self.home, tree, self.system)
     }
 
     /// Each declared capability sorted by decision: denied, granted, revoked or pending.
@@ -177,6 +307,12 @@ impl Policy {
         }
         v
     }
+}
+
+/// `path` is `dir` or beneath it.
+fn under(path: &str, dir: &str) -> bool {
+    path.strip_prefix(dir)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 #[cfg(test)]
@@ -317,9 +453,92 @@ keys = ["a.b"]
             "MY_SECRET_X",
             "API_KEY",
             "DB_PASSWORD",
+            "AZURE_OPENAI_KEY",
+            "GITHUB_PAT",
+            "PAT",
+            "ANTHROPIC_CUSTOM_HEADERS",
+            "OPENAI_AUTH",
+            "AUTHORIZATION",
+            "aws_credential_file",
+            "KEYRING",
+            "my_session_cookie",
         ] {
             assert!(is_secret_env(secret), "{secret}");
         }
+        for harmless in [
+            "PATH",
+            "XDG_CONFIG_HOME",
+            "OPENCLAW_CONFIG_PATH",
+            "SHELL",
+            "PATTERN",
+        ] {
+            assert!(!is_secret_env(harmless), "{harmless}");
+        }
+    }
+
+    /// `${VAR:-default}` is judged at every use by its value, not its default: a value that makes
+    /// a grant the whole home, the filesystem, or a place outside the home of a provider-scope
+    /// adapter leaves the grant worth nothing (reads denied, no edit grant for the executor).
+    #[test]
+    fn a_variable_pointing_somewhere_its_default_could_not_grants_nothing() {
+        for value in [
+            "/home/u",
+            "/home/u/",
+            "/",
+            "/etc",
+            "/tmp/x",
+            "rel",
+            "/home/u/./.ssh",
+        ] {
+            let p = builtin(&[("FOO_HOME", value)]);
+            for path in [
+                "~/.bash_history",
+                "~/.foo/settings.json",
+                "/etc/passwd",
+                "/tmp/x/config.json",
+            ] {
+                assert!(!p.may_read(path), "FOO_HOME={value:?}: {path}");
+            }
+            let files: Vec<&str> = p.edit_grants().iter().map(|g| g.file.as_str()).collect();
+            assert_eq!(files, ["~/.foo.toml"], "FOO_HOME={value:?}");
+            let read = Capability::Read {
+                path: "${FOO_HOME:-~/.foo}/**".into(),
+            };
+            assert!(p.denies(&read), "FOO_HOME={value:?}");
+            assert!(p.expansion(&read).is_err(), "FOO_HOME={value:?}");
+        }
+        // Somewhere else inside the home is what following the variable means.
+        let p = builtin(&[("FOO_HOME", "/home/u/alt")]);
+        assert!(p.may_read("~/alt/settings.json"));
+        assert_eq!(p.edit_grants()[0].file, "~/alt/config.json");
+        assert_eq!(p.read_base("~/alt/x/y").as_deref(), Some("~/alt"));
+        assert_eq!(p.read_base("~/.bar/x.json").as_deref(), Some("~"));
+    }
+
+    #[test]
+    fn credential_files_are_denied_wherever_their_tool_directory_is() {
+        let mut m = manifest();
+        m.capabilities.read = vec![
+            "~/.claude/**".into(),
+            "~/.codex/**".into(),
+            "~/alt/**".into(),
+        ];
+        let p = Policy::new(&m, None, Path::new(HOME), env(&[]));
+        assert!(p.may_read("~/.claude/settings.json"));
+        assert!(!p.may_read("~/.claude/.credentials.json"));
+        assert!(!p.may_read("~/.codex/auth.json"));
+        let p = Policy::new(
+            &m,
+            None,
+            Path::new(HOME),
+            env(&[
+                ("CODEX_HOME", "/home/u/alt"),
+                ("CLAUDE_CONFIG_DIR", "/home/u/alt"),
+            ]),
+        );
+        assert!(!p.may_read("~/alt/auth.json"));
+        assert!(!p.may_read("~/alt/.credentials.json"));
+        assert!(p.may_read("~/alt/config.toml"));
     }
 
     #[test]
@@ -329,6 +548,19 @@ keys = ["a.b"]
         assert!(!p.may_locate("bar"));
         assert!(!p.may_locate("/usr/bin/foo"));
         assert!(!p.may_locate("../foo"));
+    }
+
+    /// Every built-in adapter (and the example a third party starts from) still loads under the
+    /// secret-name patterns and the `${VAR}` rule.
+    #[test]
+    fn the_builtins_and_the_example_pass_the_manifest_checks() {
+        for (id, bytes) in crate::builtin::BUILTINS {
+            let m = crate::manifest::inspect(bytes).unwrap_or_else(|e| panic!("{id}: {e}"));
+            for name in &m.capabilities.env {
+                assert!(!is_secret_env(name), "{id}: {name}");
+            }
+        }
+        parse(include_str!("../../../examples/adapter-crush/adapter.toml")).unwrap();
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use headroom_plugins::candidate::Candidate;
 use headroom_plugins::consent::Capability;
-use headroom_plugins::grants::{EnvLookup, expand, leading_var};
+use headroom_plugins::grants::{EnvLookup, expand, expand_checked, leading_var};
 use headroom_plugins::runtime::sanitize;
 use headroom_plugins::{HostOptions, PluginEntry, Scope, Source};
 
@@ -167,20 +167,20 @@ fn list(opts: &HostOptions, json: bool, verbose: bool) -> anyhow::Result<()> {
         println!(
             "{:<12} {:<9} {:<6} {:<10} {:<9} {:<14} {}",
             e.id,
-            version,
-            api,
+            sanitize(version),
+            sanitize(api),
             source,
             detected,
-            status,
-            e.capabilities.join("; ")
+            sanitize(&status),
+            sanitize(&e.capabilities.join("; "))
         );
         // Below the row, so a long reason never pushes the columns apart.
         if let Some(why) = why {
-            println!("    detect failed: {why}");
+            println!("    detect failed: {}", sanitize(why));
         }
         if verbose {
             if !evidence.is_empty() {
-                println!("    evidence {}", evidence.join("; "));
+                println!("    evidence {}", sanitize(&evidence.join("; ")));
             }
             print_decisions(e);
         }
@@ -197,7 +197,7 @@ fn print_decisions(e: &PluginEntry) {
         ("denied", &d.denied),
     ] {
         if !caps.is_empty() {
-            println!("    {label:<8} {}", caps.join("; "));
+            println!("    {label:<8} {}", sanitize(&caps.join("; ")));
         }
     }
     if let Some(c) = &e.consent {
@@ -235,20 +235,20 @@ fn ago(at: u64) -> String {
 
 fn inspect(file: &Path) -> anyhow::Result<()> {
     let m = plugins::inspect(file)?;
-    println!("id:          {}", m.id);
+    println!("id:          {}", sanitize(&m.id));
     println!("name:        {}", sanitize(&m.name));
-    println!("version:     {}", m.version);
+    println!("version:     {}", sanitize(&m.version));
     println!(
         "adapter API: {} (this headroom: {})",
-        m.api,
+        sanitize(&m.api),
         headroom_plugins::HOST_API
     );
     println!("author:      {}", sanitize(&m.author));
     println!("license:     {}", sanitize(&m.license));
     println!(
         "targets:     {} (scopes: {})",
-        m.targets.join(", "),
-        m.scopes.join(", ")
+        sanitize(&m.targets.join(", ")),
+        sanitize(&m.scopes.join(", "))
     );
     println!("capabilities:");
     for c in headroom_plugins::grants::describe(&m) {
@@ -441,6 +441,7 @@ fn screen(cand: &Candidate, opts: &HostOptions) -> String {
         s(&m.targets.join(", ")),
         s(&m.scopes.join(", "))
     );
+    let system = m.scopes.iter().any(|s| s == "system");
     let review = cand.review(opts);
     let section = |out: &mut String, title: &str, caps: &[Capability], mark: &str| {
         if caps.is_empty() {
@@ -448,7 +449,7 @@ fn screen(cand: &Candidate, opts: &HostOptions) -> String {
         }
         let _ = writeln!(out, "\n{title}");
         for c in caps {
-            let _ = writeln!(out, "  {mark} {}", s(&words(c, env, &home)));
+            let _ = writeln!(out, "  {mark} {}", s(&words(c, env, &home, system)));
         }
     };
     let new_title = if cand.previous.is_some() {
@@ -482,11 +483,22 @@ fn screen(cand: &Candidate, opts: &HostOptions) -> String {
 }
 
 /// A capability in plain words, for the consent screen: paths as they resolve on this
-/// machine, with the variable they follow named (the grant moves with it).
-fn words(cap: &Capability, env: &EnvLookup, home: &str) -> String {
-    let follows = |p: &str| match leading_var(p) {
-        Some((var, ..)) => format!(" [follows ${var}]"),
-        None => String::new(),
+/// machine, with the variable they follow named (the grant moves with it), and why one is
+/// refused when its variable points somewhere its default could not.
+fn words(cap: &Capability, env: &EnvLookup, home: &str, system: bool) -> String {
+    let follows = |p: &str| {
+        let tree = p.len()
+            < match cap {
+                Capability::Read { path } => path.len(),
+                _ => 0,
+            };
+        match leading_var(p) {
+            Some((var, ..)) => match expand_checked(p, env, home, tree, system) {
+                Ok(_) => format!(" [follows ${var}]"),
+                Err(why) => format!(" [follows ${var}; refused now: {why}]"),
+            },
+            None => String::new(),
+        }
     };
     let here = |p: &str| format!("{}{}", expand(p, env, home), follows(p));
     match cap {
@@ -508,6 +520,9 @@ fn words(cap: &Capability, env: &EnvLookup, home: &str) -> String {
         }
         Capability::Locate { binary } => {
             format!("locate `{binary}` on PATH (learn its path, never run it)")
+        }
+        Capability::Env { name } if name == headroom_plugins::facts::CODEX_LOGIN => {
+            "learn whether Codex logs in with ChatGPT or an API key (headroom answers; never the credential)".to_owned()
         }
         Capability::Env { name } => format!("read the environment variable {name}"),
     }

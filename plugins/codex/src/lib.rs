@@ -48,12 +48,10 @@ fn config() -> Result<(String, toml_edit::DocumentMut), AdapterError> {
 }
 
 /// A ChatGPT login keeps OAuth tokens in auth.json; API-key users have OPENAI_API_KEY instead.
+/// auth.json holds credentials, so the adapter never reads it: the host answers which login it
+/// is through the reserved variable `HEADROOM_CODEX_LOGIN` (`chatgpt` or `api-key`).
 fn chatgpt_login() -> Result<bool, AdapterError> {
-    let auth = host::read(&format!("{}/auth.json", home()))?;
-    Ok(auth
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v.get("tokens").cloned())
-        .is_some_and(|t| !t.is_null()))
+    Ok(host::env("HEADROOM_CODEX_LOGIN")?.as_deref() == Some("chatgpt"))
 }
 
 fn block_body(ctx: &Context, chatgpt: bool) -> String {

@@ -17,7 +17,7 @@ use self::headroom::adapter::types as t;
 
 fn linker() -> anyhow::Result<Linker<State>> {
     let mut linker = Linker::new(runtime::engine());
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    runtime::add_wasi(&mut linker)?;
     AdapterPlugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
     Ok(linker)
 }
