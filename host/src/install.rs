@@ -142,14 +142,23 @@ pub fn restart(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<
 /// changed by hand, an entry that no longer resolves where headroom wrote it) never blocks the
 /// rest: nothing is written back from it, it is kept under `~/.headroom/damaged/`, the
 /// deployment is removed, and the warnings say which files to restore by hand.
-pub fn remove(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Report> {
+pub fn remove(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Removed> {
     let name = ProfileName::new(profile)?;
     let journal = ProfilePaths::new(&opts.home, &name).journal();
     let reverted = tools::revert_salvaging(&tools::executor(opts), &journal)?;
     let mut report = lifecycle::remove(&opts.home, &name, exe)?;
     report.done.splice(0..0, reverted.lines);
-    report.warnings.extend(reverted.unrestored);
-    Ok(report)
+    Ok(Removed {
+        report,
+        unrestored: reverted.unrestored,
+    })
+}
+
+/// What `install remove` did. The deployment is gone even when `unrestored` is not empty: those
+/// are the tool files the user must put back by hand (a damaged journal), one line each.
+pub struct Removed {
+    pub report: Report,
+    pub unrestored: Vec<String>,
 }
 
 /// The running executable, resolved (what a supervisor is told to run).

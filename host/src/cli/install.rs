@@ -161,7 +161,21 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
         InstallCommand::Start(p) => report(install::start(&opts, &p.profile, &exe)),
         InstallCommand::Stop(p) => report(install::stop(&opts, &p.profile, &exe)),
         InstallCommand::Restart(p) => report(install::restart(&opts, &p.profile, &exe)),
-        InstallCommand::Remove(p) => report(install::remove(&opts, &p.profile, &exe)),
+        InstallCommand::Remove(p) => {
+            let removed = install::remove(&opts, &p.profile, &exe)?;
+            print_report(removed.report);
+            if removed.unrestored.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            for line in &removed.unrestored {
+                eprintln!("headroom: warning: {line}");
+            }
+            // Scripts must not take a half-restored machine for a clean remove.
+            anyhow::bail!(
+                "the deployment was removed, but {} tool file(s) could not be restored (see above)",
+                removed.unrestored.len()
+            )
+        }
         InstallCommand::Agent(AgentCommand::Run(p)) => {
             let d = agent_deployment(&opts, &p.profile, exe)?;
             Err(agent::run(&d))
