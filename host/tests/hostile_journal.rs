@@ -39,21 +39,6 @@ fn systemctl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-const CLAUDE_AT_PROVIDER: &[&str] = &[
-    "--scope",
-    "provider",
-    "--providers",
-    "manual",
-    "--target",
-    "claude",
-];
-
-fn install_apply<'a>(profile: &'a str, port: &'a str) -> Vec<&'a str> {
-    let mut v = vec!["install", "apply", "--profile", profile, "--port", port];
-    v.extend_from_slice(CLAUDE_AT_PROVIDER);
-    v
-}
-
 #[test]
 fn plugins_apply_is_refused_for_a_key_a_deployment_holds() {
     let home = Home::new();
@@ -130,7 +115,7 @@ fn install_remove_with_a_truncated_journal_still_removes_the_deployment() {
     let profile = format!("it-damaged-{}", std::process::id());
     let _cleanup = home.remove_on_drop(&profile);
     let port = free_port().to_string();
-    home.ok(&install_apply(&profile, &port));
+    home.ok(&install_apply(&profile, &port, CLAUDE_AT_PROVIDER));
     let unit = format!("headroom-{profile}.service");
     let profile_dir = home.path().join(".headroom/deploy").join(&profile);
     let journal = profile_dir.join("journal.json");
@@ -188,7 +173,7 @@ fn a_deployment_and_a_direct_plugin_apply_never_own_the_same_setting() {
     // The plugin first: the deployment may not take its key (and installs nothing).
     home.ok(&["plugins", "apply", "claude", "--port", "8787"]);
     let by_plugin = sha(&settings);
-    let line = home.fails(&install_apply(&profile, &port));
+    let line = home.fails(&install_apply(&profile, &port, CLAUDE_AT_PROVIDER));
     assert!(
         line.contains("is set by `headroom plugins apply claude` (or `wrap`); run `headroom plugins revert claude` first, or skip claude"),
         "{line}"
@@ -199,7 +184,7 @@ fn a_deployment_and_a_direct_plugin_apply_never_own_the_same_setting() {
     assert_eq!(fs::read_to_string(&settings).unwrap(), ORIGINAL);
 
     // The deployment first: the plugin may not take its key, and nothing un-routes it.
-    home.ok(&install_apply(&profile, &port));
+    home.ok(&install_apply(&profile, &port, CLAUDE_AT_PROVIDER));
     let routed = sha(&settings);
     assert!(fs::read_to_string(&settings).unwrap().contains(&port));
     let line = home.fails(&["plugins", "apply", "claude", "--port", "8787"]);

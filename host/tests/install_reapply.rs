@@ -31,21 +31,6 @@ impl Drop for Immutable {
     }
 }
 
-fn apply<'a>(profile: &'a str, port: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["install", "apply", "--profile", profile, "--port", port];
-    v.extend_from_slice(rest);
-    v
-}
-
-const CLAUDE_AT_PROVIDER: &[&str] = &[
-    "--scope",
-    "provider",
-    "--providers",
-    "manual",
-    "--target",
-    "claude",
-];
-
 #[test]
 fn a_reapply_whose_tool_write_fails_leaves_the_previous_deployment_and_its_edits() {
     let Some(_lock) = lock_systemd_user() else {
@@ -61,7 +46,7 @@ fn a_reapply_whose_tool_write_fails_leaves_the_previous_deployment_and_its_edits
     let profile = format!("it-reapply-fail-{}", std::process::id());
     let _cleanup = home.remove_on_drop(&profile);
     let (port_a, port_b) = (free_port().to_string(), free_port().to_string());
-    home.ok(&apply(&profile, &port_a, CLAUDE_AT_PROVIDER));
+    home.ok(&install_apply(&profile, &port_a, CLAUDE_AT_PROVIDER));
     let journal = home
         .path()
         .join(".headroom/deploy")
@@ -76,7 +61,7 @@ fn a_reapply_whose_tool_write_fails_leaves_the_previous_deployment_and_its_edits
         skip("chattr +i does not work on this filesystem");
         return;
     };
-    let err = home.fails(&apply(&profile, &port_b, CLAUDE_AT_PROVIDER));
+    let err = home.fails(&install_apply(&profile, &port_b, CLAUDE_AT_PROVIDER));
     drop(frozen);
     assert_eq!(std::fs::read(&settings).unwrap(), routed, "settings.json");
     assert_eq!(
@@ -113,14 +98,14 @@ fn a_reapply_with_providers_none_unroutes_the_shell_block() {
     let profile = format!("it-reapply-none-{}", std::process::id());
     let _cleanup = home.remove_on_drop(&profile);
     let port = free_port().to_string();
-    let out = home.ok(&apply(
+    let out = home.ok(&install_apply(
         &profile,
         &port,
         &["--providers", "manual", "--target", "claude"],
     ));
     assert!(out.contains("configured ~/.bashrc"), "{out}");
 
-    let out = home.ok(&apply(&profile, &port, &["--providers", "none"]));
+    let out = home.ok(&install_apply(&profile, &port, &["--providers", "none"]));
     assert!(
         out.contains("restored ~/.bashrc (this deployment no longer routes it)"),
         "{out}"
@@ -151,14 +136,14 @@ fn a_reapply_at_provider_scope_unroutes_the_user_scope_block() {
     let profile = format!("it-reapply-scope-{}", std::process::id());
     let _cleanup = home.remove_on_drop(&profile);
     let port = free_port().to_string();
-    home.ok(&apply(
+    home.ok(&install_apply(
         &profile,
         &port,
         &["--providers", "manual", "--target", "claude"],
     ));
     assert!(std::fs::read_to_string(&rc).unwrap().contains(&port));
 
-    let out = home.ok(&apply(&profile, &port, CLAUDE_AT_PROVIDER));
+    let out = home.ok(&install_apply(&profile, &port, CLAUDE_AT_PROVIDER));
     assert!(out.contains("configured ~/.claude/settings.json"), "{out}");
     assert!(out.contains("restored ~/.bashrc"), "{out}");
     assert_eq!(std::fs::read_to_string(&rc).unwrap(), original);

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{isolate, isolated, ok, run_in, user_files};
+use support::{isolate, isolated, leb, ok, run_in, user_files, with_manifest};
 
 struct Home {
     _dir: tempfile::TempDir,
@@ -384,68 +384,6 @@ fn shell_env_exports_a_quoted_block_and_reverts_exactly() {
 }
 
 // ---- Installing third-party plugins: consent bound to the file, upgrades, grants. ----
-
-fn leb(mut n: usize, out: &mut Vec<u8>) {
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
-fn read_leb(b: &[u8], i: &mut usize) -> usize {
-    let (mut n, mut shift) = (0usize, 0);
-    loop {
-        let byte = b[*i];
-        *i += 1;
-        n |= ((byte & 0x7f) as usize) << shift;
-        if byte & 0x80 == 0 {
-            return n;
-        }
-        shift += 7;
-    }
-}
-
-/// `wasm` with its embedded headroom manifest replaced by `text` (same code, new sha256): how
-/// these tests make upgrades and lookalikes without building more guests.
-fn with_manifest(wasm: &[u8], text: &str) -> Vec<u8> {
-    let component = wasm[4..8] != [1, 0, 0, 0];
-    let mut out = wasm[..8].to_vec();
-    let mut i = 8;
-    while i < wasm.len() {
-        let id = wasm[i];
-        i += 1;
-        let size = read_leb(wasm, &mut i);
-        let payload = &wasm[i..i + size];
-        i += size;
-        let new = match id {
-            0 => {
-                let mut j = 0;
-                let n = read_leb(payload, &mut j);
-                if &payload[j..j + n] == b"headroom:manifest" {
-                    let mut p = Vec::new();
-                    leb(n, &mut p);
-                    p.extend_from_slice(b"headroom:manifest");
-                    p.extend_from_slice(text.as_bytes());
-                    p
-                } else {
-                    payload.to_vec()
-                }
-            }
-            // Nested core modules and components carry the section the SDK wrote.
-            1 | 4 if component => with_manifest(payload, text),
-            _ => payload.to_vec(),
-        };
-        out.push(id);
-        leb(new.len(), &mut out);
-        out.extend(new);
-    }
-    out
-}
 
 /// The same component with a harmless extra custom section: a different file, same manifest.
 fn lookalike(wasm: &[u8]) -> Vec<u8> {
