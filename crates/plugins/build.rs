@@ -21,7 +21,11 @@ const BUILTINS: &[(&str, &str)] = &[
 ];
 
 /// Guest packages only tests use (their artifacts land beside the built-ins').
-const FIXTURES: &[&str] = &["headroom-fixture-hostile", "headroom-fixture-future-api"];
+const FIXTURES: &[&str] = &[
+    "headroom-fixture-hostile",
+    "headroom-fixture-future-api",
+    "headroom-fixture-api-0-1",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

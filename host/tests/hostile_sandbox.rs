@@ -407,9 +407,22 @@ fn credential_files_are_never_read_wherever_their_directory_is() {
         let line = attempt(&h, &format!("read:{path}"), &env);
         assert!(line.contains("Denied("), "{path}: {line}");
     }
-    // What Codex needs to know about its login, the host answers without the credential.
-    let line = attempt(&h, "env:HEADROOM_CODEX_LOGIN", &[]);
-    assert!(line.contains("Denied("), "not declared: {line}");
+    // What Codex needs to know about its login, the host answers without the credential, and
+    // only to an adapter that declares (and was granted) the fact.
+    let line = attempt(&h, "fact:codex-login", &[]);
+    assert!(
+        line.contains("Denied(\"fact codex-login\")"),
+        "not declared: {line}"
+    );
+    // Declared and granted: the kind of login, never the token.
+    let with_fact = manifest.replace(
+        "[capabilities]",
+        "[capabilities]\nfacts = [\"codex-login\"]",
+    );
+    install(&h.path, &variant(&h, "creds-fact", &with_fact));
+    let line = attempt(&h, "fact:codex-login", &[]);
+    assert!(line.contains("Ok(") && line.contains("Chatgpt"), "{line}");
+    assert!(!line.contains("oauth"), "{line}");
     let sums_after: Vec<String> = creds.iter().map(|c| sha256(c)).collect();
     assert_eq!(sums, sums_after);
 }

@@ -62,7 +62,7 @@ fn list_shows_the_builtin_claude_adapter() {
         .unwrap();
     assert_eq!(c["detected"], "yes");
     assert_eq!(c["status"]["state"], "ok");
-    assert_eq!(c["manifest"]["api"], "0.1.0");
+    assert_eq!(c["manifest"]["api"], "0.2.0");
 }
 
 #[test]
@@ -167,7 +167,7 @@ fn files_that_are_not_adapters_get_one_line() {
         ),
         (
             fs::read(fixture("headroom_fixture_future_api")).unwrap(),
-            "needs adapter API 0.2; this headroom supports 0.1.x",
+            "needs adapter API 0.3; this headroom supports 0.1.x and 0.2.x",
         ),
     ];
     for (bytes, want) in cases {
@@ -262,7 +262,9 @@ fn hostile_adapters_are_contained_with_one_line_and_no_change() {
         .find(|l| l.starts_with("future-api") || l.starts_with("future "))
         .expect(&list);
     assert!(
-        future.contains("incompatible: needs adapter API 0.2; this headroom supports 0.1.x"),
+        future.contains(
+            "incompatible: needs adapter API 0.3; this headroom supports 0.1.x and 0.2.x"
+        ),
         "{future}"
     );
 
@@ -770,7 +772,7 @@ fn bad_plugin_files_are_refused_with_one_line_and_nothing_installed() {
         (truncated, "not a WebAssembly component"),
         (
             fixture("headroom_fixture_future_api"),
-            "needs adapter API 0.2; this headroom supports 0.1.x",
+            "needs adapter API 0.3; this headroom supports 0.1.x and 0.2.x",
         ),
         (
             variant(

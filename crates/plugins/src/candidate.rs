@@ -9,7 +9,7 @@ use crate::host::HostOptions;
 use crate::manifest::{self, Manifest};
 use crate::policy::Policy;
 use crate::store::Store;
-use crate::wit::v0_1;
+use crate::wit::Api;
 use crate::{cache, runtime};
 
 /// A plugin checked for installation.
@@ -102,7 +102,8 @@ pub fn check(
         );
     }
     let component = cache::load_component(&bytes, &sha256, Some(&opts.state_dir.cache_dir()))?;
-    v0_1::check_imports(&component)
+    Api::of(&m.api)
+        .and_then(|api| api.check_imports(&component))
         .map_err(|e| anyhow::anyhow!("imports: {}", runtime::sanitize(&format!("{e:#}"))))?;
     let previous = match Store::new(&opts.state_dir).consent(&m.id) {
         Some(Ok(c)) => Some(c),

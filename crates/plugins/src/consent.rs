@@ -35,6 +35,10 @@ pub enum Capability {
     Env {
         name: String,
     },
+    /// A fact about a credential the host answers (API 0.2, [`crate::facts`]).
+    Fact {
+        name: String,
+    },
 }
 
 impl Capability {
@@ -45,6 +49,7 @@ impl Capability {
             Capability::Edit { file, key, .. } => format!("edit {file} {key}"),
             Capability::Locate { binary } => format!("locate {binary}"),
             Capability::Env { name } => format!("env {name}"),
+            Capability::Fact { name } => format!("fact {name}"),
         }
     }
 
@@ -74,6 +79,7 @@ impl Capability {
             ) => f1 == f2 && x1 == x2 && key_covers(edit_format(x1), k1, k2),
             (Locate { binary: a }, Locate { binary: b }) => a == b,
             (Env { name: a }, Env { name: b }) => a == b,
+            (Fact { name: a }, Fact { name: b }) => a == b,
             _ => false,
         }
     }
@@ -102,6 +108,7 @@ pub fn declared(m: &Manifest) -> Vec<Capability> {
             .map(|b| Capability::Locate { binary: b.clone() }),
     );
     out.extend(c.env.iter().map(|n| Capability::Env { name: n.clone() }));
+    out.extend(c.facts.iter().map(|n| Capability::Fact { name: n.clone() }));
     out
 }
 
@@ -114,6 +121,8 @@ pub fn restrict(m: &Manifest, keep: impl Fn(&Capability) -> bool) -> Manifest {
     c.which
         .retain(|b| keep(&Capability::Locate { binary: b.clone() }));
     c.env.retain(|n| keep(&Capability::Env { name: n.clone() }));
+    c.facts
+        .retain(|n| keep(&Capability::Fact { name: n.clone() }));
     c.edit = m
         .capabilities
         .edit

@@ -143,6 +143,9 @@ pub fn describe(m: &Manifest) -> Vec<String> {
     for v in &c.env {
         out.push(format!("read env {v}"));
     }
+    for f in &c.facts {
+        out.push(format!("learn fact {f}"));
+    }
     out
 }
 

@@ -231,9 +231,10 @@ impl AdapterHost {
             .iter_mut()
             .filter(|e| e.status == EntryStatus::Ok)
         {
-            if let Err(err) = cache::load_component(&e.bytes, &e.sha256, Some(&cache))
-                .and_then(|c| wit::v0_1::check_imports(&c))
-            {
+            if let Err(err) = api_of(e).and_then(|api| {
+                cache::load_component(&e.bytes, &e.sha256, Some(&cache))
+                    .and_then(|c| api.check_imports(&c))
+            }) {
                 e.status = EntryStatus::Incompatible(format!(
                     "imports: {}",
                     runtime::sanitize(&format!("{err:#}"))
@@ -329,8 +330,8 @@ impl AdapterHost {
             system_root: self.opts.system_root.clone(),
             path_env: self.opts.path_env.clone(),
         };
-        let mut call =
-            Call::new(&component, sandbox).with_context(|| format!("adapter {}", e.id))?;
+        let mut call = Call::new(&component, api_of(e)?, sandbox)
+            .with_context(|| format!("adapter {}", e.id))?;
         let r = f(&mut call);
         Store::new(&self.opts.state_dir).record_run(&e.id, what, call.denials());
         Ok(r.with_context(|| format!("adapter {}", e.id))??)
@@ -355,6 +356,15 @@ impl AdapterHost {
         let plan = self.run(e, policy.clone(), "apply", |c| c.apply(ctx))?;
         Ok(policy.authorize(plan))
     }
+}
+
+/// The adapter API an entry is served by (its manifest's `api`).
+fn api_of(e: &PluginEntry) -> anyhow::Result<wit::Api> {
+    let m = e
+        .manifest
+        .as_ref()
+        .with_context(|| format!("adapter {}: no manifest", e.id))?;
+    wit::Api::of(&m.api)
 }
 
 /// Check one `.wasm` statically: manifest and API range (nothing is compiled or run).

@@ -8,8 +8,11 @@ use thiserror::Error;
 use crate::grants::leading_var;
 use crate::policy::is_secret_env;
 
-/// The adapter API this host implements (`wit/v0.1`, `package headroom:adapter@0.1.0`).
-pub const HOST_API: &str = "0.1.0";
+/// The newest adapter API this host implements (`wit/v0.2`, `package headroom:adapter@0.2.0`).
+pub const HOST_API: &str = "0.2.0";
+/// Every adapter API this host serves, oldest first: a component built against any of them
+/// runs (`crate::wit::Api`). Each is `major.minor.patch`, the newest patch of that minor.
+pub const SUPPORTED_APIS: &[&str] = &["0.1.0", HOST_API];
 pub const MANIFEST_SECTION: &str = "headroom:manifest";
 
 // Unknown keys are found structurally before deserializing (see `unknown_key`), so they are
@@ -51,6 +54,10 @@ pub struct Capabilities {
     pub read: Vec<String>,
     #[serde(default)]
     pub edit: Vec<EditCapability>,
+    /// Facts about credentials the host answers (API 0.2), e.g. `codex-login`
+    /// ([`crate::facts::FACTS`]).
+    #[serde(default)]
+    pub facts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,7 +104,7 @@ const MANIFEST_KEYS: &[&str] = &[
     "scopes",
     "capabilities",
 ];
-const CAPABILITY_KEYS: &[&str] = &["env", "which", "read", "edit"];
+const CAPABILITY_KEYS: &[&str] = &["env", "which", "read", "edit", "facts"];
 const EDIT_KEYS: &[&str] = &["file", "format", "keys"];
 
 /// The editor an edit capability's `format` names (checked by [`parse`]: json, toml or text).
@@ -183,25 +190,30 @@ fn unknown_key(top: &toml::Table) -> Option<String> {
         .or_else(|| edits.iter().find_map(|e| first(e, EDIT_KEYS)))
 }
 
-/// `api` must be semver-compatible with [`HOST_API`] (same major; for 0.x, same minor).
+/// `api` must be semver-compatible with one of [`SUPPORTED_APIS`] (same major; for 0.x, same
+/// minor) and not newer than it.
 pub fn check_api(api: &str) -> Result<(), ManifestError> {
     let want = semver::Version::parse(api)
         .map_err(|e| ManifestError::Invalid(format!("api {api:?}: {e}")))?;
-    let host = semver::Version::parse(HOST_API).expect("valid");
-    let req = semver::VersionReq::parse(&format!("^{HOST_API}")).expect("valid");
-    let compatible = req.matches(&want)
-        || (want.major == host.major && want.minor == host.minor && want <= host);
-    if !compatible || want > host {
-        let short = |v: &semver::Version| {
-            if v.major == 0 {
-                format!("0.{}", v.minor)
-            } else {
-                v.major.to_string()
-            }
-        };
+    let short = |v: &semver::Version| {
+        if v.major == 0 {
+            format!("0.{}", v.minor)
+        } else {
+            v.major.to_string()
+        }
+    };
+    let served = |host: &str| {
+        let host = semver::Version::parse(host).expect("valid");
+        short(&host) == short(&want) && want <= host
+    };
+    if !SUPPORTED_APIS.iter().any(|h| served(h)) {
+        let supports: Vec<String> = SUPPORTED_APIS
+            .iter()
+            .map(|h| format!("{}.x", short(&semver::Version::parse(h).expect("valid"))))
+            .collect();
         return Err(ManifestError::Api {
             needs: short(&want),
-            supports: format!("{}.x", short(&host)),
+            supports: supports.join(" and "),
         });
     }
     Ok(())
@@ -254,6 +266,18 @@ fn check(m: &Manifest) -> Result<(), ManifestError> {
         if e.keys.is_empty() {
             return bad(format!("edit of {} lists no keys", e.file));
         }
+    }
+    for f in &m.capabilities.facts {
+        if crate::facts::words(f).is_none() {
+            return Err(ManifestError::NewerHeadroom(format!(
+                "fact {:?}",
+                crate::runtime::sanitize(f)
+            )));
+        }
+    }
+    // API 0.1 has no `facts` import: a 0.1 adapter declaring one could never ask for it.
+    if !m.capabilities.facts.is_empty() && m.api.starts_with("0.1.") {
+        return bad("facts need adapter API 0.2 (the `facts` import)".into());
     }
     Ok(())
 }
@@ -338,18 +362,46 @@ keys = ["/a"]
     #[test]
     fn api_range() {
         assert!(check_api("0.1.0").is_ok());
+        assert!(check_api("0.2.0").is_ok());
         assert_eq!(
-            check_api("0.2.0").unwrap_err().to_string(),
-            "needs adapter API 0.2; this headroom supports 0.1.x"
+            check_api("0.3.0").unwrap_err().to_string(),
+            "needs adapter API 0.3; this headroom supports 0.1.x and 0.2.x"
         );
         assert!(check_api("1.0.0").is_err());
+        assert!(check_api("0.0.1").is_err());
+        for newer_patch in ["0.1.9", "0.2.1"] {
+            assert!(
+                check_api(newer_patch).is_err(),
+                "{newer_patch}: a newer patch of the contract than the host knows"
+            );
+        }
+    }
+
+    #[test]
+    fn facts_are_known_and_need_api_0_2() {
+        let v2 = GOOD.replace("api = \"0.1.0\"", "api = \"0.2.0\"");
+        let with_facts = |m: &str, facts: &str| {
+            parse(&m.replace(
+                "[capabilities]",
+                &format!("[capabilities]\nfacts = [{facts}]"),
+            ))
+        };
+        let m = with_facts(&v2, "\"codex-login\"").unwrap();
+        assert_eq!(m.capabilities.facts, ["codex-login"]);
+        assert_eq!(
+            with_facts(&v2, "\"bank-pin\"").unwrap_err().to_string(),
+            "needs a newer headroom: fact \"bank-pin\""
+        );
         assert!(
-            check_api("0.1.9").is_err(),
-            "a newer patch of the contract than the host knows"
+            with_facts(GOOD, "\"codex-login\"")
+                .unwrap_err()
+                .to_string()
+                .contains("facts need adapter API 0.2")
         );
     }
 
-    /// The SDK third parties build against, and the WIT it binds, must be inside the host's range.
+    /// The SDK third parties build against binds the newest WIT, and both are the newest API
+    /// this host serves; every older WIT directory is still served.
     #[test]
     fn the_sdk_and_wit_versions_are_supported_by_this_host() {
         let sdk = include_str!("../../../plugins/sdk/src/lib.rs");
@@ -359,14 +411,24 @@ keys = ["/a"]
             .and_then(|r| r.strip_suffix("\";"))
             .expect("API_VERSION in the SDK");
         assert_eq!(check_api(v), Ok(()));
-        let wit = include_str!("../../../wit/v0.1/adapter.wit");
-        let package = wit
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("package headroom:adapter@"))
-            .and_then(|r| r.strip_suffix(';'))
-            .expect("package line");
-        assert_eq!(check_api(package), Ok(()));
-        assert_eq!(package, v);
+        assert!(
+            sdk.contains("path: \"../../wit/v0.2\""),
+            "the SDK binds the newest WIT"
+        );
+        let package = |wit: &str| {
+            wit.lines()
+                .find_map(|l| l.trim().strip_prefix("package headroom:adapter@"))
+                .and_then(|r| r.strip_suffix(';'))
+                .expect("package line")
+                .to_owned()
+        };
+        let newest = package(include_str!("../../../wit/v0.2/adapter.wit"));
+        assert_eq!(check_api(&newest), Ok(()));
+        assert_eq!(newest, v);
+        assert_eq!(newest, HOST_API);
+        let oldest = package(include_str!("../../../wit/v0.1/adapter.wit"));
+        assert_eq!(check_api(&oldest), Ok(()));
+        assert_eq!(SUPPORTED_APIS, [oldest.as_str(), newest.as_str()]);
     }
 
     #[test]
@@ -384,7 +446,7 @@ keys = ["/a"]
         );
         assert_eq!(
             with("[capabilities]", "[capabilities]\nexec = [\"sh\"]"),
-            "needs a newer headroom: unknown field `exec`, expected one of `env`, `which`, `read`, `edit`"
+            "needs a newer headroom: unknown field `exec`, expected one of `env`, `which`, `read`, `edit`, `facts`"
         );
         assert!(with("api = ", "sandbox = 1\napi = ").starts_with("needs a newer headroom"));
         assert!(

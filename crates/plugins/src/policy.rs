@@ -2,7 +2,7 @@
 //!
 //! A [`Policy`] is built once per adapter call from the manifest, the user's consent (what is
 //! granted), the deny-list, `$HOME` and the user's environment. The sandbox asks it about every
-//! host import (`fs` reads, `env`, `which`), and it authorizes the plans the executor applies
+//! host import (`fs` reads, `env`, `which`, `facts`), and it authorizes the plans the executor applies
 //! ([`Policy::authorize`]): nothing else decides capabilities.
 
 use std::path::Path;
@@ -80,6 +80,8 @@ pub struct Policy {
     edit: Vec<EditGrant>,
     env_names: Vec<String>,
     which: Vec<String>,
+    /// Granted facts ([`crate::facts`]).
+    facts: Vec<String>,
     /// The deny-list on this machine: [`DENIED`], its `${VAR}` forms expanded, and where each
     /// resolves through symlinks.
     denied: Vec<String>,
@@ -159,6 +161,7 @@ impl Policy {
             edit,
             env_names: caps.env.clone(),
             which: caps.which.clone(),
+            facts: caps.facts.clone(),
             declared: declared(m),
             consent: consent.cloned(),
             system,
@@ -227,15 +230,23 @@ impl Policy {
     }
 
     /// The value of `name` when [`Policy::may_read_env`] allows it (`None` otherwise or unset).
-    /// A name the host answers itself ([`crate::facts`]) is never taken from the environment.
     pub fn env_value(&self, name: &str) -> Option<String> {
         if !self.may_read_env(name) {
             return None;
         }
-        match crate::facts::answer(name, &*self.env, &self.home) {
-            Some(fact) => fact,
-            None => (self.env)(name),
-        }
+        (self.env)(name)
+    }
+
+    /// May the adapter learn `fact` ([`crate::facts::FACTS`])? Declared and granted.
+    pub fn may_know(&self, fact: &str) -> bool {
+        self.facts.iter().any(|f| f == fact)
+    }
+
+    /// How Codex signs in, when [`Policy::may_know`] allows it (`None` otherwise): answered
+    /// from its credential file, which the adapter itself may never read.
+    pub fn codex_login(&self) -> Option<crate::facts::LoginKind> {
+        self.may_know(crate::facts::CODEX_LOGIN)
+            .then(|| crate::facts::codex_login(&*self.env, &self.home))
     }
 
     /// Declared, granted, and a bare name (never a path to probe the filesystem with).
@@ -264,7 +275,9 @@ impl Policy {
         let path = match cap {
             Capability::Read { path } => path.strip_suffix("/**").unwrap_or(path),
             Capability::Edit { file, .. } => file,
-            Capability::Locate { .. } | Capability::Env { .. } => return false,
+            Capability::Locate { .. } | Capability::Env { .. } | Capability::Fact { .. } => {
+                return false;
+            }
         };
         // A tree that contains a denied directory is not denied as a whole (the denied part
         // stays unreadable inside it), so only the capability's own root is checked.
@@ -280,7 +293,9 @@ impl Policy {
                 None => (path.as_str(), false),
             },
             Capability::Edit { file, .. } => (file.as_str(), false),
-            Capability::Locate { .. } | Capability::Env { .. } => return Ok(String::new()),
+            Capability::Locate { .. } | Capability::Env { .. } | Capability::Fact { .. } => {
+                return Ok(String::new());
+            }
         };
         expand_checked(path, &*self.env, &self.home, tree, self.system)
     }
@@ -539,6 +554,43 @@ keys = ["a.b"]
         assert!(!p.may_read("~/alt/auth.json"));
         assert!(!p.may_read("~/alt/.credentials.json"));
         assert!(p.may_read("~/alt/config.toml"));
+    }
+
+    #[test]
+    fn facts_only_when_declared_and_granted() {
+        let mut m = manifest();
+        m.api = "0.2.0".into();
+        assert!(!builtin(&[]).may_know("codex-login"));
+        assert_eq!(builtin(&[]).codex_login(), None);
+        m.capabilities.facts = vec!["codex-login".into()];
+        let p = Policy::new(&m, None, Path::new(HOME), env(&[]));
+        assert!(p.may_know("codex-login"));
+        assert!(!p.may_know("claude-login"));
+        assert_eq!(p.codex_login(), Some(crate::facts::LoginKind::None));
+        // The old reserved variable is an ordinary name now: the environment's, when declared.
+        m.capabilities.env.push("HEADROOM_CODEX_LOGIN".into());
+        let p = Policy::new(
+            &m,
+            None,
+            Path::new(HOME),
+            env(&[("HEADROOM_CODEX_LOGIN", "x")]),
+        );
+        assert_eq!(p.env_value("HEADROOM_CODEX_LOGIN").as_deref(), Some("x"));
+
+        let fact = Capability::Fact {
+            name: "codex-login".into(),
+        };
+        let mut c = Consent::carry_over(&m, "aa", "/tmp/foo.wasm", false, None);
+        let p = Policy::new(&m, Some(&c), Path::new(HOME), env(&[]));
+        assert!(!p.may_know("codex-login"), "pending grants nothing");
+        assert!(p.view().pending.contains(&"fact codex-login".to_owned()));
+        c.approve_all(&m);
+        assert!(Policy::new(&m, Some(&c), Path::new(HOME), env(&[])).may_know("codex-login"));
+        c.revoke(&fact);
+        let p = Policy::new(&m, Some(&c), Path::new(HOME), env(&[]));
+        assert!(!p.may_know("codex-login"));
+        assert_eq!(p.view().revoked, ["fact codex-login"]);
+        assert!(!p.denies(&fact));
     }
 
     #[test]

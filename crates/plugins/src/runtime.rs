@@ -19,7 +19,7 @@ use wasmtime_wasi::{HostMonotonicClock, WasiCtx, WasiCtxBuilder, WasiCtxView, Wa
 use crate::grants::to_logical;
 use crate::host::{AdapterContext, AdapterError, Detection, RouteStatus};
 use crate::policy::Policy;
-use crate::wit::v0_1;
+use crate::wit::{self, Api};
 
 pub const CALL_DEADLINE: Duration = Duration::from_secs(2);
 pub const MEMORY_LIMIT: usize = 64 << 20;
@@ -225,13 +225,14 @@ impl WasiView for State {
 /// A running call: the instance plus its store. Dropped after one export call.
 pub struct Call {
     store: Store<State>,
-    adapter: v0_1::Adapter,
+    adapter: wit::Adapter,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
 }
 
 impl Call {
-    pub fn new(component: &Component, sandbox: Sandbox) -> anyhow::Result<Self> {
+    /// `component` served as adapter API `api` (its manifest's).
+    pub fn new(component: &Component, api: Api, sandbox: Sandbox) -> anyhow::Result<Self> {
         let stdout = MemoryOutputPipe::new(OUTPUT_LIMIT);
         let stderr = MemoryOutputPipe::new(OUTPUT_LIMIT);
         // No preopens, no env, no args, no sockets: std::fs inside the guest finds nothing.
@@ -260,7 +261,7 @@ impl Call {
         let mut store = Store::new(engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(deadline_ticks());
-        let pre = v0_1::AdapterPre::new(component)?;
+        let pre = wit::AdapterPre::new(api, component)?;
         let adapter = match pre.instantiate(&mut store) {
             Ok(a) => a,
             Err(e) => {
@@ -608,6 +609,14 @@ impl State {
             return Err(self.deny(format!("read env {name}")));
         }
         Ok(self.sandbox.policy.env_value(name))
+    }
+
+    /// `facts.codex-login` (API 0.2): the kind of login, never the credential.
+    pub(crate) fn fact_codex_login(&mut self) -> Result<crate::facts::LoginKind, HostError> {
+        match self.sandbox.policy.codex_login() {
+            Some(kind) => Ok(kind),
+            None => Err(self.deny(format!("fact {}", crate::facts::CODEX_LOGIN))),
+        }
     }
 
     pub(crate) fn which_find(&mut self, name: &str) -> Result<Option<String>, HostError> {

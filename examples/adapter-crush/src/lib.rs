@@ -107,18 +107,6 @@ impl Adapter for Crush {
             notes: vec![format!("restart crush to pick up {file}")],
         })
     }
-
-    fn revert(ctx: Context) -> Result<Plan, AdapterError> {
-        provider_scope(&ctx)?;
-        let file = config_file();
-        Ok(Plan {
-            edits: PROVIDERS
-                .iter()
-                .map(|(id, _)| edit::json_remove(&file, &pointer(id)))
-                .collect(),
-            notes: vec![],
-        })
-    }
 }
 
 headroom_adapter_sdk::export_adapter!(Crush, "adapter.toml");

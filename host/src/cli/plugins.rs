@@ -521,9 +521,10 @@ fn words(cap: &Capability, env: &EnvLookup, home: &str, system: bool) -> String 
         Capability::Locate { binary } => {
             format!("locate `{binary}` on PATH (learn its path, never run it)")
         }
-        Capability::Env { name } if name == headroom_plugins::facts::CODEX_LOGIN => {
-            "learn whether Codex logs in with ChatGPT or an API key (headroom answers; never the credential)".to_owned()
-        }
         Capability::Env { name } => format!("read the environment variable {name}"),
+        Capability::Fact { name } => match headroom_plugins::facts::words(name) {
+            Some(words) => words.to_owned(),
+            None => format!("learn the fact {name}"),
+        },
     }
 }

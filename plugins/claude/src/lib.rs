@@ -79,18 +79,6 @@ impl Adapter for Claude {
             notes: vec![],
         })
     }
-
-    fn revert(ctx: Context) -> Result<Plan, AdapterError> {
-        provider_only(&ctx)?;
-        let file = settings_path();
-        Ok(Plan {
-            edits: vec![
-                edit::json_remove(&file, "/env/ANTHROPIC_BASE_URL"),
-                edit::json_remove(&file, "/env/ENABLE_TOOL_SEARCH"),
-            ],
-            notes: vec![],
-        })
-    }
 }
 
 headroom_adapter_sdk::export_adapter!(Claude, "adapter.toml");

@@ -5,8 +5,8 @@
 //! `openai_base_url` does not conflict and is left alone.
 
 use headroom_adapter_sdk::{
-    Adapter, AdapterError, BlockPlacement, Context, Detection, MarkerStyle, Plan, Scope, Status,
-    edit, env_or, host,
+    Adapter, AdapterError, BlockPlacement, Context, Detection, LoginKind, MarkerStyle, Plan, Scope,
+    Status, edit, env_or, host,
 };
 
 struct Codex;
@@ -49,9 +49,9 @@ fn config() -> Result<(String, toml_edit::DocumentMut), AdapterError> {
 
 /// A ChatGPT login keeps OAuth tokens in auth.json; API-key users have OPENAI_API_KEY instead.
 /// auth.json holds credentials, so the adapter never reads it: the host answers which login it
-/// is through the reserved variable `HEADROOM_CODEX_LOGIN` (`chatgpt` or `api-key`).
+/// is (the `facts.codex-login` import), never the key or token.
 fn chatgpt_login() -> Result<bool, AdapterError> {
-    Ok(host::env("HEADROOM_CODEX_LOGIN")?.as_deref() == Some("chatgpt"))
+    Ok(host::codex_login()? == LoginKind::Chatgpt)
 }
 
 fn block_body(ctx: &Context, chatgpt: bool) -> String {
@@ -144,19 +144,6 @@ impl Adapter for Codex {
         ));
         Ok(Plan {
             edits,
-            notes: vec![],
-        })
-    }
-
-    fn revert(_ctx: Context) -> Result<Plan, AdapterError> {
-        // The journal restores the user's own model_provider; here only the block goes.
-        Ok(Plan {
-            edits: vec![edit::block_remove(
-                &config_path(),
-                BLOCK,
-                MarkerStyle::Dashes,
-                "#",
-            )],
             notes: vec![],
         })
     }

@@ -132,21 +132,6 @@ impl Adapter for OpenClaw {
             notes: vec![],
         })
     }
-
-    fn revert(ctx: Context) -> Result<Plan, AdapterError> {
-        // headroom's journal restores each previous baseUrl exactly; without it, drop ours.
-        let (path, cfg) = openclaw_config()?;
-        let edits = targets(&ctx, cfg.as_ref().unwrap_or(&Value::Null))
-            .into_iter()
-            .map(|(id, _)| {
-                edit::json_remove(&path, &format!("/models/providers/{}/baseUrl", seg(&id)))
-            })
-            .collect();
-        Ok(Plan {
-            edits,
-            notes: vec![],
-        })
-    }
 }
 
 headroom_adapter_sdk::export_adapter!(OpenClaw, "adapter.toml");

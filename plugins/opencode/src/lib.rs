@@ -79,13 +79,6 @@ impl Adapter for OpenCode {
             ],
         })
     }
-
-    fn revert(_ctx: Context) -> Result<Plan, AdapterError> {
-        Ok(Plan {
-            edits: vec![edit::json_remove(&config_path(), "/provider/headroom")],
-            notes: vec![],
-        })
-    }
 }
 
 headroom_adapter_sdk::export_adapter!(OpenCode, "adapter.toml");

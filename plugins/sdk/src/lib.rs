@@ -3,14 +3,14 @@
 //!
 //! ```ignore
 //! struct Mine;
-//! impl headroom_adapter_sdk::Adapter for Mine { /* detect, status, apply, revert */ }
+//! impl headroom_adapter_sdk::Adapter for Mine { /* detect, status, apply */ }
 //! headroom_adapter_sdk::export_adapter!(Mine, "adapter.toml");
 //! ```
 
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/v0.1",
+        path: "../../wit/v0.2",
         world: "adapter-plugin",
         pub_export_macro: true,
         export_macro_name: "__export_adapter_plugin",
@@ -19,20 +19,22 @@ pub mod bindings {
 }
 
 pub use bindings::exports::headroom::adapter::adapter::Guest as GuestAdapter;
+pub use bindings::headroom::adapter::facts::LoginKind;
 pub use bindings::headroom::adapter::types::{
     AdapterError, BlockPlacement, Context, Detection, Edit, HostError, MarkerStyle, Plan,
     RouteStatus as Status, Scope,
 };
 
 /// The WIT package version this SDK was built against (the host checks it is in its range).
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.2.0";
 
 /// What an adapter does. Every method may read only what its manifest's capabilities grant.
+/// (There is no `revert`: headroom reverts from its journal, byte for byte, even after the
+/// adapter is gone.)
 pub trait Adapter {
     fn detect() -> Result<Detection, AdapterError>;
     fn status(ctx: Context) -> Result<Status, AdapterError>;
     fn apply(ctx: Context) -> Result<Plan, AdapterError>;
-    fn revert(ctx: Context) -> Result<Plan, AdapterError>;
 }
 
 /// Export `$ty` (an [`Adapter`]) as the component's `adapter` interface and embed `$manifest`
@@ -56,9 +58,6 @@ macro_rules! export_adapter {
             fn apply(ctx: $crate::Context) -> Result<$crate::Plan, $crate::AdapterError> {
                 <$ty as $crate::Adapter>::apply(ctx)
             }
-            fn revert(ctx: $crate::Context) -> Result<$crate::Plan, $crate::AdapterError> {
-                <$ty as $crate::Adapter>::revert(ctx)
-            }
         }
         $crate::bindings::__export_adapter_plugin!(__HeadroomExport with_types_in $crate::bindings);
     };
@@ -66,8 +65,8 @@ macro_rules! export_adapter {
 
 /// Host access, limited to the plugin's grants. Denials are `Err(HostError::Denied(..))`.
 pub mod host {
-    use super::HostError;
-    use super::bindings::headroom::adapter::{env, fs, log, which};
+    use super::bindings::headroom::adapter::{env, facts, fs, log, which};
+    use super::{HostError, LoginKind};
 
     /// A file's text; `Ok(None)` when it does not exist.
     pub fn read(path: &str) -> Result<Option<String>, HostError> {
@@ -88,6 +87,12 @@ pub mod host {
     }
     pub fn which(binary: &str) -> Result<Option<String>, HostError> {
         which::find(binary)
+    }
+    /// How Codex signs in (`ApiKey`, `Chatgpt`, or `None` without a credential file), answered
+    /// by headroom from Codex's auth.json, which no adapter may read. Declare it in the
+    /// manifest: `[capabilities] facts = ["codex-login"]`.
+    pub fn codex_login() -> Result<LoginKind, HostError> {
+        facts::codex_login()
     }
     pub fn info(message: &str) {
         log::log(log::Level::Info, message)

@@ -149,17 +149,6 @@ impl Adapter for ShellEnv {
             notes: vec!["open a new shell (or source the file) for the variables to apply".into()],
         })
     }
-
-    fn revert(ctx: Context) -> Result<Plan, AdapterError> {
-        let edits = files(&ctx)?
-            .into_iter()
-            .map(|(f, _)| edit::block_remove(&f, BLOCK, MarkerStyle::Arrows, "#"))
-            .collect();
-        Ok(Plan {
-            edits,
-            notes: vec![],
-        })
-    }
 }
 
 headroom_adapter_sdk::export_adapter!(ShellEnv, "adapter.toml");

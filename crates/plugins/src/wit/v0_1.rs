@@ -86,7 +86,7 @@ impl Adapter {
     }
 
     // `revert` is never called: the host reverts from its journal (docs/architecture.md,
-    // "Contract notes"); the export goes away in API 0.2.
+    // "Contract notes"); API 0.2 has no such export.
 }
 
 fn context(c: &AdapterContext) -> t::Context {
