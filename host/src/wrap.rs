@@ -3,7 +3,7 @@
 //! exactly as long as the tool.
 
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -97,15 +97,12 @@ pub fn session_routing(tool: &str, port: u16, home: &Path) -> Option<Routing> {
     })
 }
 
+/// Whether Codex signs in with a ChatGPT account: the host's one bounded reading of auth.json
+/// (the same answer adapters get through API 0.2's `facts` import).
 fn codex_chatgpt_login(home: &Path) -> bool {
-    let dir = std::env::var_os("CODEX_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home.join(".codex"));
-    std::fs::read(dir.join("auth.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v.get("tokens").cloned())
-        .is_some_and(|t| !t.is_null())
+    let env = |n: &str| std::env::var(n).ok();
+    headroom_plugins::facts::codex_login(&env, &home.to_string_lossy())
+        == headroom_plugins::facts::LoginKind::Chatgpt
 }
 
 /// What serves the port while the tool runs.

@@ -1,6 +1,6 @@
 //! The edit plan: what an adapter (or the host itself) asks to change in a user's file.
 //!
-//! Plans are pure data. They are produced by sandboxed adapters (see `wit/v0.1/adapter.wit`,
+//! Plans are pure data. They are produced by sandboxed adapters (see `wit/v0.2/adapter.wit`,
 //! whose `edit` variant maps 1:1 onto [`Edit`]) and by host code (cron blocks, unit files),
 //! validated against grants, previewed as diffs, and applied by the executor.
 

@@ -241,7 +241,7 @@ fn inspect(file: &Path) -> anyhow::Result<()> {
     println!(
         "adapter API: {} (this headroom: {})",
         sanitize(&m.api),
-        headroom_plugins::HOST_API
+        headroom_plugins::manifest::SUPPORTED_APIS.join(", ")
     );
     println!("author:      {}", sanitize(&m.author));
     println!("license:     {}", sanitize(&m.license));
