@@ -532,7 +532,6 @@ impl State {
     /// before a byte is read), at most [`MAX_READ`] bytes, and not a file the deny-list refuses
     /// wherever its symlinks lead.
     pub(crate) fn fs_read_text(&mut self, path: &str) -> Result<String, HostError> {
-        use cap_std::fs::OpenOptionsExt as _;
         let (logical, dir, rel) = self.resolve(path)?;
         let meta = dir.metadata(&rel).map_err(|e| self.io_error(&logical, e))?;
         if meta.is_dir() {
@@ -542,7 +541,10 @@ impl State {
             return Err(self.deny(format!("read {logical} (not a regular file)")));
         }
         let mut options = cap_std::fs::OpenOptions::new();
-        options.read(true).custom_flags(libc::O_NONBLOCK);
+        options.read(true);
+        // A FIFO swapped in after the check above must not block the open.
+        #[cfg(unix)]
+        cap_std::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
         let file = dir
             .open_with(&rel, &options)
             .map_err(|e| self.io_error(&logical, e))?
