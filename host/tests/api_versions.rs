@@ -16,19 +16,6 @@ fn fixture(name: &str) -> PathBuf {
 
 const API01_TOML: &str = include_str!("../../plugins/fixtures/api-0-1/adapter.toml");
 
-/// The single error line of a failed command.
-fn err_line(o: &std::process::Output) -> String {
-    assert!(
-        !o.status.success(),
-        "stdout: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    let e = String::from_utf8(o.stderr.clone()).unwrap();
-    let lines: Vec<&str> = e.lines().collect();
-    assert_eq!(lines.len(), 1, "one line expected, got: {e}");
-    lines[0].trim_start_matches("headroom: error: ").to_owned()
-}
-
 #[test]
 fn an_adapter_built_against_api_0_1_is_still_served() {
     let dir = tempfile::tempdir().unwrap();

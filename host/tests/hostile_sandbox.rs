@@ -71,18 +71,6 @@ fn bounded(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// The single error line of a failed command.
-fn err_line(o: &Output) -> String {
-    let e = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(
-        !o.status.success(),
-        "succeeded: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    assert_eq!(e.lines().count(), 1, "one line expected: {e}");
-    e.trim_end().to_owned()
-}
-
 fn fixture() -> PathBuf {
     Path::new(headroom_plugins::builtin::FIXTURES_DIR).join("headroom_fixture_hostile.wasm")
 }

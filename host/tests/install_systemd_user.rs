@@ -345,20 +345,7 @@ fn claude_is_routed_while_installed_and_restored_byte_for_byte_on_remove() {
     let profile = format!("it-claude-{}", std::process::id());
     let _cleanup = home.remove_on_drop(&profile);
     let port = free_port().to_string();
-    let args = [
-        "install",
-        "apply",
-        "--profile",
-        &profile,
-        "--port",
-        &port,
-        "--scope",
-        "provider",
-        "--providers",
-        "manual",
-        "--target",
-        "claude",
-    ];
+    let args = install_apply(&profile, &port, CLAUDE_AT_PROVIDER);
     let dry = home.ok(&[&args[..], &["--dry-run"]].concat());
     assert!(dry.contains("+++ b/~/.claude/settings.json"), "{dry}");
     assert_same_tree(&before, &user_files(home.path()), "HOME after --dry-run");

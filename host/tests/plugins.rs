@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{isolate, isolated, leb, ok, run_in, user_files, with_manifest};
+use support::{err_line, isolate, isolated, leb, ok, run_in, user_files, with_manifest};
 
 struct Home {
     _dir: tempfile::TempDir,
@@ -19,20 +19,6 @@ fn home() -> Home {
     let path = dir.path().join("home");
     fs::create_dir_all(&path).unwrap();
     Home { _dir: dir, path }
-}
-
-/// The single error line, after checking the command failed with exactly one line.
-fn err_line(o: &std::process::Output) -> String {
-    assert!(
-        !o.status.success(),
-        "stdout: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    let e = String::from_utf8(o.stderr.clone()).unwrap();
-    let lines: Vec<&str> = e.lines().collect();
-    assert_eq!(lines.len(), 1, "one line expected, got: {e}");
-    assert!(lines[0].starts_with("headroom: error: "), "{e}");
-    lines[0]["headroom: error: ".len()..].to_owned()
 }
 
 #[test]

@@ -197,6 +197,21 @@ pub fn install_apply<'a>(profile: &'a str, port: &'a str, rest: &[&'a str]) -> V
     v
 }
 
+/// The message of a command that failed with exactly one line on stderr, without its
+/// `headroom: error: ` prefix.
+pub fn err_line(o: &Output) -> String {
+    assert!(
+        !o.status.success(),
+        "stdout: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let e = String::from_utf8(o.stderr.clone()).unwrap();
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected, got: {e}");
+    assert!(lines[0].starts_with("headroom: error: "), "{e}");
+    lines[0]["headroom: error: ".len()..].to_owned()
+}
+
 /// Claude routed through its own settings file (the provider scope's built-in adapter).
 pub const CLAUDE_AT_PROVIDER: &[&str] = &[
     "--scope",
