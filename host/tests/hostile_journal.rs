@@ -7,7 +7,6 @@ mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use headroom_core::sha256_hex;
 use support::*;
@@ -27,16 +26,6 @@ fn sha(p: &Path) -> String {
 
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn systemctl(args: &[&str]) -> String {
-    let out = Command::new("systemctl")
-        .arg("--user")
-        .args(args)
-        .env("XDG_RUNTIME_DIR", runtime_dir())
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[test]

@@ -9,16 +9,6 @@ use std::time::Duration;
 
 use support::*;
 
-fn systemctl(args: &[&str]) -> String {
-    let out = Command::new("systemctl")
-        .arg("--user")
-        .args(args)
-        .env("XDG_RUNTIME_DIR", runtime_dir())
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// The user manager's `~/.config` (where user units are linked), with its contents.
 fn manager_config() -> (std::path::PathBuf, bool) {
     let env = systemctl(&["show-environment"]);

@@ -512,3 +512,14 @@ pub fn with_manifest(wasm: &[u8], text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// `systemctl --user ARGS` against the real user manager; its trimmed stdout.
+pub fn systemctl(args: &[&str]) -> String {
+    let out = Command::new("systemctl")
+        .arg("--user")
+        .args(args)
+        .env("XDG_RUNTIME_DIR", runtime_dir())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
