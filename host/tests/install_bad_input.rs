@@ -69,6 +69,14 @@ fn invalid_arguments_are_one_line_errors_and_touch_nothing() {
             &["--runtime", "docker", "--preset", "persistent-task"],
             "needs --preset persistent-docker",
         ),
+        (
+            &["--compress", "max"],
+            "unknown compression mode \"max\" (use off, lossless or full)",
+        ),
+        (
+            &["--", "--compress", "full"],
+            "pass --compress to install apply instead",
+        ),
     ];
     for (args, needle) in cases {
         let mut all = vec!["install", "apply", "--providers", "none"];
@@ -111,8 +119,12 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
             "18999",
             "--env",
             env,
+            "--compress",
+            "full",
         ]);
         assert!(out.contains("dry run: nothing was changed"), "{out}");
+        assert!(out.contains("\ncompression: full ("), "{out}");
+        assert!(out.contains(r#"+  "compress": "full""#), "{out}");
         assert!(out.contains("manifest.json (absent)"), "{out}");
         // The manifest carries the value verbatim (JSON-escaped), nothing runs it.
         assert!(
@@ -123,7 +135,11 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
             "persistent-service" => assert!(out.contains("+Restart=on-failure"), "{out}"),
             "persistent-task" => assert!(out.contains("*/5 * * * * "), "{out}"),
             _ => assert!(
-                out.contains("--restart unless-stopped") && out.contains("--network host"),
+                out.contains("--restart unless-stopped")
+                    && out.contains("--network host")
+                    && out.contains(
+                        "proxy --host 127.0.0.1 --port 18999 --compress full --retrieve-dir "
+                    ),
                 "{out}"
             ),
         }

@@ -86,7 +86,7 @@ fn a_reapply_whose_tool_write_fails_leaves_the_previous_deployment_and_its_edits
 }
 
 #[test]
-fn a_reapply_with_providers_none_unroutes_the_shell_block() {
+fn a_reapply_with_providers_none_unroutes_the_shell_block_and_a_new_mode_reaches_the_proxy() {
     let Some(_lock) = lock_systemd_user() else {
         return;
     };
@@ -104,8 +104,15 @@ fn a_reapply_with_providers_none_unroutes_the_shell_block() {
         &["--providers", "manual", "--target", "claude"],
     ));
     assert!(out.contains("configured ~/.bashrc"), "{out}");
+    let status = home.ok(&["install", "status", "--profile", &profile]);
+    assert!(status.contains("\ncompression  lossless\n"), "{status}");
 
-    let out = home.ok(&install_apply(&profile, &port, &["--providers", "none"]));
+    // A changed mode is a changed setting: the running proxy is replaced and says so.
+    let out = home.ok(&install_apply(
+        &profile,
+        &port,
+        &["--providers", "none", "--compress", "off"],
+    ));
     assert!(
         out.contains("restored ~/.bashrc (this deployment no longer routes it)"),
         "{out}"
@@ -115,6 +122,15 @@ fn a_reapply_with_providers_none_unroutes_the_shell_block() {
     assert!(ok, "{st}");
     assert_eq!(st["targets"], serde_json::json!([]));
     assert_eq!(st["edits"], serde_json::json!([]));
+    assert_eq!(st["compress"], "off");
+    let health = health_json(port.parse().unwrap());
+    assert_eq!(health["compress"], "off", "{health}");
+    let retrieve = home.path().join(".headroom/retrieve");
+    assert_eq!(
+        health["config"]["retrieve_dir"],
+        retrieve.to_str().unwrap(),
+        "{health}"
+    );
 
     home.ok(&["install", "remove", "--profile", &profile]);
     assert_same_tree(&before, &user_files(home.path()), "HOME after remove");

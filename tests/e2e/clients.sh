@@ -33,7 +33,9 @@ wait_for "$WORK/stub.out" "listening on" || { fail "upstream stub did not start"
 UPSTREAM="http://$(sed -n 's/^listening on //p' "$WORK/stub.out")"
 
 PORT=18787
-"$HEADROOM" proxy --port $PORT --anthropic-api-url "$UPSTREAM" --openai-api-url "$UPSTREAM/v1" >"$WORK/proxy.log" 2>&1 &
+# The most invasive mode: every client must still complete through it.
+"$HEADROOM" proxy --port $PORT --compress full --retrieve-dir "$WORK/retrieve" \
+    --anthropic-api-url "$UPSTREAM" --openai-api-url "$UPSTREAM/v1" >"$WORK/proxy.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.05; done
 BASE="http://127.0.0.1:$PORT"
@@ -149,6 +151,12 @@ wrap_check() { # name path-fragment tool-args...
 }
 [ -x "$CLIENTS/bin/claude" ] && wrap_check claude /v1/messages -p "say hi"
 [ -x "$CLIENTS/bin/codex" ] && wrap_check codex /v1/responses exec -c analytics.enabled=false --disable plugins --skip-git-repo-check "say hi"
+
+# --compress full: Claude Code reads back what headroom cut (its own checks, counted in ours).
+"$HERE/retrieval.sh" "$HEADROOM" "$CLIENTS" 2>&1 | tee "$WORK/retrieval.out" | grep -v '^[0-9]* passed, '
+if [[ $(tail -n 1 "$WORK/retrieval.out") =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+    PASSED=$((PASSED + BASH_REMATCH[1])) FAILED=$((FAILED + BASH_REMATCH[2])) SKIPPED=$((SKIPPED + BASH_REMATCH[3]))
+else fail "tests/e2e/retrieval.sh ended without its summary"; fi
 
 echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" = 0 ]

@@ -13,8 +13,11 @@ pub mod json;
 pub mod lossy;
 pub mod text;
 
+mod block;
 mod request;
+pub mod retrieve;
 
+pub use block::Kind;
 pub use request::{Compressor, Outcome, Report, Shape};
 
 /// Bumped whenever any encoder's output changes: a client's prompt cache is keyed on our bytes.
@@ -82,6 +85,15 @@ pub struct Encoded {
     pub text: String,
     /// Stable names, used in metrics and the benchmark ("json-minify", "json-table", "grep-group"…).
     pub transforms: Vec<&'static str>,
+}
+
+/// The original text of a tool output from what the model was sent: decodes the lossless
+/// encodings, and for a `full` cut reads the cited retrieve file first. `None` when `text` is a
+/// cut whose file is gone. (For tests, the benchmark and anyone checking our work; the proxy never
+/// needs it.)
+pub fn restore(text: &str) -> Option<String> {
+    let whole = retrieve::restore(text)?;
+    Some(json::decode(&whole).unwrap_or_else(|| text::decode(&whole)))
 }
 
 /// A cheap, linear estimate of cl100k/o200k token counts, for choosing between encodings on the hot

@@ -13,3 +13,7 @@ pub const DEPLOYMENT_SCOPE: &str = "HEADROOM_DEPLOYMENT_SCOPE";
 pub const BACKEND: &str = "HEADROOM_BACKEND";
 /// The proxy's port (`headroom proxy`, `wrap`, `install apply`, the container).
 pub const PORT: &str = "HEADROOM_PORT";
+/// The proxy's compression mode (`off`, `lossless`, `full`; `headroom proxy --compress`, the image).
+pub const COMPRESS: &str = "HEADROOM_COMPRESS";
+/// Where the proxy keeps what `full` compression cut (`headroom proxy --retrieve-dir`).
+pub const RETRIEVE_DIR: &str = "HEADROOM_RETRIEVE_DIR";

@@ -10,6 +10,7 @@
 //! ~/.headroom/runs/<id>.json                   an adapter's last call and its denial count
 //! ~/.headroom/journal/plugin-<id>.json         journal of a direct `plugins apply <id>`
 //! ~/.headroom/cache/                           precompiled adapters
+//! ~/.headroom/retrieve/                        what the proxy's `full` compression cut, to retrieve
 //! ~/.headroom/locks/                           advisory locks
 //! ~/.headroom/damaged/                         journals found damaged, kept aside by a revert
 //! ```
@@ -123,6 +124,11 @@ impl StateDir {
     pub fn cache_dir(&self) -> PathBuf {
         self.root.join("cache")
     }
+    /// `~/.headroom/retrieve`: where the proxy keeps what the `full` compression tier cut from
+    /// tool outputs, so every dropped line can be retrieved (`headroom proxy --retrieve-dir`).
+    pub fn retrieve_dir(&self) -> PathBuf {
+        self.root.join("retrieve")
+    }
     /// Where a revert keeps a journal it could not trust (and the original bytes it recorded),
     /// so the user can finish by hand after the profile directory is gone.
     pub fn damaged_dir(&self) -> PathBuf {
@@ -225,12 +231,14 @@ mod tests {
             Some(JournalOwner::Plugin("x".into()))
         );
         assert_eq!(s.journal_owner(Path::new("/h o/elsewhere.json")), None);
+        assert_eq!(s.retrieve_dir(), PathBuf::from("/h o/.headroom/retrieve"));
         for p in [
             s.damaged_dir(),
             s.cache_dir(),
             s.last_run("x"),
             s.edits_lock(),
             s.plugin_dir("x"),
+            s.retrieve_dir(),
         ] {
             assert!(p.starts_with("/h o/.headroom/"), "{}", p.display());
         }

@@ -7,8 +7,11 @@ use headroom_core::env as vars;
 
 use crate::profile::{ProfileName, ProfilePaths};
 
-/// The proxy subcommand the agent `exec`s: `headroom proxy --host H --port P <proxy_args>`.
+/// The proxy subcommand the agent `exec`s: `headroom proxy --host H --port P --compress M
+/// --retrieve-dir D <proxy_args>`.
 pub const PROXY_SUBCOMMAND: &str = "proxy";
+/// `headroom proxy`'s flag for where `full` compression keeps what it cut.
+pub const RETRIEVE_DIR_FLAG: &str = "--retrieve-dir";
 
 #[derive(Debug, Clone)]
 pub struct Deployment {
@@ -62,16 +65,36 @@ impl Deployment {
         ]
     }
 
-    /// argv of the proxy itself, after the executable.
+    /// argv of the proxy itself, after the executable: every runtime (the agent's `exec` for
+    /// systemd, launchd, cron and Windows; the container's command for docker) starts it so.
+    /// The retrieve dir is this deployment's state dir's (not whatever `HOME` the process gets),
+    /// unless the user passed their own after `--`.
     pub fn proxy_args(&self) -> Vec<String> {
+        let m = &self.manifest;
         let mut args = vec![
             PROXY_SUBCOMMAND.to_owned(),
             "--host".to_owned(),
-            self.manifest.host.clone(),
+            m.host.clone(),
             "--port".to_owned(),
-            self.manifest.port.to_string(),
+            m.port.to_string(),
+            "--compress".to_owned(),
+            m.compress.as_str().to_owned(),
         ];
-        args.extend(self.manifest.proxy_args.iter().cloned());
+        let own_dir = m
+            .proxy_args
+            .iter()
+            .any(|a| a == RETRIEVE_DIR_FLAG || a.starts_with(&format!("{RETRIEVE_DIR_FLAG}=")));
+        if !own_dir {
+            args.push(RETRIEVE_DIR_FLAG.to_owned());
+            args.push(
+                self.paths
+                    .state
+                    .retrieve_dir()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        args.extend(m.proxy_args.iter().cloned());
         args
     }
 
@@ -140,11 +163,32 @@ pub(crate) fn test_deployment(
         linger_enabled_by_us: false,
         executable: None,
         home: None,
+        compress: headroom_compress::Mode::Full,
         extra: Default::default(),
     };
     Deployment {
         manifest,
         paths,
         exe: std::path::PathBuf::from("/opt/it's here/headroom"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Preset, Scope};
+
+    #[test]
+    fn the_proxy_is_told_the_mode_and_this_deployments_retrieve_dir() {
+        let mut d = test_deployment(Preset::Service, Scope::User);
+        let args = d.proxy_args();
+        let at = |flag: &str| &args[args.iter().position(|a| a == flag).unwrap() + 1];
+        assert_eq!(at("--compress"), "full");
+        assert_eq!(at("--retrieve-dir"), "/home/a b/.headroom/retrieve");
+        // The user's own `-- --retrieve-dir` wins (and is not given twice).
+        d.manifest.proxy_args = vec!["--retrieve-dir=/mnt/r".into()];
+        let args = d.proxy_args();
+        assert!(!args.iter().any(|a| a == "--retrieve-dir"), "{args:?}");
+        assert_eq!(args.last().unwrap(), "--retrieve-dir=/mnt/r");
     }
 }

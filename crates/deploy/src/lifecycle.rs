@@ -184,6 +184,7 @@ fn same_settings(a: &Manifest, b: &Manifest) -> bool {
     ) && (&a.targets, &a.host, &a.backend, &a.image, &a.base_env)
         == (&b.targets, &b.host, &b.backend, &b.image, &b.base_env)
         && (&a.proxy_args, &a.executable, &a.home) == (&b.proxy_args, &b.executable, &b.home)
+        && a.compress == b.compress
 }
 
 /// What `apply` checks before it changes anything: the profile's current manifest (if any) loads,
@@ -465,6 +466,7 @@ fn sweep(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<()> {
         backend: None,
         image: None,
         env: vec![],
+        compress: Default::default(),
         proxy_args: vec![],
         home: home.to_path_buf(),
         exe: exe.to_path_buf(),
@@ -547,5 +549,19 @@ fn remove_recorded_dirs(m: &Manifest) {
     dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for dir in dirs {
         let _ = std::fs::remove_dir(dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_compression_mode_is_a_changed_setting() {
+        let d = crate::deployment::test_deployment(Preset::Service, Scope::User);
+        let mut other = d.manifest.clone();
+        assert!(same_settings(&d.manifest, &other));
+        other.compress = headroom_compress::Mode::Off;
+        assert!(!same_settings(&d.manifest, &other));
     }
 }

@@ -172,9 +172,28 @@ pub struct Manifest {
     /// The home directory the deployment was installed from (units set `HOME` to it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<PathBuf>,
+    /// The proxy's compression mode (`install apply --compress`); manifests without it are
+    /// `lossless`, the proxy's default.
+    #[serde(default, with = "compress_mode")]
+    pub compress: headroom_compress::Mode,
 
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `Mode` as its name (`"off"`, `"lossless"`, `"full"`).
+mod compress_mode {
+    use headroom_compress::Mode;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(mode: &Mode, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(mode.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Mode, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 fn default_host() -> String {
@@ -326,6 +345,28 @@ mod tests {
         assert_eq!(again["future_field"]["kept"][1], 2);
         assert_eq!(again["mutations"][0]["target"], "claude");
         assert_eq!(Manifest::parse(m.to_json().as_bytes()).unwrap(), m);
+    }
+
+    #[test]
+    fn compress_defaults_to_lossless_and_round_trips() {
+        let old = Manifest::parse(PYTHON_MANIFEST.as_bytes()).unwrap();
+        assert_eq!(old.compress, headroom_compress::Mode::Lossless);
+        for mode in headroom_compress::Mode::ALL {
+            let m = Manifest {
+                compress: mode,
+                ..old.clone()
+            };
+            let text = m.to_json();
+            assert!(
+                text.contains(&format!("\"compress\": \"{mode}\"")),
+                "{text}"
+            );
+            assert_eq!(Manifest::parse(text.as_bytes()).unwrap(), m);
+        }
+        let bad =
+            PYTHON_MANIFEST.replace("\"port\": 8787,", "\"port\": 8787, \"compress\": \"max\",");
+        let err = Manifest::parse(bad.as_bytes()).unwrap_err();
+        assert!(err.contains("unknown compression mode \"max\""), "{err}");
     }
 
     #[test]

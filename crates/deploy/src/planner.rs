@@ -36,6 +36,8 @@ pub struct ApplyRequest {
     pub image: Option<String>,
     /// `KEY=VALUE` as typed.
     pub env: Vec<String>,
+    /// The proxy's compression mode (`--compress`).
+    pub compress: headroom_compress::Mode,
     pub proxy_args: Vec<String>,
     pub home: PathBuf,
     pub exe: PathBuf,
@@ -55,6 +57,8 @@ pub enum PlanError {
     RuntimeMismatch(Preset),
     #[error("invalid --host {0:?}")]
     Host(String),
+    #[error("{0:?} after `--` is set by install apply: pass --compress to install apply instead")]
+    CompressArg(String),
 }
 
 pub fn parse_port(text: &str) -> Result<u16, PlanError> {
@@ -100,6 +104,13 @@ pub fn plan(req: &ApplyRequest) -> Result<Plan, anyhow::Error> {
         None => DEFAULT_PORT,
     };
     let env = parse_env(&req.env)?;
+    if let Some(arg) = req
+        .proxy_args
+        .iter()
+        .find(|a| *a == "--compress" || a.starts_with("--compress="))
+    {
+        return Err(PlanError::CompressArg(arg.clone()).into());
+    }
     if req.host.is_empty()
         || req
             .host
@@ -159,6 +170,7 @@ pub fn plan(req: &ApplyRequest) -> Result<Plan, anyhow::Error> {
         linger_enabled_by_us: false,
         executable: Some(req.exe.clone()),
         home: Some(req.home.clone()),
+        compress: req.compress,
         extra: serde_json::Map::new(),
     };
     let deployment = Deployment {
@@ -208,6 +220,12 @@ impl Plan {
             m.targets.join(", ")
         };
         let _ = writeln!(out, "tool targets: {targets}");
+        let _ = writeln!(
+            out,
+            "compression: {} (full keeps what it cuts in {})",
+            m.compress,
+            d.paths.state.retrieve_dir().display()
+        );
         let mut files = self.rendered.files.clone();
         files.push(supervisors::RenderedFile {
             path: d.paths.manifest(),
@@ -283,6 +301,7 @@ mod tests {
             backend: None,
             image: None,
             env: vec![],
+            compress: headroom_compress::Mode::Lossless,
             proxy_args: vec![],
             home: PathBuf::from("/home/a b"),
             exe: PathBuf::from("/opt/head room/headroom"),
@@ -333,6 +352,13 @@ mod tests {
             ..request()
         });
         assert!(e.contains("reserved"), "{e}");
+        for arg in ["--compress", "--compress=full"] {
+            let e = err(ApplyRequest {
+                proxy_args: vec![arg.into(), "full".into()],
+                ..request()
+            });
+            assert!(e.contains("pass --compress to install apply"), "{e}");
+        }
         for name in ["..", "a/b", "a b", ""] {
             let e = err(ApplyRequest {
                 profile: name.into(),
@@ -398,5 +424,19 @@ mod tests {
             assert!(text.contains("$ systemctl --user daemon-reload"), "{text}");
         }
         assert!(text.contains("manifest.json (absent)"), "{text}");
+        assert!(text.contains("\ncompression: lossless ("), "{text}");
+        assert!(text.contains(r#"+  "compress": "lossless""#), "{text}");
+        let full = plan(&ApplyRequest {
+            compress: headroom_compress::Mode::Full,
+            ..request()
+        })
+        .unwrap()
+        .describe();
+        assert!(
+            full.contains(
+                "compression: full (full keeps what it cuts in /home/a b/.headroom/retrieve)"
+            ),
+            "{full}"
+        );
     }
 }

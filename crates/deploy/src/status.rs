@@ -52,6 +52,8 @@ pub struct Status {
     pub healthy: bool,
     pub port_owner: PortOwner,
     pub targets: Vec<String>,
+    /// The proxy's compression mode (`off`, `lossless`, `full`).
+    pub compress: String,
     /// Each tool file the deployment's journal records, and whether it is still what headroom
     /// wrote (filled in by the host, which owns the journal). Empty when it manages none.
     pub edits: Vec<ManagedFile>,
@@ -120,6 +122,7 @@ impl Status {
                 self.targets.join(", ")
             },
         );
+        row(&mut out, "compression", &self.compress);
         if self.edits.is_empty() {
             row(&mut out, "edits", "none managed");
         }
@@ -172,7 +175,46 @@ pub fn status(d: &Deployment) -> Status {
         healthy,
         port_owner,
         targets: m.targets.clone(),
+        compress: m.compress.to_string(),
         edits: vec![],
         problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_names_the_compression_mode() {
+        let st = Status {
+            profile: "p".into(),
+            preset: "persistent-service".into(),
+            runtime: "native".into(),
+            supervisor: "systemd".into(),
+            scope: "user".into(),
+            port: 1,
+            health_url: String::new(),
+            install_state: InstallState::Installed,
+            supervisor_state: SupervisorState {
+                registered: true,
+                state: "active".into(),
+                running: true,
+                pid: Some(2),
+                crash_looping: false,
+            },
+            healthy: true,
+            port_owner: PortOwner::Free,
+            targets: vec![],
+            compress: "full".into(),
+            edits: vec![],
+            problems: vec![],
+        };
+        assert!(
+            st.table().contains("\ncompression  full\n"),
+            "{}",
+            st.table()
+        );
+        assert_eq!(serde_json::to_value(&st).unwrap()["compress"], "full");
     }
 }

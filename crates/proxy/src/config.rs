@@ -1,6 +1,7 @@
 //! What a proxy process is told at start: where to listen, where each provider lives, who may call.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -24,6 +25,11 @@ pub struct ProxyConfig {
     pub drain_timeout: Duration,
     /// Set when a persistent deployment launched this process (`HEADROOM_DEPLOYMENT_*`).
     pub deployment: Option<DeploymentInfo>,
+    /// How much tool outputs may be changed on the way upstream (`--compress`).
+    pub compress: headroom_compress::Mode,
+    /// Where the `full` tier keeps what it cut (`--retrieve-dir`, by default the state dir's
+    /// `retrieve/`); `None` when there is none.
+    pub retrieve_dir: Option<PathBuf>,
 }
 
 impl ProxyConfig {
@@ -37,6 +43,8 @@ impl ProxyConfig {
             upstream_timeout: Duration::from_secs(600),
             drain_timeout: Duration::from_secs(10),
             deployment: None,
+            compress: headroom_compress::Mode::Lossless,
+            retrieve_dir: None,
         })
     }
 
@@ -135,6 +143,12 @@ impl DeploymentInfo {
             scope: var(vars::DEPLOYMENT_SCOPE),
         })
     }
+}
+
+/// `~/.headroom/retrieve` (`StateDir::retrieve_dir`) when `HOME` is usable, else none.
+pub fn default_retrieve_dir() -> Option<PathBuf> {
+    let home = headroom_core::home_dir().ok()?;
+    Some(headroom_core::StateDir::new(&home).retrieve_dir())
 }
 
 /// Whether a caller's address counts as local (no token needed, `config` shown in `/health`).

@@ -13,6 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::body::{Body, Tapped};
+use crate::compression::{self, Stage};
 use crate::config::{ProxyConfig, Upstream};
 use crate::errors::{Provider, ProxyFault, error_json, error_response};
 use crate::headers;
@@ -113,6 +114,11 @@ pub struct Forward<'a> {
     pub config: &'a ProxyConfig,
     pub upstreams: &'a Upstreams,
     pub metrics: &'a Arc<Metrics>,
+    pub compression: &'a Arc<Stage>,
+    /// The caller is on this machine (it can read the `full` tier's retrieve files).
+    pub local: bool,
+    /// Rewrites client→upstream WebSocket text messages; `None` splices the sockets untouched.
+    pub ws_transform: Option<crate::ws::MessageTransform>,
 }
 
 impl Forward<'_> {
@@ -132,6 +138,32 @@ impl Forward<'_> {
         };
         let streaming = wants_stream(&body);
         self.metrics.request_started(provider, body.len() as u64);
+        // An encoded request body is not JSON we can read: it goes as it came.
+        let (body, compressed) = if parts.headers.contains_key(http::header::CONTENT_ENCODING) {
+            (body, None)
+        } else {
+            let before = body.len();
+            let (body, report) = self
+                .compression
+                .request(parts.uri.path(), body, self.local, self.metrics)
+                .await;
+            // Counting runs beside the upstream call; the answer's headers wait for it.
+            let counting = report.map(|report| {
+                let stage = self.compression.clone();
+                let after = body.len();
+                tokio::task::spawn_blocking(move || {
+                    let saved = stage.count(&report, before, after);
+                    (report, saved)
+                })
+            });
+            if counting.is_some() {
+                parts.headers.insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from(body.len()),
+                );
+            }
+            (body, counting)
+        };
 
         let uri = match upstream_uri(upstream, &parts.uri) {
             Ok(uri) => uri,
@@ -151,7 +183,13 @@ impl Forward<'_> {
         )
         .await
         {
-            Ok(Ok(resp)) => {
+            Ok(Ok(mut resp)) => {
+                if let Some(counting) = compressed
+                    && let Ok((report, saved)) = counting.await
+                {
+                    self.metrics.compressed(&report, &saved);
+                    compression::headers(&saved, resp.headers_mut());
+                }
                 self.metrics
                     .response_started(resp.status().as_u16(), started.elapsed());
                 self.relay(provider, resp, streaming)
@@ -262,6 +300,10 @@ impl Forward<'_> {
         started: Instant,
     ) -> Response<Body> {
         self.metrics.request_started(provider, 0);
+        let transform = self.ws_transform.clone().or_else(|| {
+            self.compression
+                .ws_transform(req.uri().path(), self.local, self.metrics)
+        });
         let client_upgrade = hyper::upgrade::on(&mut req);
         let (mut parts, _body) = req.into_parts();
         let uri = match upstream_uri(upstream, &parts.uri) {
@@ -272,6 +314,10 @@ impl Forward<'_> {
             }
         };
         headers::sanitize_request(&mut parts.headers, true);
+        if transform.is_some() {
+            // permessage-deflate would compress the text frames the transform has to read.
+            parts.headers.remove(http::header::SEC_WEBSOCKET_EXTENSIONS);
+        }
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
         let upstream_req = Request::from_parts(parts, Full::new(Bytes::new()));
@@ -314,8 +360,13 @@ impl Forward<'_> {
                 Ok((client, upstream)) => {
                     let mut client = TokioIo::new(client);
                     let mut upstream = TokioIo::new(upstream);
-                    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
-                    {
+                    let relayed = match transform {
+                        Some(t) => crate::ws::relay(client, upstream, t).await,
+                        None => tokio::io::copy_bidirectional(&mut client, &mut upstream)
+                            .await
+                            .map(drop),
+                    };
+                    if let Err(e) = relayed {
                         tracing::debug!("websocket relay ended: {e}");
                     }
                 }

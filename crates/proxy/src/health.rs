@@ -8,7 +8,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::json;
 
 use crate::body::{Body, full};
-use crate::config::Upstream;
+use crate::config::{ProxyConfig, Upstream};
 use crate::server::State;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -65,24 +65,32 @@ pub async fn health(state: &State, local: bool, check_upstreams: bool) -> Respon
             "in_flight": state.metrics.in_flight(),
         },
     });
-    if let Some(d) = &state.config.deployment {
-        body["deployment"] = serde_json::to_value(d).unwrap_or_default();
-    }
-    // Where it forwards to is nobody else's business.
-    if local {
-        body["config"] = json!({
-            "listen": state.config.listen.to_string(),
-            "anthropic_api_url": state.config.anthropic.display(),
-            "openai_api_url": state.config.openai.display(),
-            "token_required_for_remote": state.config.token.is_some(),
-        });
-    }
+    describe_config(&state.config, local, &mut body);
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     json_response(status, body)
+}
+
+/// What `/health` says about the configuration: the deployment and the compression mode to
+/// everyone (neither is secret), where it forwards to and keeps files only to loopback callers.
+fn describe_config(config: &ProxyConfig, local: bool, body: &mut serde_json::Value) {
+    body["compress"] = json!(config.compress.as_str());
+    if let Some(d) = &config.deployment {
+        body["deployment"] = serde_json::to_value(d).unwrap_or_default();
+    }
+    // Where it forwards to is nobody else's business.
+    if local {
+        body["config"] = json!({
+            "listen": config.listen.to_string(),
+            "anthropic_api_url": config.anthropic.display(),
+            "openai_api_url": config.openai.display(),
+            "token_required_for_remote": config.token.is_some(),
+            "retrieve_dir": config.retrieve_dir.as_ref().map(|p| p.display().to_string()),
+        });
+    }
 }
 
 /// A TCP connect to the upstream's host and port, bounded: a reachability hint, not a readiness
@@ -109,4 +117,26 @@ async fn reachable(upstream: &Upstream) -> serde_json::Value {
         Err(_) => (false, "timed out after 2 s".to_owned()),
     };
     json!({ "url": upstream.display(), "reachable": ok, "detail": detail })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mode_is_shown_to_everyone_and_the_retrieve_dir_to_loopback_only() {
+        let mut config = ProxyConfig::loopback(1, "http://127.0.0.1:2").unwrap();
+        config.compress = headroom_compress::Mode::Full;
+        config.retrieve_dir = Some("/h o/.headroom/retrieve".into());
+        let mut remote = json!({});
+        describe_config(&config, false, &mut remote);
+        assert_eq!(remote, json!({ "compress": "full" }));
+        let mut local = json!({});
+        describe_config(&config, true, &mut local);
+        assert_eq!(local["compress"], "full");
+        assert_eq!(local["config"]["retrieve_dir"], "/h o/.headroom/retrieve");
+        config.retrieve_dir = None;
+        describe_config(&config, true, &mut local);
+        assert_eq!(local["config"]["retrieve_dir"], serde_json::Value::Null);
+    }
 }

@@ -3,11 +3,14 @@
 //! * [`config`]: listen address, upstreams, token, deployment identity.
 //! * [`server`]: listener, dispatch, graceful shutdown ([`serve`], [`run`]).
 //! * [`forward`]: routing `/v1/...` to Anthropic or OpenAI, streaming relay, WebSocket splice.
+//! * [`compression`]: tool-output compression on the way upstream, and what it saved.
 //! * [`headers`]: hop-by-hop and never-forwarded headers.
+//! * [`ws`]: the frame-aware WebSocket relay that lets client text messages be rewritten.
 //! * [`errors`]: errors in each provider's own shape (JSON or an SSE `error` event).
 //! * [`health`], [`metrics`]: `/livez` `/readyz` `/health`, `/metrics`.
 
 pub mod body;
+pub mod compression;
 pub mod config;
 pub mod errors;
 pub mod forward;
@@ -17,6 +20,7 @@ pub mod metrics;
 pub mod server;
 #[cfg(feature = "stub")]
 pub mod stub;
+pub mod ws;
 
 pub use config::{DeploymentInfo, ProxyConfig, Upstream};
 pub use server::{BindError, bind, run, serve, shutdown_signal};

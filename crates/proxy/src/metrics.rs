@@ -29,6 +29,12 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
+    compressed_requests: AtomicU64,
+    compress_failures: AtomicU64,
+    compress_tokens_before: AtomicU64,
+    compress_tokens_after: AtomicU64,
+    /// Per-encoder counts; touched once per compressed request, not per request.
+    transforms: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 fn provider_index(p: Provider) -> usize {
@@ -91,6 +97,29 @@ impl Metrics {
     }
     pub fn websocket_opened(&self) {
         self.websockets.fetch_add(1, Relaxed);
+    }
+
+    /// A request whose body compression changed (`saved` counted in cl100k tokens).
+    pub fn compressed(
+        &self,
+        report: &headroom_compress::Report,
+        saved: &crate::compression::Saved,
+    ) {
+        self.compressed_requests.fetch_add(1, Relaxed);
+        self.compress_tokens_before.fetch_add(saved.before, Relaxed);
+        self.compress_tokens_after.fetch_add(saved.after, Relaxed);
+        if let Ok(mut t) = self.transforms.lock() {
+            for name in &report.transforms {
+                *t.entry(name).or_default() += 1;
+            }
+        }
+    }
+
+    /// Encoders that failed (their blocks went upstream as they came).
+    pub fn compress_failed(&self, n: u64) {
+        if n > 0 {
+            self.compress_failures.fetch_add(n, Relaxed);
+        }
     }
 
     pub fn requests_total(&self) -> u64 {
@@ -160,6 +189,39 @@ impl Metrics {
                 ("{kind=\"input\"}", l(&self.input_tokens)),
                 ("{kind=\"output\"}", l(&self.output_tokens)),
             ],
+        );
+        counter(
+            "headroom_compressed_requests_total",
+            "Requests whose tool outputs compression changed.",
+            &[("", l(&self.compressed_requests))],
+        );
+        counter(
+            "headroom_compression_tokens_total",
+            "cl100k tokens of compressed requests before and after compression (unchanged parts estimated).",
+            &[
+                ("{stage=\"before\"}", l(&self.compress_tokens_before)),
+                ("{stage=\"after\"}", l(&self.compress_tokens_after)),
+            ],
+        );
+        counter(
+            "headroom_compression_failures_total",
+            "Tool outputs an encoder failed on (left as they were).",
+            &[("", l(&self.compress_failures))],
+        );
+        let transforms: Vec<(String, u64)> = self
+            .transforms
+            .lock()
+            .map(|t| {
+                t.iter()
+                    .map(|(k, v)| (format!("{{transform=\"{k}\"}}"), *v))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let samples: Vec<(&str, u64)> = transforms.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        counter(
+            "headroom_compression_transforms_total",
+            "Encodings applied to tool outputs, by encoder.",
+            &samples,
         );
         let _ = writeln!(
             out,

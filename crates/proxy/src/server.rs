@@ -17,6 +17,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 
 use crate::body::{Body, empty, full};
+use crate::compression::Stage;
 use crate::config::{ProxyConfig, is_loopback};
 use crate::errors::{Provider, ProxyFault, error_response};
 use crate::forward::{Forward, Upstreams, route};
@@ -34,6 +35,7 @@ pub struct State {
     /// False once shutdown began: `/readyz` then answers 503 so supervisors and load balancers
     /// stop sending new work while streams drain.
     pub ready: AtomicBool,
+    pub compression: Arc<Stage>,
     upstreams: Upstreams,
 }
 
@@ -71,7 +73,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let drain = config.drain_timeout;
+    let compression = Arc::new(Stage::new(&config));
+    compression.warm();
     let state = Arc::new(State {
+        compression,
         config,
         metrics: Arc::new(Metrics::default()),
         started: Instant::now(),
@@ -189,6 +194,9 @@ async fn dispatch(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Re
                         config: &state.config,
                         upstreams: &state.upstreams,
                         metrics: &state.metrics,
+                        compression: &state.compression,
+                        local,
+                        ws_transform: None,
                     }
                     .handle(provider, req)
                     .await

@@ -46,6 +46,7 @@ pub struct StubOptions {
 #[derive(Clone)]
 struct Shared {
     records: Arc<Mutex<Vec<Value>>>,
+    ws_messages: Arc<Mutex<Vec<Vec<u8>>>>,
     options: StubOptions,
 }
 
@@ -53,6 +54,7 @@ struct Shared {
 pub struct Stub {
     pub addr: SocketAddr,
     records: Arc<Mutex<Vec<Value>>>,
+    ws_messages: Arc<Mutex<Vec<Vec<u8>>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -68,9 +70,11 @@ impl Stub {
         let addr = std_listener.local_addr()?;
         let shared = Shared {
             records: Arc::default(),
+            ws_messages: Arc::default(),
             options,
         };
         let records = shared.records.clone();
+        let ws_messages = shared.ws_messages.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("upstream-stub".into())
@@ -92,6 +96,7 @@ impl Stub {
         Ok(Self {
             addr,
             records,
+            ws_messages,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -104,6 +109,12 @@ impl Stub {
     /// Every request received so far: `{method, path, query, headers, body_len, stream, body}`.
     pub fn requests(&self) -> Vec<Value> {
         self.records.lock().unwrap().clone()
+    }
+
+    /// Every WebSocket text message received so far (payload unmasked, fragments joined), in
+    /// order across all sessions.
+    pub fn ws_messages(&self) -> Vec<Vec<u8>> {
+        self.ws_messages.lock().unwrap().clone()
     }
 }
 
@@ -150,6 +161,7 @@ pub async fn serve_forever(options: StubOptions) -> std::io::Result<()> {
         listener,
         Shared {
             records: Arc::default(),
+            ws_messages: Arc::default(),
             options,
         },
     )
@@ -495,9 +507,10 @@ fn websocket(
     sha.update(key.as_bytes());
     sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
     let accept = base64::engine::general_purpose::STANDARD.encode(sha.finalize());
+    let messages = shared.ws_messages.clone();
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
-            let _ = ws_session(TokioIo::new(upgraded), &model).await;
+            let _ = ws_session(TokioIo::new(upgraded), &model, &messages).await;
         }
     });
     let mut resp = Response::new(crate::body::empty());
@@ -511,16 +524,36 @@ fn websocket(
 }
 
 /// Echo text messages, except `response.create`, which gets the Responses event sequence.
+/// Fragmented messages are joined (control frames may come between fragments).
 async fn ws_session<S: AsyncRead + AsyncWrite + Unpin>(
     mut io: S,
     model: &str,
+    messages: &Mutex<Vec<Vec<u8>>>,
 ) -> std::io::Result<()> {
+    // The opcode and payload so far of a fragmented message.
+    let mut partial: Option<(u8, Vec<u8>)> = None;
     loop {
-        let Some((opcode, payload)) = read_frame(&mut io).await? else {
+        let Some((fin, opcode, payload)) = read_frame_fin(&mut io).await? else {
             return Ok(());
         };
+        let (opcode, payload) = match (opcode, partial.take()) {
+            (0x0, Some((first, mut so_far))) => {
+                so_far.extend_from_slice(&payload);
+                (first, so_far)
+            }
+            (op, open) if op >= 0x8 => {
+                partial = open;
+                (op, payload)
+            }
+            (op, _) => (op, payload),
+        };
+        if !fin && opcode < 0x8 {
+            partial = Some((opcode, payload));
+            continue;
+        }
         match opcode {
             0x1 => {
+                messages.lock().unwrap().push(payload.clone());
                 let msg: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
                 if msg.get("type").and_then(|t| t.as_str()) == Some("response.create") {
                     for (_, event) in responses_events(model) {
@@ -541,14 +574,24 @@ async fn ws_session<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// One (unfragmented, masked) client frame; `None` at end of stream.
+/// One frame's opcode and unmasked payload (fragments are not joined); `None` at end of stream.
 pub async fn read_frame<S: AsyncRead + Unpin>(
     io: &mut S,
 ) -> std::io::Result<Option<(u8, Vec<u8>)>> {
+    Ok(read_frame_fin(io)
+        .await?
+        .map(|(_, op, payload)| (op, payload)))
+}
+
+/// One frame as (FIN, opcode, unmasked payload); `None` at end of stream.
+async fn read_frame_fin<S: AsyncRead + Unpin>(
+    io: &mut S,
+) -> std::io::Result<Option<(bool, u8, Vec<u8>)>> {
     let mut head = [0u8; 2];
     if io.read_exact(&mut head).await.is_err() {
         return Ok(None);
     }
+    let fin = head[0] & 0x80 != 0;
     let opcode = head[0] & 0x0F;
     let masked = head[1] & 0x80 != 0;
     let len = match head[1] & 0x7F {
@@ -567,7 +610,7 @@ pub async fn read_frame<S: AsyncRead + Unpin>(
             *b ^= mask[i % 4];
         }
     }
-    Ok(Some((opcode, payload)))
+    Ok(Some((fin, opcode, payload)))
 }
 
 /// One unfragmented frame; `mask` for the client side (clients must mask, servers must not).

@@ -1,91 +1,16 @@
 //! The proxy between real HTTP clients and the loopback upstream stand-in: forwarding, streaming,
 //! header hygiene, faults, health and shutdown.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
+use headroom_proxy::DeploymentInfo;
 use headroom_proxy::stub::{Stub, read_frame, write_frame_with};
-use headroom_proxy::{DeploymentInfo, ProxyConfig};
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
-struct Proxy {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Proxy {
-    async fn start(upstream: &str, tweak: impl FnOnce(&mut ProxyConfig)) -> Self {
-        let mut config = ProxyConfig::loopback(0, upstream).unwrap();
-        tweak(&mut config);
-        let listener = headroom_proxy::bind(config.listen).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(headroom_proxy::serve(config, listener, async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            stop: Some(stop),
-            done,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn shutdown(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.done.await.unwrap().unwrap();
-    }
-}
-
-type TestClient = Client<HttpConnector, Full<Bytes>>;
-
-fn client() -> TestClient {
-    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
-}
-
-async fn send(
-    c: &TestClient,
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: impl Into<Bytes>,
-) -> (StatusCode, http::HeaderMap, Bytes) {
-    let mut b = Request::builder().method(method).uri(url);
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    let resp = c
-        .request(b.body(Full::new(body.into())).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, body)
-}
-
-fn json(b: &Bytes) -> Value {
-    serde_json::from_slice(b).unwrap_or_else(|e| panic!("not JSON ({e}): {b:?}"))
-}
-
-const ANTHROPIC: &[(&str, &str)] = &[
-    ("x-api-key", "sk-ant-test"),
-    ("anthropic-version", "2023-06-01"),
-    ("content-type", "application/json"),
-];
+mod support;
+use support::{ANTHROPIC, Proxy, client, json, send, ws_handshake};
 
 #[tokio::test]
 async fn anthropic_json_and_stream_reach_the_upstream_with_query_and_key() {
@@ -466,19 +391,7 @@ async fn slow_and_idle_clients_do_not_starve_others() {
 async fn websocket_upgrades_are_spliced_through() {
     let stub = Stub::start().unwrap();
     let proxy = Proxy::start(&stub.url(), |_| {}).await;
-    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
-    tcp.write_all(
-        b"GET /v1/responses HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nauthorization: Bearer sk\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        tcp.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap().to_lowercase();
+    let (mut tcp, head) = ws_handshake(proxy.addr, "").await;
     assert!(head.starts_with("http/1.1 101"), "{head}");
     assert!(
         head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),

@@ -1,5 +1,8 @@
 //! `headroom install …`: persistent deployments (see `docs/install.md`).
 use std::process::ExitCode;
+use std::str::FromStr;
+
+use headroom_compress::Mode;
 
 use headroom_deploy::manifest::{Preset, ProviderMode, Runtime, Scope};
 use headroom_deploy::planner::ApplyRequest;
@@ -87,6 +90,14 @@ pub struct ApplyArgs {
     /// Extra environment of the proxy, KEY=VALUE (repeatable).
     #[arg(long = "env")]
     env: Vec<String>,
+    /// The proxy's compression: off, lossless or full (see `headroom proxy --help`).
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value_t = Mode::Lossless,
+        value_parser = Mode::from_str
+    )]
+    compress: Mode,
     /// Print the plan (files, unit/crontab text, commands) and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -119,6 +130,7 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
                     backend: a.backend,
                     image: a.image,
                     env: a.env,
+                    compress: a.compress,
                     proxy_args: a.proxy_args,
                     home: opts.home.clone(),
                     exe: exe.clone(),

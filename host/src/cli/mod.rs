@@ -45,7 +45,10 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     // `plugins list -v` means "show the capability detail"; log output starts at -vv there.
     let detail = matches!(cli.command, Command::Plugins(ref c) if c.takes_verbose());
     init_tracing(if detail {
@@ -68,6 +71,43 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// clap's own report (help, version, usage errors), except that a value its parser refused
+/// (`--compress bogus`, `HEADROOM_COMPRESS=bogus`, `--preset x`) is one line: clap's first line
+/// names the flag, the value and the parser's reason, and the usage hint after it adds nothing.
+fn usage_error(e: clap::Error) -> ExitCode {
+    match value_error_line(&e) {
+        Some(line) => {
+            eprintln!("headroom: {line}");
+            ExitCode::from(2)
+        }
+        None => e.exit(),
+    }
+}
+
+/// `error: invalid value 'bogus' for '--compress <MODE>': …` for a refused value, else `None`.
+fn value_error_line(e: &clap::Error) -> Option<String> {
+    if e.kind() != clap::error::ErrorKind::ValueValidation {
+        return None;
+    }
+    let text = e.to_string();
+    let first = text.lines().next()?;
+    Some(
+        first
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect(),
+    )
+}
+
+/// A path flag's value made absolute (against the current directory), so a supervised or
+/// re-launched process means the same directory; empty is refused.
+fn absolute_path(text: &str) -> Result<std::path::PathBuf, String> {
+    if text.is_empty() {
+        return Err("expected a directory path".to_owned());
+    }
+    std::path::absolute(text).map_err(|e| e.to_string())
 }
 
 /// The whole context chain of an error on one line, control characters removed, so a hostile
@@ -94,4 +134,46 @@ fn init_tracing(verbose: u8) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(args: &[&str]) -> String {
+        let e = Cli::try_parse_from(args).unwrap_err();
+        value_error_line(&e).unwrap_or_else(|| panic!("not a value error: {e}"))
+    }
+
+    #[test]
+    fn a_bad_compression_mode_is_one_line_naming_the_modes() {
+        for args in [
+            &["headroom", "proxy", "--compress", "bogus"][..],
+            &["headroom", "install", "apply", "--compress=max"],
+        ] {
+            let line = refused(args);
+            assert!(
+                line.starts_with("error: invalid value '") && line.contains("'--compress <MODE>'"),
+                "{line}"
+            );
+            assert!(line.contains("(use off, lossless or full)"), "{line}");
+        }
+        for mode in ["off", "lossless", "full"] {
+            assert!(Cli::try_parse_from(["headroom", "proxy", "--compress", mode]).is_ok());
+        }
+        // Other usage errors keep clap's own report (with its hints).
+        let e = Cli::try_parse_from(["headroom", "proxy", "--bogus"]).unwrap_err();
+        assert!(value_error_line(&e).is_none());
+    }
+
+    #[test]
+    fn the_retrieve_dir_is_made_absolute_and_never_empty() {
+        assert!(absolute_path("").is_err());
+        let p = absolute_path("r").unwrap();
+        assert!(p.is_absolute() && p.ends_with("r"), "{}", p.display());
+        assert!(
+            refused(&["headroom", "proxy", "--retrieve-dir", ""])
+                .contains("expected a directory path")
+        );
+    }
 }

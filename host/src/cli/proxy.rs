@@ -1,9 +1,13 @@
 //! `headroom proxy`: run the proxy in the foreground until SIGTERM/SIGINT.
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
+use headroom_compress::Mode;
+use headroom_core::env as vars;
 use headroom_proxy::config::{DEFAULT_ANTHROPIC_URL, DEFAULT_OPENAI_URL};
 use headroom_proxy::{BindError, DeploymentInfo, ProxyConfig, Upstream};
 
@@ -30,6 +34,25 @@ pub struct ProxyArgs {
     /// your credentials' upstream).
     #[arg(long)]
     allow_unauthenticated_remote: bool,
+    /// How much tool outputs may be changed on the way upstream: off (byte for byte), lossless
+    /// (re-encodings that decode back exactly) or full (lossless, plus cutting very large
+    /// outputs, every dropped line kept in the retrieve dir). See docs/compression.md.
+    #[arg(
+        long,
+        env = vars::COMPRESS,
+        value_name = "MODE",
+        default_value_t = Mode::Lossless,
+        value_parser = Mode::from_str
+    )]
+    compress: Mode,
+    /// Where `full` keeps what it cut [default: ~/.headroom/retrieve].
+    #[arg(
+        long,
+        env = vars::RETRIEVE_DIR,
+        value_name = "PATH",
+        value_parser = super::absolute_path
+    )]
+    retrieve_dir: Option<PathBuf>,
 }
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
@@ -43,6 +66,10 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         upstream_timeout: Duration::from_secs(args.upstream_timeout.max(1)),
         drain_timeout: Duration::from_secs(args.drain_timeout),
         deployment: DeploymentInfo::from_env(),
+        compress: args.compress,
+        retrieve_dir: args
+            .retrieve_dir
+            .or_else(headroom_proxy::config::default_retrieve_dir),
     };
     config.check_exposure(args.allow_unauthenticated_remote)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,6 +1,6 @@
 //! Shared helpers of the host's integration tests: the real `headroom` binary run with a
 //! chosen HOME (inheriting the caller's environment, or with a cleared one), a temp HOME (with
-//! a space), byte-exact tree snapshots, free ports, a test proxy, supervisor availability and a
+//! a space), byte-exact tree snapshots, free ports, a test proxy and its `/health`, supervisor availability and a
 //! cross-process lock so suites sharing one manager never run at once.
 //!
 //! Each test binary declares `mod support;` and uses a subset, hence `dead_code` is allowed.
@@ -317,8 +317,14 @@ pub fn proxy_ready(port: u16) -> bool {
 /// `headroom proxy --port PORT` (stderr discarded, the caller's environment), once it is
 /// ready or 10 s have passed. The caller kills it.
 pub fn start_proxy(port: u16) -> Child {
+    start_proxy_with(port, &[])
+}
+
+/// [`start_proxy`] with more arguments (`--compress full`, …).
+pub fn start_proxy_with(port: u16, extra: &[&str]) -> Child {
     let proxy = Command::new(headroom())
         .args(["proxy", "--port", &port.to_string()])
+        .args(extra)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -331,6 +337,11 @@ pub fn start_proxy(port: u16) -> Child {
 
 /// `GET path` on loopback; the status code, if anything answered HTTP.
 pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    http_get(port, path).map(|(status, _)| status)
+}
+
+/// `GET path` on loopback; the status code and the body, if anything answered HTTP.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
@@ -341,7 +352,16 @@ pub fn http_status(port: u16, path: &str) -> Option<u16> {
     .ok()?;
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
-    buf.split_whitespace().nth(1)?.parse().ok()
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Some((status, body.to_owned()))
+}
+
+/// `GET /health` of the loopback proxy on `port`, as JSON.
+pub fn health_json(port: u16) -> serde_json::Value {
+    let (status, body) = http_get(port, "/health").expect("the proxy answers /health");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("/health: {e}: {body}"))
 }
 
 /// Held while a test drives a shared supervisor; other test binaries wait for it.

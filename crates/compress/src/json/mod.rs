@@ -1,22 +1,95 @@
 //! JSON tool outputs: a value model that keeps what matters for exactness (key order, duplicate
 //! detection, number literals as written) and its lossless encodings.
 //!
-//! Contract (filled in by the json encoders):
+//! Contract:
 //! * [`encode`] returns `None` when the text is not strictly one JSON value (trailing text,
 //!   duplicate keys, nesting deeper than [`MAX_DEPTH`], invalid escapes) or no encoding saves
 //!   tokens by [`crate::estimate_tokens`]; otherwise the encoded text, already verified by
 //!   [`decode`] inside `encode`.
 //! * [`decode`] turns an encoding back into minified JSON whose value equals the original's
 //!   (same keys in the same order, same number literals, same decoded strings).
+//!
+//! Encodings (see [`table`] for the grammar): minified JSON with long arrays one element per line
+//! (`json-minify`, `json-lines`: still plain JSON), and uniform arrays of objects / objects of
+//! objects as tables (`json-table`, `json-keyed-table`) behind a one-line legend.
 
-use crate::Encoded;
+mod table;
+pub mod value;
+
+pub use value::{Value, parse};
+
+use crate::{Encoded, estimate_tokens};
 
 pub const MAX_DEPTH: usize = 64;
 
-pub fn encode(_text: &str) -> Option<Encoded> {
-    None
+/// First line of every table encoding; `decode` skips a first line starting with [`LEGEND_TAG`].
+const LEGEND_TAG: &str = "[headroom:";
+const LEGEND: &str = "[headroom: lossless re-encoding of JSON. \"@table N rows; columns: a:int|b.c:str|d=v\" = an array of N objects, one per line until @end, cells in column order split by \"|\" (b.c = key c inside object b; :int etc. are type hints); a column written d=v has value v in every row and is left out of the rows; a quoted cell is a JSON string, other cells are JSON values or plain text";
+const LEGEND_SPARSE: &str = "; an empty cell means the object has no such key";
+const LEGEND_KEYED: &str =
+    "; \"@object N entries; columns: (key)|…\" = an object of N objects, the first cell is the key";
+
+pub fn encode(text: &str) -> Option<Encoded> {
+    let v = parse(text)?;
+    let mut candidates: Vec<(usize, String, Vec<&'static str>)> = Vec::with_capacity(2);
+
+    let (plain, used) = table::render(&v, false);
+    let t = if used.lines {
+        "json-lines"
+    } else {
+        "json-minify"
+    };
+    candidates.push((estimate_tokens(&plain), plain, vec![t]));
+
+    let (body, used) = table::render(&v, true);
+    if used.table || used.keyed {
+        let mut out = String::with_capacity(
+            body.len() + LEGEND.len() + LEGEND_SPARSE.len() + LEGEND_KEYED.len() + 2,
+        );
+        out.push_str(LEGEND);
+        if used.sparse {
+            out.push_str(LEGEND_SPARSE);
+        }
+        if used.keyed {
+            out.push_str(LEGEND_KEYED);
+        }
+        out.push_str("]\n");
+        out.push_str(&body);
+        let mut t = Vec::new();
+        if used.table {
+            t.push("json-table");
+        }
+        if used.keyed {
+            t.push("json-keyed-table");
+        }
+        if used.lines {
+            t.push("json-lines");
+        }
+        candidates.push((estimate_tokens(&out), out, t));
+    }
+
+    // Cheapest first (stable: plain JSON wins ties); only the winner pays for verification.
+    candidates.sort_by_key(|c| c.0);
+    let original = estimate_tokens(text);
+    candidates
+        .into_iter()
+        .take_while(|c| c.0 < original)
+        .find(|c| decode_value(&c.1).as_ref() == Some(&v))
+        .map(|(_, text, transforms)| Encoded { text, transforms })
 }
 
-pub fn decode(_encoded: &str) -> Option<String> {
-    None
+pub fn decode(encoded: &str) -> Option<String> {
+    decode_value(encoded).map(|v| value::to_min(&v))
 }
+
+fn decode_value(encoded: &str) -> Option<Value> {
+    let body = if encoded.starts_with(LEGEND_TAG) {
+        &encoded[encoded.find('\n')? + 1..]
+    } else {
+        encoded
+    };
+    value::Parser::new(body, true).document()
+}
+
+#[cfg(test)]
+mod tests;

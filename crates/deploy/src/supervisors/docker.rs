@@ -225,9 +225,29 @@ mod tests {
                 "127.0.0.1",
                 "--port",
                 "18787",
+                "--compress",
+                "full",
+                "--retrieve-dir",
+                "/home/a b/.headroom/retrieve",
                 "--openai-api-url",
                 "http://127.0.0.1:9/v1"
             ]
         );
+    }
+
+    #[test]
+    fn the_image_and_the_compose_file_default_to_lossless() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker");
+        for (file, line) in [
+            ("Dockerfile", "    HEADROOM_COMPRESS=lossless\n"),
+            ("Dockerfile.offline", "    HEADROOM_COMPRESS=lossless\n"),
+            (
+                "docker-compose.native.yml",
+                "      HEADROOM_COMPRESS: ${HEADROOM_COMPRESS:-lossless}\n",
+            ),
+        ] {
+            let text = std::fs::read_to_string(root.join(file)).unwrap();
+            assert!(text.contains(line), "docker/{file} lacks {line:?}");
+        }
     }
 }

@@ -1,0 +1,622 @@
+//! The document writer (minified JSON, long arrays one element per line, uniform arrays/objects as
+//! tables) and the parser of table blocks.
+//!
+//! A table block replaces one array or object value; the JSON around it stays JSON:
+//! ```text
+//! {"total_count":3,"items":
+//! @table 3 rows; columns: id:int|name:str|private=false|owner.login:str
+//! 1|headroom|alice
+//! 2|"null"|bob
+//! 3|x|"a|b"
+//! @end
+//! ,"incomplete_results":false}
+//! ```
+//! Our minified JSON never contains a raw newline, so a line starting with `@` is always ours.
+//! Columns are paths into the row objects (`owner.login` = key `login` inside `owner`); a column
+//! written `k=v` is the same in every row and left out of the rows. A cell is plain text when that
+//! cannot be mistaken for anything else, otherwise a minified JSON value. `@object N entries` is
+//! the same for an object of objects, its first cell being the key.
+
+use super::value::{Parser, Value, is_number, min_len_upto, to_min, write_min, write_str};
+use crate::estimate_tokens;
+
+const DELIM: char = '|';
+/// Rows need at least this many objects for a header to pay off.
+const MIN_ROWS: usize = 3;
+/// Arrays written one element per line: longer than this (minified) and with enough elements.
+const LINES_MIN_CHARS: usize = 200;
+const LINES_MIN_ITEMS: usize = 8;
+/// Nested objects are flattened into dotted columns at most this deep.
+const MAX_FLATTEN: usize = 6;
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Used {
+    pub table: bool,
+    pub keyed: bool,
+    pub lines: bool,
+    pub sparse: bool,
+}
+
+/// Writes `v` as our document format; `tables` allows table blocks.
+pub(super) fn render(v: &Value, tables: bool) -> (String, Used) {
+    render_with(v, tables, false)
+}
+
+/// `force`: every table candidate becomes a table, cheaper or not (to test the grammar).
+pub(super) fn render_with(v: &Value, tables: bool, force: bool) -> (String, Used) {
+    let mut w = Writer {
+        out: String::new(),
+        tables,
+        force,
+        used: Used::default(),
+    };
+    w.value(v);
+    let text = w.out.trim_matches('\n').to_owned();
+    (text, w.used)
+}
+
+struct Writer {
+    out: String,
+    tables: bool,
+    force: bool,
+    used: Used,
+}
+
+impl Writer {
+    fn value(&mut self, v: &Value) {
+        match v {
+            Value::Array(items) => {
+                if self.tables
+                    && let Some(t) = plan_array(items)
+                    && self.try_table(&t, v)
+                {
+                    self.used.table = true;
+                    return;
+                }
+                if items.len() >= LINES_MIN_ITEMS
+                    && min_len_upto(v, LINES_MIN_CHARS) > LINES_MIN_CHARS
+                {
+                    // One element per line, so a later stage can cut whole lines.
+                    self.used.lines = true;
+                    self.out.push_str("[\n");
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            self.out.push_str(",\n");
+                        }
+                        self.value(item);
+                    }
+                    self.out.push_str("\n]");
+                } else {
+                    self.containers(v);
+                }
+            }
+            Value::Object(entries) => {
+                if self.tables
+                    && let Some(t) = plan_keyed(entries)
+                    && self.try_table(&t, v)
+                {
+                    self.used.keyed = true;
+                    return;
+                }
+                self.containers(v);
+            }
+            _ => write_min(v, &mut self.out),
+        }
+    }
+
+    /// Minified brackets, but children still go through `value` (they may hold tables).
+    fn containers(&mut self, v: &Value) {
+        match v {
+            Value::Array(items) => {
+                self.out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(',');
+                    }
+                    self.value(item);
+                }
+                self.out.push(']');
+            }
+            Value::Object(entries) => {
+                self.out.push('{');
+                for (i, (k, item)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(',');
+                    }
+                    write_str(k, &mut self.out);
+                    self.out.push(':');
+                    self.value(item);
+                }
+                self.out.push('}');
+            }
+            _ => write_min(v, &mut self.out),
+        }
+    }
+
+    /// Emits the table if it is cheaper than the minified value.
+    fn try_table(&mut self, t: &Table, v: &Value) -> bool {
+        let mut block = String::new();
+        t.write(&mut block);
+        if !self.force && estimate_tokens(&block) >= estimate_tokens(&to_min(v)) {
+            return false;
+        }
+        if !self.out.is_empty() && !self.out.ends_with('\n') {
+            self.out.push('\n');
+        }
+        self.out.push_str(&block);
+        self.out.push('\n');
+        self.used.sparse |= t.sparse;
+        true
+    }
+}
+
+struct Column<'a> {
+    path: Vec<&'a str>,
+    /// `None`: the row object has no such key.
+    cells: Vec<Option<&'a Value>>,
+    constant: bool,
+}
+
+struct Table<'a> {
+    /// Keys of an `@object` table; `None` for an array.
+    keys: Option<Vec<&'a str>>,
+    rows: usize,
+    columns: Vec<Column<'a>>,
+    /// Some row lacks some column (written as an empty cell).
+    sparse: bool,
+}
+
+fn same_keys(a: &[(String, Value)], b: &[(String, Value)]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0)
+}
+
+fn non_empty_objects<'a>(rows: &[&'a Value]) -> Option<Vec<&'a [(String, Value)]>> {
+    rows.iter()
+        .map(|r| match r {
+            Value::Object(e) if !e.is_empty() => Some(e.as_slice()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Rows that are all non-empty objects with the same keys in the same order (nested flattening).
+fn uniform<'a>(rows: &[&'a Value]) -> Option<Vec<&'a [(String, Value)]>> {
+    let out = non_empty_objects(rows)?;
+    let first = *out.first()?;
+    out.iter().all(|e| same_keys(first, e)).then_some(out)
+}
+
+/// One key order that every row's keys follow (each row is a subsequence of it), so rows that
+/// lack some keys still fit one table. `None` when rows order keys inconsistently or the union
+/// is too wide or too sparse to read as a table.
+fn key_union<'a>(objs: &[&'a [(String, Value)]]) -> Option<Vec<&'a str>> {
+    const MAX_COLUMNS: usize = 64;
+    let first = objs.first()?;
+    let mut cols: Vec<&str> = first.iter().map(|(k, _)| k.as_str()).collect();
+    let index = |cols: &[&'a str]| -> std::collections::HashMap<&'a str, usize> {
+        cols.iter().enumerate().map(|(i, k)| (*k, i)).collect()
+    };
+    let mut at = index(&cols);
+    let mut prev = *first;
+    let mut present = 0usize;
+    for o in objs {
+        present += o.len();
+        if same_keys(prev, o) {
+            continue;
+        }
+        prev = o;
+        let mut pos = 0;
+        for (n, (k, _)) in o.iter().enumerate() {
+            match at.get(k.as_str()) {
+                Some(&i) if i >= pos => pos = i + 1,
+                Some(_) => return None,
+                None => {
+                    // As late as this row allows (before its next known key): optional keys
+                    // seen earlier stay in front, as when APIs append fields.
+                    let next = o[n + 1..].iter().find_map(|(k2, _)| at.get(k2.as_str()));
+                    let i = next.copied().unwrap_or(cols.len());
+                    cols.insert(i, k);
+                    if cols.len() > MAX_COLUMNS {
+                        return None;
+                    }
+                    at = index(&cols);
+                    pos = i + 1;
+                }
+            }
+        }
+    }
+    // At most 40 % empty cells: a mostly empty grid is harder to read than JSON.
+    (present * 5 >= objs.len() * cols.len() * 3).then_some(cols)
+}
+
+fn plan_array(items: &[Value]) -> Option<Table<'_>> {
+    if items.len() < MIN_ROWS {
+        return None;
+    }
+    let rows: Vec<&Value> = items.iter().collect();
+    plan(None, &non_empty_objects(&rows)?)
+}
+
+fn plan_keyed(entries: &[(String, Value)]) -> Option<Table<'_>> {
+    if entries.len() < MIN_ROWS {
+        return None;
+    }
+    let rows: Vec<&Value> = entries.iter().map(|(_, v)| v).collect();
+    let keys = entries.iter().map(|(k, _)| k.as_str()).collect();
+    plan(Some(keys), &non_empty_objects(&rows)?)
+}
+
+fn plan<'a>(keys: Option<Vec<&'a str>>, objs: &[&'a [(String, Value)]]) -> Option<Table<'a>> {
+    let union = key_union(objs)?;
+    // Column-major cells; each row's keys are a subsequence of `union`.
+    let mut grid: Vec<Vec<Option<&Value>>> = vec![Vec::with_capacity(objs.len()); union.len()];
+    for o in objs {
+        let mut j = 0;
+        for (ci, k) in union.iter().enumerate() {
+            let hit = o.get(j).filter(|(k2, _)| k2 == k);
+            grid[ci].push(hit.map(|(_, v)| v));
+            j += usize::from(hit.is_some());
+        }
+    }
+    let mut columns = Vec::new();
+    let mut sparse = false;
+    for (k, cells) in union.into_iter().zip(grid) {
+        match cells.iter().copied().collect::<Option<Vec<&Value>>>() {
+            Some(all) => flatten(k, all, &mut Vec::new(), &mut columns),
+            None => {
+                sparse = true;
+                columns.push(Column {
+                    path: vec![k],
+                    cells,
+                    constant: false,
+                });
+            }
+        }
+    }
+    for c in &mut columns {
+        c.constant = c.cells[0].is_some() && c.cells.iter().all(|v| *v == c.cells[0]);
+    }
+    // Rows need at least one cell to be lines of their own.
+    if columns.iter().all(|c| c.constant) {
+        columns[0].constant = false;
+    }
+    Some(Table {
+        keys,
+        rows: objs.len(),
+        columns,
+        sparse,
+    })
+}
+
+/// Column(s) for key `k` whose values (one per row) are `cells`: dotted columns when every row
+/// holds an object with the same keys, else one column.
+fn flatten<'a>(
+    k: &'a str,
+    cells: Vec<&'a Value>,
+    prefix: &mut Vec<&'a str>,
+    out: &mut Vec<Column<'a>>,
+) {
+    prefix.push(k);
+    let nested = if prefix.len() <= MAX_FLATTEN {
+        uniform(&cells).filter(|n| n[0].iter().all(|(k, _)| !k.contains(['.', DELIM])))
+    } else {
+        None
+    };
+    match nested {
+        Some(objs) => {
+            for (i, (k2, _)) in objs[0].iter().enumerate() {
+                let sub = objs.iter().map(|o| &o[i].1).collect();
+                flatten(k2, sub, prefix, out);
+            }
+        }
+        None => out.push(Column {
+            path: prefix.clone(),
+            cells: cells.into_iter().map(Some).collect(),
+            constant: false,
+        }),
+    }
+    prefix.pop();
+}
+
+impl Table<'_> {
+    fn write(&self, out: &mut String) {
+        match &self.keys {
+            None => out.push_str(&format!("@table {} rows; columns: ", self.rows)),
+            Some(_) => out.push_str(&format!("@object {} entries; columns: (key)|", self.rows)),
+        }
+        for (i, c) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(DELIM);
+            }
+            for (j, seg) in c.path.iter().enumerate() {
+                if j > 0 {
+                    out.push('.');
+                }
+                if plain_segment(seg) {
+                    out.push_str(seg);
+                } else {
+                    write_str(seg, out);
+                }
+            }
+            if c.constant {
+                out.push('=');
+                if let Some(v) = c.cells[0] {
+                    write_cell(v, out);
+                }
+            } else {
+                out.push(':');
+                out.push_str(type_hint(&c.cells));
+            }
+        }
+        for r in 0..self.rows {
+            out.push('\n');
+            let mut first = true;
+            if let Some(keys) = &self.keys {
+                if plain_key(keys[r]) {
+                    out.push_str(keys[r]);
+                } else {
+                    write_str(keys[r], out);
+                }
+                first = false;
+            }
+            for c in self.columns.iter().filter(|c| !c.constant) {
+                if !first {
+                    out.push(DELIM);
+                }
+                first = false;
+                if let Some(v) = c.cells[r] {
+                    write_cell(v, out);
+                }
+            }
+        }
+        out.push_str("\n@end");
+    }
+}
+
+fn type_hint(cells: &[Option<&Value>]) -> &'static str {
+    let (mut null, mut int, mut num, mut s, mut b, mut arr, mut obj) =
+        (false, false, false, false, false, false, false);
+    for c in cells.iter().flatten() {
+        match c {
+            Value::Null => null = true,
+            Value::Number(n) if !n.contains(['.', 'e', 'E']) => int = true,
+            Value::Number(_) => num = true,
+            Value::String(_) => s = true,
+            Value::Bool(_) => b = true,
+            Value::Array(_) => arr = true,
+            Value::Object(_) => obj = true,
+        }
+    }
+    let kinds = [int || num, s, b, arr, obj].iter().filter(|k| **k).count();
+    let base = if kinds != 1 {
+        if kinds == 0 { "null" } else { "mixed" }
+    } else if num {
+        "num"
+    } else if int {
+        "int"
+    } else if s {
+        "str"
+    } else if b {
+        "bool"
+    } else if arr {
+        "arr"
+    } else {
+        "obj"
+    };
+    match (null && kinds == 1, base) {
+        (false, _) => base,
+        (true, "num") => "num?",
+        (true, "int") => "int?",
+        (true, "str") => "str?",
+        (true, "bool") => "bool?",
+        (true, "arr") => "arr?",
+        (true, _) => "obj?",
+    }
+}
+
+/// Text that no reader could take for a JSON value, a delimiter, a line break or one of our sigils.
+fn plain_text(s: &str) -> bool {
+    let (Some(f), Some(l)) = (s.chars().next(), s.chars().last()) else {
+        return false;
+    };
+    !f.is_whitespace()
+        && !l.is_whitespace()
+        && !matches!(f, '"' | '[' | '{' | '@')
+        && !s.chars().any(|c| c == DELIM || c.is_control())
+}
+
+fn plain_key(s: &str) -> bool {
+    plain_text(s)
+}
+
+fn plain_segment(s: &str) -> bool {
+    plain_text(s) && !s.contains(['.', ':', '=', '('])
+}
+
+fn write_cell(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s)
+            if plain_text(s)
+                && !matches!(s.as_str(), "true" | "false" | "null")
+                && !is_number(s) =>
+        {
+            out.push_str(s)
+        }
+        _ => write_min(v, out),
+    }
+}
+
+// ---- decoding ----
+
+/// Parses a table block at `@` (line start) into the value it stands for.
+pub(super) fn parse_block(p: &mut Parser, depth: usize) -> Option<Value> {
+    if depth > super::MAX_DEPTH {
+        return None;
+    }
+    let keyed = if p.eat("@table ") {
+        false
+    } else if p.eat("@object ") {
+        true
+    } else {
+        return None;
+    };
+    let rows = count(p)?;
+    if !p.eat(if keyed {
+        " entries; columns: (key)|"
+    } else {
+        " rows; columns: "
+    }) {
+        return None;
+    }
+    // Header: path(:type | =cell), separated by the delimiter.
+    let mut columns: Vec<(Vec<String>, Option<Value>)> = Vec::new();
+    loop {
+        let mut path = Vec::new();
+        loop {
+            let seg = if p.peek()? == b'"' {
+                p.string()?
+            } else {
+                let t = until(p, b".:=|\n");
+                if t.is_empty() {
+                    return None;
+                }
+                t.to_owned()
+            };
+            path.push(seg);
+            if p.peek()? == b'.' {
+                p.pos += 1;
+            } else {
+                break;
+            }
+        }
+        if path.len() > super::MAX_DEPTH {
+            return None;
+        }
+        let constant = match p.peek()? {
+            b':' => {
+                p.pos += 1;
+                until(p, b"|\n");
+                None
+            }
+            b'=' => {
+                p.pos += 1;
+                Some(cell(p, depth + path.len())?)
+            }
+            _ => return None,
+        };
+        columns.push((path, constant));
+        match p.peek()? {
+            b'|' => p.pos += 1,
+            b'\n' => break,
+            _ => return None,
+        }
+    }
+    let mut arr = Vec::new();
+    let mut obj = Vec::new();
+    for _ in 0..rows {
+        if !p.eat("\n") {
+            return None;
+        }
+        let mut first = true;
+        let key = if keyed {
+            first = false;
+            Some(if p.peek()? == b'"' {
+                p.string()?
+            } else {
+                let t = until(p, b"|\n");
+                if t.is_empty() {
+                    return None;
+                }
+                t.to_owned()
+            })
+        } else {
+            None
+        };
+        let mut row = Vec::new();
+        for (path, constant) in &columns {
+            let v = match constant {
+                Some(c) => c.clone(),
+                None => {
+                    if !first && !p.eat("|") {
+                        return None;
+                    }
+                    first = false;
+                    if matches!(p.peek(), None | Some(b'|' | b'\n')) {
+                        continue; // empty cell: the key is absent
+                    }
+                    cell(p, depth + path.len())?
+                }
+            };
+            insert(&mut row, path, v);
+        }
+        match key {
+            Some(k) => obj.push((k, Value::Object(row))),
+            None => arr.push(Value::Object(row)),
+        }
+    }
+    if !p.eat("\n@end") || !matches!(p.peek(), None | Some(b'\n')) {
+        return None;
+    }
+    Some(if keyed {
+        Value::Object(obj)
+    } else {
+        Value::Array(arr)
+    })
+}
+
+fn count(p: &mut Parser) -> Option<usize> {
+    let t = until(p, b" ");
+    if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    t.parse().ok()
+}
+
+/// Advances to the next byte in `stops` (or the end) and returns the text skipped.
+fn until<'a>(p: &mut Parser<'a>, stops: &[u8]) -> &'a str {
+    let start = p.pos;
+    let b = p.s.as_bytes();
+    while p.pos < b.len() && !stops.contains(&b[p.pos]) {
+        p.pos += 1;
+    }
+    // Stops are ASCII, so this is a char boundary.
+    &p.s[start..p.pos]
+}
+
+fn cell(p: &mut Parser, depth: usize) -> Option<Value> {
+    if matches!(p.peek()?, b'"' | b'[' | b'{') {
+        let tables = std::mem::replace(&mut p.tables, false);
+        let v = p.value(depth);
+        p.tables = tables;
+        return v;
+    }
+    let t = until(p, b"|\n");
+    Some(match t {
+        "" => return None,
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        "null" => Value::Null,
+        _ if is_number(t) => Value::Number(t.to_owned()),
+        _ => Value::String(t.to_owned()),
+    })
+}
+
+/// Puts `v` at `path` in `row`; flattened columns of one nested object are adjacent, so the
+/// object to descend into is always the last entry.
+fn insert(row: &mut Vec<(String, Value)>, path: &[String], v: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut cur = row;
+    for seg in parents {
+        let open = matches!(cur.last(), Some((k, Value::Object(_))) if k == seg);
+        if !open {
+            cur.push((seg.clone(), Value::Object(Vec::new())));
+        }
+        cur = match cur.last_mut() {
+            Some((_, Value::Object(o))) => o,
+            _ => return,
+        };
+    }
+    cur.push((last.clone(), v));
+}
