@@ -103,7 +103,7 @@ write("cc-build-logs", claude_payload("Install rich 13.7.1 verbosely, build mark
     bash("cd /tmp/hr-cb/fancy-regex-0.13.0 && cargo build -j1 2>&1", "Build fancy-regex", txt("cargo-build-fancy-regex.txt")),
 ]))
 write("cc-registry-json", claude_payload("What versions of semver exist, and what does express 4.19.2 depend on?", [
-    bash("curl -s https://registry.npmjs.org/semver", "Fetch semver registry metadata", txt("npm-semver.json")),
+    bash("curl -s https://registry.npmjs.org/semver | jq '.versions |= with_entries(select(.key | test(\"^[5-9]\\\\.\")))'", "Fetch semver metadata, versions 5 and later", txt("npm-semver-v5plus.json")),
     bash("curl -s https://registry.npmjs.org/express/4.19.2", "Fetch express 4.19.2 manifest", txt("npm-express-4.19.2.json")),
     bash("curl -s https://registry.npmjs.org/left-pad", "Fetch left-pad metadata", txt("npm-left-pad.json")),
 ]))
@@ -111,7 +111,6 @@ write("cc-big-mixed", claude_payload("Review tokio's unsafe code, serde_json's h
     bash("grep -rn \"unsafe\" tokio-1.54.1/src/runtime/ | head -500", "Find unsafe in tokio runtime", txt("grep-tokio-unsafe.txt")),
     bash("git --git-dir /work/.mirror/serde-rs+json/repo log -n 120 --format=fuller", "Full upstream log", txt("git-log-fuller.txt")),
     bash("cd /tmp/hr-ut && python3.13 -m unittest -v test_ast_311 2>&1 | head -c 40000", "Run 3.11 test_ast under 3.13", "Exit code 1\n" + txt("unittest-test_ast.txt", 40000), True),
-    bash("grep -rn \"pub fn \" serde_json-1.0.154/src/ regex-1.13.2/src/", "Public functions", txt("grep-pub-fn.txt")),
 ], list_form=(1,)))
 write("cc-pip-json", claude_payload("Which packages are installed in the reference venv and what do they require?", [
     bash("pip list --format=json", "Installed packages as JSON", txt("pip-list-json.json")),

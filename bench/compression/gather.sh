@@ -23,6 +23,7 @@ find /usr/lib/python3.11/asyncio /usr/lib/python3.11/concurrent -type f | sort >
 # registry metadata
 curl -s https://registry.npmjs.org/left-pad > npm-left-pad.json
 curl -s https://registry.npmjs.org/semver > npm-semver.json   # crates.io API and PyPI JSON API do not answer from here
+jq '.versions |= with_entries(select(.key | test("^[5-9]\\.")))' npm-semver.json > npm-semver-v5plus.json
 curl -s https://registry.npmjs.org/express/4.19.2 > npm-express-4.19.2.json
 # pip -v into a throwaway venv
 rm -rf /tmp/hr-pipvenv; python3 -m venv /tmp/hr-pipvenv

@@ -21,16 +21,13 @@ export LITELLM_LOCAL_MODEL_COST_MAP=True HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 export TIKTOKEN_CACHE_DIR="$SITE/litellm_core_utils/tokenizers"
 W=$(mktemp -d /tmp/headroom-ref.XXXXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$W"; return 0; }
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$W"; }
 trap cleanup EXIT
-# The reference sends SIGTERM beyond its own process when stopped; note it and carry on.
-trap 'echo "reference.sh: got SIGTERM (ignored)" >&2' TERM
 U=18911 P=18912
 python3 "$HERE/recorder.py" --port $U --out "$W/rec" > "$W/rec.out" 2>&1 &
 PIDS+=($!)
 for mode in token cache; do
-    # setsid: on SIGTERM the reference signals its whole process group, which would include us.
-    HOME="$W/home-$mode" setsid "$VENV/bin/headroom" proxy --port $P --no-rate-limit --mode $mode \
+    HOME="$W/home-$mode" "$VENV/bin/headroom" proxy --port $P --no-rate-limit --mode $mode \
         --anthropic-api-url "http://127.0.0.1:$U" --openai-api-url "http://127.0.0.1:$U/v1" > "$W/proxy-$mode.log" 2>&1 &
     PP=$!; PIDS+=($PP)
     t0=$(date +%s)
@@ -41,7 +38,7 @@ for mode in token cache; do
         fi
     done
     echo "reference proxy ($mode) up after $(( $(date +%s) - t0 )) s"
-    mkdir -p "$HERE/reference/$mode"
+    mkdir -p "$HERE/reference/$mode"; rm -f "$HERE/reference/$mode/"*.json
     "$VENV/bin/python" - "$HERE/corpus" "$HERE/reference/$mode" "$W/rec" $P <<'PY'
 import http.client, json, os, socket, sys, time
 corpus, out, rec, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])

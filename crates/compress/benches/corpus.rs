@@ -8,12 +8,13 @@
 //! `HEADROOM_BENCH_CORPUS` / `HEADROOM_BENCH_REFERENCE` (other directories), `HEADROOM_BENCH_DUMP=DIR`
 //! (write each output body and every changed block's original / replacement / restored text there).
 //!
-//! Per payload, for `lossless`, `full` (retrieve dir = a fresh tempdir) and the reference's
+//! Per payload, for `lossless`, `full` (retrieve dir = `$TMPDIR/headroom-bench-retrieve`, emptied first) and the reference's
 //! `--mode token` / default `--mode cache`:
 //! * bytes and tokens (tiktoken cl100k_base and o200k_base over the whole body) before/after, % saved;
 //! * words / lines of the original tool outputs still present verbatim in the output's tool outputs;
 //! * rec: changed blocks for which `headroom_compress::restore(replacement) == original`
-//!   (`~k` = k more equal after stripping ANSI escapes, the one normalization the text encoders make);
+//!   (`+Na`: N more equal after stripping ANSI escapes, the one normalization the text encoders make;
+//!   `+Nj`: N more equal as JSON values, e.g. pretty-printed JSON restored minified);
 //! * det: same body twice on one `Compressor` and once on a fresh one give equal bytes
 //!   (reference: its two sends gave equal upstream bodies);
 //! * prefix: the body without its last turn, compressed, keeps every earlier message and every other
@@ -307,6 +308,42 @@ fn kept(original: &[String], output: &[String]) -> (f64, f64) {
     (share(wk, w), share(lk, l))
 }
 
+/// Share of the JSON leaf values (strings, numbers, booleans; by occurrence) of the original tool
+/// outputs that are whole JSON documents, still present verbatim in the output's tool outputs.
+/// `None` when no tool output is JSON.
+fn leaves_kept(original: &[String], output: &[String]) -> Option<f64> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Array(xs) => xs.iter().for_each(|x| walk(x, out)),
+            Value::Object(m) => m.values().for_each(|x| walk(x, out)),
+            Value::String(s) if !s.is_empty() => out.push(s.clone()),
+            Value::Number(n) => out.push(n.to_string()),
+            Value::Bool(b) => out.push(b.to_string()),
+            _ => {}
+        }
+    }
+    let mut leaves = Vec::new();
+    for t in original {
+        if let Ok(v @ (Value::Object(_) | Value::Array(_))) = serde_json::from_str::<Value>(t) {
+            walk(&v, &mut leaves);
+        }
+    }
+    if leaves.is_empty() {
+        return None;
+    }
+    let hay = output.join("\n");
+    let mut seen: HashMap<&str, bool> = HashMap::new();
+    let kept = leaves
+        .iter()
+        .filter(|l| {
+            *seen
+                .entry(l.as_str())
+                .or_insert_with(|| hay.contains(l.as_str()))
+        })
+        .count();
+    Some(kept as f64 / leaves.len() as f64)
+}
+
 fn strip_ansi(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -328,17 +365,53 @@ fn strip_ansi(s: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
 }
 
-/// (restored exactly, restored after ANSI normalization, changed blocks).
-fn recoverable(changed: &[(String, String)]) -> (usize, usize, usize) {
-    let (mut exact, mut norm) = (0, 0);
-    for (original, replacement) in changed {
-        match headroom_compress::restore(replacement) {
-            Some(r) if &r == original => exact += 1,
-            Some(r) if r == strip_ansi(original) => norm += 1,
-            _ => {}
+/// How many changed blocks `restore()` gives back: exactly, equal after stripping ANSI escapes,
+/// equal as JSON values (e.g. a pretty-printed original restored minified).
+#[derive(Default)]
+struct Recovered {
+    exact: usize,
+    ansi: usize,
+    json: usize,
+    total: usize,
+}
+
+impl Recovered {
+    fn of(changed: &[(String, String)]) -> Self {
+        let mut r = Recovered {
+            total: changed.len(),
+            ..Self::default()
+        };
+        for (original, replacement) in changed {
+            let Some(restored) = headroom_compress::restore(replacement) else {
+                continue;
+            };
+            if &restored == original {
+                r.exact += 1;
+            } else if restored == strip_ansi(original) {
+                r.ansi += 1;
+            } else if matches!(
+                (serde_json::from_str::<Value>(original), serde_json::from_str::<Value>(&restored)),
+                (Ok(a), Ok(b)) if a == b
+            ) {
+                r.json += 1;
+            }
         }
+        r
     }
-    (exact, norm, changed.len())
+
+    fn show(&self) -> String {
+        if self.total == 0 {
+            return "-".into();
+        }
+        let mut s = self.exact.to_string();
+        if self.ansi > 0 {
+            s += &format!("+{}a", self.ansi);
+        }
+        if self.json > 0 {
+            s += &format!("+{}j", self.json);
+        }
+        format!("{s}/{}", self.total)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,6 +438,7 @@ struct Row {
     cl: usize,
     o2: usize,
     words: Option<(f64, f64)>,
+    leaves: Option<f64>,
     rec: String,
     det: String,
     prefix: String,
@@ -401,8 +475,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn run_mode(p: &Payload, mode: Mode, tok: &Tok, budget: Duration, orig_tools: &[String]) -> Row {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let retrieve = (mode == Mode::Full).then(|| dir.path().to_path_buf());
+    // A fixed retrieve dir (emptied first), so `full` output (which cites paths in it) is the same
+    // from run to run.
+    let dir = std::env::temp_dir().join("headroom-bench-retrieve");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("retrieve dir");
+    let retrieve = (mode == Mode::Full).then(|| dir.clone());
     let fresh = || Compressor::new(mode, retrieve.clone());
 
     let c = fresh();
@@ -425,7 +503,7 @@ fn run_mode(p: &Payload, mode: Mode, tok: &Tok, budget: Duration, orig_tools: &[
     let prefix = match without_last_turn(p) {
         None => "n/a".to_owned(),
         Some((trunc, keep)) => {
-            let o = c.compress(p.shape, &trunc);
+            let o = fresh().compress(p.shape, &trunc);
             let trunc_out = o.body.unwrap_or(trunc);
             match prefix_check(p.shape, &out, &trunc_out, keep) {
                 Ok(()) => "ok".to_owned(),
@@ -448,14 +526,7 @@ fn run_mode(p: &Payload, mode: Mode, tok: &Tok, budget: Duration, orig_tools: &[
             let _ = std::fs::write(d.join(format!("{i}.restored")), restored);
         }
     }
-    let (exact, norm, n) = recoverable(&first.report.changed);
-    let rec = if n == 0 {
-        "-".to_owned()
-    } else if norm > 0 {
-        format!("{exact}~{norm}/{n}")
-    } else {
-        format!("{exact}/{n}")
-    };
+    let rec = Recovered::of(&first.report.changed).show();
 
     // Warm latency.
     let mut samples = Vec::new();
@@ -479,6 +550,7 @@ fn run_mode(p: &Payload, mode: Mode, tok: &Tok, budget: Duration, orig_tools: &[
         cl,
         o2,
         words: Some(kept(orig_tools, &tool_outputs(p.shape, &out))),
+        leaves: leaves_kept(orig_tools, &tool_outputs(p.shape, &out)),
         rec: if first.report.failures > 0 {
             format!("{rec} ({} enc. failed)", first.report.failures)
         } else {
@@ -560,6 +632,7 @@ fn reference_row(
         cl,
         o2,
         words: Some(kept(orig_tools, &tool_outputs(p.shape, &body))),
+        leaves: leaves_kept(orig_tools, &tool_outputs(p.shape, &body)),
         rec: "n/a".into(),
         det,
         prefix: "n/a".into(),
@@ -615,14 +688,16 @@ fn main() {
     );
     println!(
         "latency = cold (fresh Compressor, first call) warm p50/p99; µs/100KB = warm p50 per 100 KiB of body; \
-         rec = changed blocks restore()d exactly (~k: k more after ANSI strip); words/lines = share of the original \
-         tool outputs' words / lines still present verbatim"
+         rec = changed blocks restore()d exactly (+Na: N more equal after ANSI strip, +Nj: N more equal as JSON values); words/lines = share of the original \
+         tool outputs' words / lines (ANSI stripped) / JSON leaf values still present verbatim; det = same bytes twice and \
+         from a fresh Compressor; prefix = body minus its last turn keeps earlier items + system/tools byte-equal; \
+         guard = never-change fields equal (FAIL names the first that differs)"
     );
     println!();
     println!(
-        "| payload | API | mode | bytes | cl100k | saved | o200k | saved | words | lines | rec | det | prefix | guard | latency | µs/100KB | transforms |"
+        "| payload | API | mode | bytes | cl100k | saved | o200k | saved | words | lines | JSON leaves | rec | det | prefix | guard | latency | µs/100KB | transforms |"
     );
-    println!("|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|---|---|---|--:|---|");
+    println!("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|---|---|---|--:|---|");
     let labels = ["original", "lossless", "full", "py token", "py cache"];
     let mut totals: HashMap<&str, (usize, usize, usize, usize, usize, usize)> = HashMap::new();
     let mut anthropic_totals: HashMap<&str, (usize, usize)> = HashMap::new();
@@ -698,13 +773,16 @@ fn main() {
             };
             let saved = |b: usize, a: usize| if i == 0 { String::new() } else { pct(b, a) };
             println!(
-                "| {name} | {api} | {} | {} | {} | {} | {} | {} | {words} | {lines} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {name} | {api} | {} | {} | {} | {} | {} | {} | {words} | {lines} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.label,
                 r.bytes,
                 r.cl,
                 saved(cl0, r.cl),
                 r.o2,
                 saved(o20, r.o2),
+                r.leaves
+                    .map(|x| format!("{:.1}%", 100.0 * x))
+                    .unwrap_or_default(),
                 r.rec,
                 r.det,
                 r.prefix,
@@ -760,7 +838,11 @@ fn main() {
     }
     let rss = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l[6..].trim().to_owned()));
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l[6..].trim().to_owned())
+        });
     println!();
     println!(
         "peak RSS of this benchmark process (corpus, outputs and tokenizers included): {}",

@@ -2,7 +2,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::{Compressor, Encoded, Mode, json, lossy, text};
+use crate::{Compressor, Encoded, Mode, cache, json, lossy, text};
 
 /// Outputs shorter than this are left alone: nothing worth a legend to win.
 pub const MIN_BYTES: usize = 256;
@@ -11,7 +11,7 @@ pub const MIN_BYTES: usize = 256;
 pub const SMALL_ERROR_BYTES: usize = 8000;
 
 /// What kind of output a block is, decided from its tool and its first bytes only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// Re-encode losslessly; cut in `full`.
     Compressible,
@@ -135,16 +135,23 @@ pub fn compress(c: &Compressor, b: &Block<'_>) -> Result {
     if b.kind != Kind::Compressible || b.text.len() < MIN_BYTES {
         return Result::Unchanged;
     }
+    let key = cache::key(b.text, b.kind);
+    if let Some(hit) = c.cache().get(&key) {
+        return hit.map_or(Result::Unchanged, Result::Encoded);
+    }
     // A panicking encoder must cost this block its compression, never the request.
     match catch_unwind(AssertUnwindSafe(|| encode(c, b))) {
-        Ok(Some(e)) => Result::Encoded(e),
-        Ok(None) => Result::Unchanged,
+        Ok(result) => {
+            c.cache().put(key, b.text.len(), result.clone());
+            result.map_or(Result::Unchanged, Result::Encoded)
+        }
         Err(_) => Result::Failed,
     }
 }
 
 fn encode(c: &Compressor, b: &Block<'_>) -> Option<Encoded> {
-    let lossless = json::encode(b.text).or_else(|| text::encode(b.text));
+    let lossless = json::encode(b.text)
+        .or_else(|| cheapest(text::encode(b.text), text::records::encode(b.text)));
     if c.mode() == Mode::Full
         && let Some(dir) = c.retrieve_dir()
     {
@@ -161,6 +168,20 @@ fn encode(c: &Compressor, b: &Block<'_>) -> Option<Encoded> {
         }
     }
     lossless
+}
+
+/// Of two encodings of the same text, the one with fewer (estimated) tokens.
+fn cheapest(a: Option<Encoded>, b: Option<Encoded>) -> Option<Encoded> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(
+            if crate::estimate_tokens(&b.text) < crate::estimate_tokens(&a.text) {
+                b
+            } else {
+                a
+            },
+        ),
+        (a, b) => a.or(b),
+    }
 }
 
 #[cfg(test)]

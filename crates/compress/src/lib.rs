@@ -14,6 +14,7 @@ pub mod lossy;
 pub mod text;
 
 mod block;
+mod cache;
 mod request;
 pub mod retrieve;
 
@@ -93,18 +94,24 @@ pub struct Encoded {
 /// needs it.)
 pub fn restore(text: &str) -> Option<String> {
     let whole = retrieve::restore(text)?;
-    Some(json::decode(&whole).unwrap_or_else(|| text::decode(&whole)))
+    Some(
+        json::decode(&whole)
+            .or_else(|| text::records::decode(&whole))
+            .unwrap_or_else(|| text::decode(&whole)),
+    )
 }
 
 /// A cheap, linear estimate of cl100k/o200k token counts, for choosing between encodings on the hot
 /// path (exact BPE costs ~9 ms per 100 KB). It only needs to rank encodings of the same content.
 pub fn estimate_tokens(text: &str) -> usize {
+    let bytes = text.as_bytes();
     let mut tokens = 0usize;
     let mut run = 0usize; // length of the current alphanumeric run
     let mut digits = false;
+    let mut prev_space = false;
+    // Words are ~1 token per 5 letters (short words 1); digits go in groups of 3.
     let flush = |run: &mut usize, digits: bool, tokens: &mut usize| {
         if *run > 0 {
-            // Words are ~1 token per 4 letters (short words 1); digits go in groups of 3.
             *tokens += if digits {
                 run.div_ceil(3)
             } else {
@@ -113,30 +120,38 @@ pub fn estimate_tokens(text: &str) -> usize {
             *run = 0;
         }
     };
-    let mut prev_space = false;
-    for c in text.chars() {
-        if c.is_alphanumeric() {
-            let d = c.is_ascii_digit();
-            if run > 0 && d != digits {
+    let mut i = 0;
+    // Bytes, not chars, on the ASCII fast path: this runs on every candidate encoding.
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (alnum, digit, cost, len) = if b < 0x80 {
+            (b.is_ascii_alphanumeric(), b.is_ascii_digit(), 1, 1)
+        } else {
+            let c = text[i..].chars().next().unwrap_or(' ');
+            (c.is_alphanumeric(), false, c.len_utf8().min(3), c.len_utf8())
+        };
+        i += len;
+        if alnum {
+            if run > 0 && digit != digits {
                 flush(&mut run, digits, &mut tokens);
             }
-            digits = d;
+            digits = digit;
             run += 1;
             prev_space = false;
-        } else {
-            flush(&mut run, digits, &mut tokens);
-            if c == ' ' {
-                // A single space joins the next word's token; runs of spaces cost about one per 4.
-                if prev_space {
-                    tokens += 1;
-                    prev_space = false;
-                } else {
-                    prev_space = true;
-                }
-            } else {
-                tokens += if c.is_ascii() { 1 } else { c.len_utf8().min(3) };
+            continue;
+        }
+        flush(&mut run, digits, &mut tokens);
+        if b == b' ' {
+            // A single space joins the next word's token; runs of spaces cost about one per 2.
+            if prev_space {
+                tokens += 1;
                 prev_space = false;
+            } else {
+                prev_space = true;
             }
+        } else {
+            tokens += cost;
+            prev_space = false;
         }
     }
     flush(&mut run, digits, &mut tokens);

@@ -3,7 +3,7 @@
 //! cites the exact line range of a file holding the whole encoded output.
 //!
 //! Kept, in this order of priority until [`MAX_KEPT`] lines: the first [`HEAD_LINES`] and last
-//! [`TAIL_LINES`] lines; legend and table header lines (`[headroom…`, `@table…`); every line that
+//! [`TAIL_LINES`] lines (at most [`HEAD_BYTES`] / [`TAIL_BYTES`] of them); legend and table header lines (`[headroom…`, `@table…`); every line that
 //! looks like an error or failure with the line before it and the indented lines after it (a
 //! traceback's frames, a compiler's `-->`/`|` snippet) plus the line ending that run (the
 //! exception line), at most [`MAX_BLOCK`] lines each; then warnings the same way. A kept line
@@ -12,13 +12,17 @@
 //! Each dropped range of at least [`MIN_DROP`] lines becomes one marker line
 //! `[headroom: N lines omitted here (lines A-B of FILE, which holds this whole output); read those
 //! lines of that file to see them]` with 1-based line numbers of the file; shorter gaps are kept.
-//! [`restore`] puts the cited lines back. Deterministic and linear.
+//! [`restore`] / [`restore_from`] put the cited lines back. Deterministic and linear.
 
 /// Whether `text` is large enough for the lossy tier; `cut` returns `None` below it.
 pub const MIN_BYTES: usize = 16 * 1024;
 /// Lines always kept from the start and from the end.
 pub const HEAD_LINES: usize = 40;
 pub const TAIL_LINES: usize = 20;
+/// ... and at most this many bytes of them (encoded lines can be long: a template line stands
+/// for up to 50 lines); at least one line each.
+pub const HEAD_BYTES: usize = 4096;
+pub const TAIL_BYTES: usize = 2048;
 /// At most this many lines are kept (beyond it, the first error lines win).
 pub const MAX_KEPT: usize = 200;
 /// Gaps shorter than this are kept rather than replaced by a marker.
@@ -39,6 +43,8 @@ pub struct Params {
     pub min_bytes: usize,
     pub head: usize,
     pub tail: usize,
+    pub head_bytes: usize,
+    pub tail_bytes: usize,
     pub max_kept: usize,
     pub max_cost_percent: usize,
 }
@@ -49,6 +55,8 @@ impl Default for Params {
             min_bytes: MIN_BYTES,
             head: HEAD_LINES,
             tail: TAIL_LINES,
+            head_bytes: HEAD_BYTES,
+            tail_bytes: TAIL_BYTES,
             max_kept: MAX_KEPT,
             max_cost_percent: MAX_COST_PERCENT,
         }
@@ -79,6 +87,11 @@ pub fn marker(first: usize, last: usize, locator: &str) -> String {
 
 /// The 1-based inclusive line range a marker line cites.
 pub fn parse_marker(line: &str) -> Option<(usize, usize)> {
+    parse_marker_at(line).map(|(a, b, _)| (a, b))
+}
+
+/// The 1-based inclusive line range a marker line cites, and the file it cites.
+pub fn parse_marker_at(line: &str) -> Option<(usize, usize, &str)> {
     let rest = line.strip_prefix(MARKER_START)?;
     let (count, rest) = split_number(rest)?;
     let rest = rest.strip_prefix(MARKER_MID)?;
@@ -86,7 +99,7 @@ pub fn parse_marker(line: &str) -> Option<(usize, usize)> {
     let (last, rest) = split_number(rest.strip_prefix('-')?)?;
     let locator = rest.strip_prefix(" of ")?.strip_suffix(MARKER_END)?;
     (first >= 1 && last >= first && count == last - first + 1 && !locator.is_empty())
-        .then_some((first, last))
+        .then_some((first, last, locator))
 }
 
 fn split_number(s: &str) -> Option<(usize, &str)> {
@@ -97,7 +110,8 @@ fn split_number(s: &str) -> Option<(usize, &str)> {
     Some((s[..d].parse().ok()?, &s[d..]))
 }
 
-const ERROR_WORDS: [&str; 10] = [
+/// The words (any case) that make a line an error line (`severity` matches them; tested).
+pub const ERROR_WORDS: [&str; 10] = [
     "error",
     "fail",
     "panic",
@@ -126,10 +140,34 @@ fn severity(line: &str) -> Severity {
     {
         return Severity::Error;
     }
-    let lower = line.to_ascii_lowercase();
-    if ERROR_WORDS.iter().any(|w| lower.contains(w)) {
-        Severity::Error
-    } else if lower.contains("warn") {
+    // One pass, case-insensitive; the first two letters pick the words to compare.
+    let b = line.as_bytes();
+    let mut warn = false;
+    for i in 0..b.len().saturating_sub(3) {
+        let words: &[&str] = match [b[i].to_ascii_lowercase(), b[i + 1].to_ascii_lowercase()] {
+            [b'e', b'r'] => &["error"],
+            [b'e', b'x'] => &["exception"],
+            [b'f', b'a'] => &["fail", "fatal"],
+            [b'p', b'a'] => &["panic"],
+            [b't', b'r'] => &["traceback"],
+            [b'd', b'e'] => &["denied"],
+            [b'n', b'o'] => &["not found"],
+            [b's', b'e'] => &["segmentation fault"],
+            [b'a', b'b'] => &["abort"],
+            [b'w', b'a'] => &["warn"],
+            _ => continue,
+        };
+        for w in words {
+            if b.len() - i >= w.len() && b[i..i + w.len()].eq_ignore_ascii_case(w.as_bytes()) {
+                if *w == "warn" {
+                    warn = true;
+                } else {
+                    return Severity::Error;
+                }
+            }
+        }
+    }
+    if warn {
         Severity::Warning
     } else {
         Severity::None
@@ -144,17 +182,22 @@ fn indented(line: &str) -> bool {
     line.starts_with(' ') || line.starts_with('\t')
 }
 
-/// For each line, the header line of the `@file`/`@prefix` block of the lossless encoding it is in.
+/// For each line of a losslessly encoded text, the header line of the innermost `@file` /
+/// `@prefix` block it is in (for a header line: of the block around it), so that a kept line keeps
+/// the headers that give it its meaning. `@prefix N` counts decoded lines, so `@N× …` lines count N.
 fn block_headers(lines: &[&str]) -> Vec<Option<usize>> {
     let mut owner = vec![None; lines.len()];
+    if !lines
+        .first()
+        .is_some_and(|l| l.starts_with(crate::text::LEGEND_START))
+    {
+        return owner;
+    }
+    let mut stack: Vec<(usize, usize)> = Vec::new(); // (header line, decoded lines left)
     let mut file_group: Option<usize> = None;
-    let mut prefix_left = 0usize;
-    let mut prefix_header = 0usize;
-    for (i, l) in lines.iter().enumerate() {
-        if prefix_left > 0 {
-            prefix_left -= 1;
-            owner[i] = Some(prefix_header);
-            continue;
+    for (i, l) in lines.iter().enumerate().skip(1) {
+        while stack.last().is_some_and(|f| f.1 == 0) {
+            stack.pop();
         }
         if let Some(h) = file_group {
             let d = l.bytes().take_while(|c| c.is_ascii_digit()).count();
@@ -166,13 +209,20 @@ fn block_headers(lines: &[&str]) -> Vec<Option<usize>> {
             }
             file_group = None;
         }
-        if l.starts_with("@file ") {
+        owner[i] = stack.last().map(|f| f.0);
+        let produced = if stack.is_empty() && l.starts_with("@file ") {
             file_group = Some(i);
-        } else if let Some(rest) = l.strip_prefix("@prefix ")
-            && let Some((n, _)) = split_number(rest)
-        {
-            prefix_left = n;
-            prefix_header = i;
+            0
+        } else if let Some((n, _)) = crate::text::parse_prefix_directive(l) {
+            stack.push((i, n));
+            0
+        } else if let Some((n, _)) = crate::text::parse_count_directive(l) {
+            n
+        } else {
+            1
+        };
+        for f in &mut stack {
+            f.1 = f.1.saturating_sub(produced);
         }
     }
     owner
@@ -187,16 +237,18 @@ struct Keeper<'a> {
 }
 
 impl Keeper<'_> {
-    /// Keeps line `i` (and its block header); false when the budget is spent.
+    /// Keeps line `i` (and the headers of the blocks it is in); false when the budget is spent.
     fn add(&mut self, i: usize) -> bool {
-        if let Some(h) = self.owner[i]
-            && !self.keep[h]
-        {
-            if self.kept >= self.max {
-                return false;
+        let mut h = self.owner[i];
+        while let Some(k) = h {
+            if !self.keep[k] {
+                if self.kept >= self.max {
+                    return false;
+                }
+                self.keep[k] = true;
+                self.kept += 1;
             }
-            self.keep[h] = true;
-            self.kept += 1;
+            h = self.owner[k];
         }
         if !self.keep[i] {
             if self.kept >= self.max {
@@ -231,7 +283,22 @@ pub fn cut_with(text: &str, locator: &str, p: &Params) -> Option<String> {
     }
     let (lines, trailing) = split_lines(text);
     let n = lines.len();
-    if n <= p.head + p.tail + MIN_DROP {
+    // Head and tail: up to `head`/`tail` lines and `head_bytes`/`tail_bytes` (at least one line).
+    let within = |max_lines: usize, max_bytes: usize, it: &mut dyn Iterator<Item = &&str>| {
+        let mut bytes = 0usize;
+        let mut count = 0usize;
+        for l in it.take(max_lines) {
+            bytes += l.len() + 1;
+            if count > 0 && bytes > max_bytes {
+                break;
+            }
+            count += 1;
+        }
+        count
+    };
+    let head_end = within(p.head, p.head_bytes, &mut lines.iter());
+    let tail_start = n - within(p.tail, p.tail_bytes, &mut lines.iter().rev());
+    if tail_start < head_end + MIN_DROP {
         return None;
     }
     // A line that already reads as a marker would make `restore` ambiguous.
@@ -243,9 +310,9 @@ pub fn cut_with(text: &str, locator: &str, p: &Params) -> Option<String> {
         owner: block_headers(&lines),
         keep: vec![false; n],
         kept: 0,
-        max: p.max_kept.max(p.head + p.tail),
+        max: p.max_kept.max(head_end + n - tail_start),
     };
-    for i in (0..p.head).chain(n - p.tail..n) {
+    for i in (0..head_end).chain(tail_start..n) {
         k.add(i);
     }
     for (i, l) in lines.iter().enumerate() {
@@ -307,9 +374,19 @@ pub fn cut_with(text: &str, locator: &str, p: &Params) -> Option<String> {
 /// `cut` with each marker replaced by the lines of `file` it cites; `None` if a marker cites lines
 /// that `file` does not have.
 pub fn restore(cut: &str, file: &str) -> Option<String> {
-    let (flines, _) = split_lines(file);
+    restore_from(cut, |_| Some(file.to_owned()))
+}
+
+/// A file cited by markers: its locator, its text and the byte range of each of its lines.
+type ReadFile = (String, String, Vec<(usize, usize)>);
+
+/// [`restore`] where each marker's file is read by `read(locator)` (read once per locator); `None`
+/// if a file is missing or lacks the cited lines. `cut` without markers is returned as is.
+pub fn restore_from(cut: &str, mut read: impl FnMut(&str) -> Option<String>) -> Option<String> {
+    // Each file read once, with the byte ranges of its lines.
+    let mut files: Vec<ReadFile> = Vec::new();
     let (clines, trailing) = split_lines(cut);
-    let mut out = String::with_capacity(file.len());
+    let mut out = String::with_capacity(cut.len());
     let mut first = true;
     let mut push = |out: &mut String, l: &str| {
         if !first {
@@ -319,10 +396,29 @@ pub fn restore(cut: &str, file: &str) -> Option<String> {
         out.push_str(l);
     };
     for l in clines {
-        match parse_marker(l) {
-            Some((a, b)) => {
-                for fl in flines.get(a - 1..b)? {
-                    push(&mut out, fl);
+        match parse_marker_at(l) {
+            Some((a, b, locator)) => {
+                let idx = match files.iter().position(|f| f.0 == locator) {
+                    Some(i) => i,
+                    None => {
+                        let text = read(locator)?;
+                        let (lines, _) = split_lines(&text);
+                        let mut at = 0;
+                        let ranges = lines
+                            .iter()
+                            .map(|l| {
+                                let r = (at, at + l.len());
+                                at += l.len() + 1;
+                                r
+                            })
+                            .collect();
+                        files.push((locator.to_owned(), text, ranges));
+                        files.len() - 1
+                    }
+                };
+                let (_, text, ranges) = &files[idx];
+                for &(s, e) in ranges.get(a - 1..b)? {
+                    push(&mut out, &text[s..e]);
                 }
             }
             None => push(&mut out, l),
@@ -478,6 +574,46 @@ mod tests {
     }
 
     #[test]
+    fn nested_prefix_headers_are_kept() {
+        let words = [
+            "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+            "juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo",
+            "sierra", "tango", "uniform", "victor", "whiskey", "xray", "yankee", "zulu",
+        ];
+        let mut listing = String::new();
+        for sub in &words[..19] {
+            for name in &words {
+                let name = if *sub == "romeo" && *name == "kilo" {
+                    "fatal_kilo"
+                } else {
+                    name
+                };
+                listing.push_str(&format!("./node_modules/@babel/{sub}/lib/{name}.js\n"));
+            }
+        }
+        let enc = crate::text::encode(&listing).unwrap().text;
+        assert!(
+            enc.contains("@prefix 494 \"./node_modules/@babel/\"\n@prefix 26 \"alpha/lib/\""),
+            "{enc}"
+        );
+        let p = Params {
+            min_bytes: 0,
+            ..Params::default()
+        };
+        let c = cut_with(&enc, LOC, &p).unwrap();
+        let at = c.find("\nfatal_kilo.js\n").unwrap();
+        let before: Vec<&str> = c[..at].lines().collect();
+        let kept_headers: Vec<&&str> = before.iter().filter(|l| l.starts_with("@prefix")).collect();
+        assert_eq!(
+            kept_headers.first().unwrap(),
+            &&"@prefix 494 \"./node_modules/@babel/\""
+        );
+        assert_eq!(kept_headers.last().unwrap(), &&"@prefix 26 \"romeo/lib/\"");
+        assert_eq!(restore(&c, &enc).unwrap(), enc);
+        assert_eq!(crate::text::decode(&restore(&c, &enc).unwrap()), listing);
+    }
+
+    #[test]
     fn small_or_unhelpful_inputs_are_left_alone() {
         assert_eq!(cut("short\n", LOC), None);
         // One huge line: nothing to drop.
@@ -517,6 +653,39 @@ mod tests {
     }
 
     #[test]
+    fn severity_words() {
+        for w in ERROR_WORDS {
+            assert!(
+                severity(&format!("x {} y", w.to_uppercase())) == Severity::Error,
+                "{w}"
+            );
+            assert!(severity(w) == Severity::Error, "{w}");
+        }
+        assert!(severity("npm WARN deprecated") == Severity::Warning);
+        assert!(severity("E   assert 1 == 2") == Severity::Error);
+        assert!(severity("all good, 3 passed") == Severity::None);
+        assert!(severity("errr fai") == Severity::None);
+    }
+
+    #[test]
+    fn restore_from_reads_each_cited_file() {
+        let log = pytest_log();
+        let c = cut(&log, LOC).unwrap();
+        let mut reads = 0;
+        let r = restore_from(&c, |p| {
+            reads += 1;
+            (p == LOC).then(|| log.clone())
+        });
+        assert_eq!(r.as_deref(), Some(log.as_str()));
+        assert_eq!(reads, 1);
+        assert_eq!(restore_from(&c, |_| None), None);
+        assert_eq!(
+            restore_from("no markers\n", |_| None).as_deref(),
+            Some("no markers\n")
+        );
+    }
+
+    #[test]
     fn restore_rejects_bad_citations() {
         assert_eq!(restore(&marker(3, 9, LOC), "a\nb\n"), None);
         assert_eq!(restore("plain\n", "a"), Some("plain\n".into()));
@@ -527,6 +696,39 @@ mod tests {
             None
         );
         assert_eq!(parse_marker(&marker(2, 5, LOC)), Some((2, 5)));
+    }
+
+    /// Cuts every `*.enc` of `$HEADROOM_SAMPLES` into `*.cut` (and `pytest.log.cut`), for measuring.
+    #[test]
+    #[ignore]
+    fn cut_samples() {
+        let Ok(dir) = std::env::var("HEADROOM_SAMPLES") else {
+            return;
+        };
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::write(dir.join("pytest.log"), pytest_log()).unwrap();
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "enc" || x == "log"))
+            .collect();
+        paths.sort();
+        for p in paths {
+            let s = std::fs::read_to_string(&p).unwrap();
+            let t = std::time::Instant::now();
+            let c = cut(&s, LOC);
+            let dt = t.elapsed();
+            if let Some(c) = &c {
+                assert_eq!(restore(c, &s).as_deref(), Some(s.as_str()));
+                std::fs::write(p.with_extension("cut"), c).unwrap();
+            }
+            eprintln!(
+                "{}: {} bytes, {dt:?}, cut: {}",
+                p.display(),
+                s.len(),
+                c.is_some()
+            );
+        }
     }
 
     fn doc() -> impl Strategy<Value = String> {
@@ -559,10 +761,50 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(500))]
         #[test]
         fn cut_restores(s in doc(), head in 0usize..50, tail in 0usize..30, max in 0usize..250) {
-            let p = Params { min_bytes: 0, head, tail, max_kept: max, max_cost_percent: 100 };
+            let p = Params {
+                min_bytes: 0,
+                head,
+                tail,
+                head_bytes: head * 8,
+                tail_bytes: tail * 8,
+                max_kept: max,
+                max_cost_percent: 100,
+            };
             if let Some(c) = cut_with(&s, LOC, &p) {
                 prop_assert_eq!(restore(&c, &s), Some(s.clone()));
             }
+        }
+    }
+}
+#[cfg(test)]
+mod timing {
+    #[test]
+    #[ignore]
+    fn lossy_phases() {
+        let Ok(f) = std::env::var("HEADROOM_CUT_FILE") else {
+            return;
+        };
+        let s = std::fs::read_to_string(f).unwrap();
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            let (lines, _) = super::split_lines(&s);
+            let t1 = t.elapsed();
+            let sev: Vec<_> = lines.iter().map(|l| super::severity(l)).collect();
+            let t2 = t.elapsed();
+            let owners = super::block_headers(&lines);
+            let t3 = t.elapsed();
+            let _ = crate::estimate_tokens(&s);
+            let t4 = t.elapsed();
+            let _ = super::cut(&s, "/x");
+            let t5 = t.elapsed();
+            eprintln!(
+                "split {t1:?} sev {:?} owners {:?} est {:?} cut {:?} {}",
+                t2 - t1,
+                t3 - t2,
+                t4 - t3,
+                t5 - t4,
+                sev.len() + owners.len()
+            );
         }
     }
 }

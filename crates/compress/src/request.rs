@@ -10,12 +10,15 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::Mode;
 use crate::block::{self, Block, Kind};
+use crate::cache::Cache;
 
 /// Which API a body is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,11 +70,21 @@ pub struct Compressor {
     /// Where the `full` tier keeps whole outputs it cut (absolute, readable by the client's own
     /// file tool). Without it `full` behaves as `lossless`.
     retrieve_dir: Option<PathBuf>,
+    /// Shared by clones: one proxy, one memory of what it already compressed.
+    cache: Arc<Cache>,
 }
 
 impl Compressor {
     pub fn new(mode: Mode, retrieve_dir: Option<PathBuf>) -> Self {
-        Self { mode, retrieve_dir }
+        Self {
+            mode,
+            retrieve_dir,
+            cache: Arc::default(),
+        }
+    }
+
+    pub(crate) fn cache(&self) -> &Cache {
+        &self.cache
     }
 
     pub fn mode(&self) -> Mode {
@@ -103,14 +116,14 @@ impl Compressor {
         }
         let mut walk = Walk::new(self, payload);
         let ok = (|| {
-            let top = object(payload)?;
-            if top.str_field("type")? != "response.create" {
+            let msg: WsMessage<'_> = serde_json::from_slice(payload).ok()?;
+            if raw_str(msg.kind)? != "response.create" {
                 return None;
             }
             // Older Codex builds nest the request under `response`.
-            match top.get("response") {
-                Some(inner) => walk.responses(&object(inner.get().as_bytes())?),
-                None => walk.responses(&top),
+            match msg.response {
+                Some(inner) => walk.responses(serde_json::from_str(inner.get()).ok()?),
+                None => walk.responses(Responses { input: msg.input }),
             }
         })();
         if ok.is_none() {
@@ -123,21 +136,29 @@ impl Compressor {
 /// Deeper bodies are passed through: serde_json skips unvisited values without its depth limit.
 const MAX_BODY_DEPTH: usize = 128;
 
-/// Whether no array/object in `body` nests deeper than `max` (one linear pass, strings skipped).
+/// Whether no array/object in `body` nests deeper than `max` (one linear pass; strings, where
+/// nearly all of a body's bytes are, are skipped at memchr speed).
 fn nesting_within(body: &[u8], max: usize) -> bool {
-    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
-    for &b in body {
-        if in_str {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_str = false,
-                _ => {}
+    let (mut depth, mut i) = (0usize, 0usize);
+    while i < body.len() {
+        match body[i] {
+            b'"' => {
+                // To the closing quote: skip escaped characters.
+                i += 1;
+                loop {
+                    let Some(rest) = body.get(i..) else {
+                        return true; // ends inside an escape: the parser will refuse it
+                    };
+                    match memchr::memchr2(b'"', b'\\', rest) {
+                        Some(off) if body[i + off] == b'\\' => i += off + 2,
+                        Some(off) => {
+                            i += off;
+                            break;
+                        }
+                        None => return true, // unterminated: the parser will refuse it
+                    }
+                }
             }
-            continue;
-        }
-        match b {
-            b'"' => in_str = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max {
@@ -147,8 +168,179 @@ fn nesting_within(body: &[u8], max: usize) -> bool {
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     true
+}
+
+/// The members of each API shape on the way to tool outputs, borrowed from the body. Everything
+/// is a raw value until needed, so an unexpected type refuses nothing but that member's use.
+type Raw<'a> = Option<&'a RawValue>;
+
+#[derive(Deserialize)]
+struct Messages<'a, C> {
+    #[serde(borrow, default = "none")]
+    messages: Option<Vec<Message<'a, C>>>,
+}
+
+#[derive(Deserialize)]
+struct Message<'a, C> {
+    #[serde(borrow, default)]
+    role: Raw<'a>,
+    #[serde(default = "none")]
+    content: Option<C>,
+    #[serde(borrow, default)]
+    tool_call_id: Raw<'a>,
+    #[serde(borrow, default)]
+    tool_calls: Raw<'a>,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+/// Anthropic message content: prose (never touched) or blocks.
+enum AContent<'a> {
+    Prose,
+    Blocks(Vec<ABlock<'a>>),
+}
+
+#[derive(Deserialize)]
+struct ABlock<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Raw<'a>,
+    #[serde(borrow, default)]
+    id: Raw<'a>,
+    #[serde(borrow, default)]
+    name: Raw<'a>,
+    #[serde(borrow, default)]
+    input: Raw<'a>,
+    #[serde(borrow, default)]
+    tool_use_id: Raw<'a>,
+    #[serde(borrow, default)]
+    is_error: Raw<'a>,
+    #[serde(borrow, default)]
+    content: Raw<'a>,
+}
+
+#[derive(Deserialize)]
+struct ChatCall<'a> {
+    #[serde(borrow, default)]
+    id: Raw<'a>,
+    #[serde(borrow, default)]
+    function: Option<ChatFunction<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ChatFunction<'a> {
+    #[serde(borrow, default)]
+    name: Raw<'a>,
+    #[serde(borrow, default)]
+    arguments: Raw<'a>,
+}
+
+#[derive(Deserialize)]
+struct Responses<'a> {
+    #[serde(borrow, default)]
+    input: Option<RInput<'a>>,
+}
+
+#[derive(Deserialize)]
+struct WsMessage<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Raw<'a>,
+    #[serde(borrow, default)]
+    response: Raw<'a>,
+    #[serde(borrow, default)]
+    input: Option<RInput<'a>>,
+}
+
+/// Responses `input`: a prompt string (never touched) or items.
+enum RInput<'a> {
+    Prompt,
+    Items(Vec<RItem<'a>>),
+}
+
+#[derive(Deserialize)]
+struct RItem<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Raw<'a>,
+    #[serde(borrow, default)]
+    call_id: Raw<'a>,
+    #[serde(borrow, default)]
+    name: Raw<'a>,
+    #[serde(borrow, default)]
+    arguments: Raw<'a>,
+    #[serde(borrow, default)]
+    input: Raw<'a>,
+    #[serde(borrow, default)]
+    action: Raw<'a>,
+    #[serde(borrow, default)]
+    output: Raw<'a>,
+}
+
+#[derive(Deserialize)]
+struct Part<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Raw<'a>,
+    #[serde(borrow, default)]
+    text: Raw<'a>,
+}
+
+/// Content that is either a string (skipped: prose or a prompt) or an array of `T`, decided by
+/// the first token so neither is buffered.
+struct StrOrSeq<T>(Option<Vec<T>>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for StrOrSeq<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = StrOrSeq<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an array")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(StrOrSeq(None))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(StrOrSeq(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    out.push(item);
+                }
+                Ok(StrOrSeq(Some(out)))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for AContent<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match StrOrSeq::<ABlock<'a>>::deserialize(d)?.0 {
+            Some(blocks) => AContent::Blocks(blocks),
+            None => AContent::Prose,
+        })
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RInput<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match StrOrSeq::<RItem<'a>>::deserialize(d)?.0 {
+            Some(items) => RInput::Items(items),
+            None => RInput::Prompt,
+        })
+    }
+}
+
+/// A raw member's string value (`None` for absent or not a string).
+fn raw_str(v: Raw<'_>) -> Option<Cow<'_, str>> {
+    v.and_then(string)
 }
 
 /// One object's members in order, borrowed from the body; duplicate keys refuse the body.
@@ -157,10 +349,6 @@ struct Obj<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 impl<'a> Obj<'a> {
     fn get(&self, key: &str) -> Option<&'a RawValue> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
-    }
-
-    fn str_field(&self, key: &str) -> Option<Cow<'a, str>> {
-        self.get(key).and_then(|v| string(v))
     }
 }
 
@@ -189,10 +377,6 @@ impl<'de> serde::Deserialize<'de> for Obj<'de> {
 
 fn object(bytes: &[u8]) -> Option<Obj<'_>> {
     serde_json::from_slice(bytes).ok()
-}
-
-fn array(v: &RawValue) -> Option<Vec<&RawValue>> {
-    serde_json::from_str(v.get()).ok()
 }
 
 fn string(v: &RawValue) -> Option<Cow<'_, str>> {
@@ -241,11 +425,13 @@ impl<'c, 'a> Walk<'c, 'a> {
         if !nesting_within(self.body, MAX_BODY_DEPTH) {
             return None;
         }
-        let top = object(self.body)?;
+        // One typed pass: only the members on the way to tool outputs are looked at; everything
+        // else is skipped (and later copied byte for byte). A duplicate of any of those members
+        // refuses the body.
         match shape {
-            Shape::AnthropicMessages => self.anthropic(&top),
-            Shape::ChatCompletions => self.chat(&top),
-            Shape::Responses => self.responses(&top),
+            Shape::AnthropicMessages => self.anthropic(serde_json::from_slice(self.body).ok()?),
+            Shape::ChatCompletions => self.chat(serde_json::from_slice(self.body).ok()?),
+            Shape::Responses => self.responses(serde_json::from_slice(self.body).ok()?),
         }
     }
 
@@ -278,33 +464,22 @@ impl<'c, 'a> Walk<'c, 'a> {
         start..start + v.get().len()
     }
 
-    fn anthropic(&mut self, top: &Obj<'a>) -> Option<()> {
-        let messages = array(top.get("messages")?)?;
-        for m in messages {
-            let Some(m) = object(m.get().as_bytes()) else {
-                continue;
-            };
-            let Some(content) = m.get("content") else {
-                continue;
-            };
-            let Some(blocks) = array(content) else {
+    fn anthropic(&mut self, body: Messages<'a, AContent<'a>>) -> Option<()> {
+        for m in body.messages.into_iter().flatten() {
+            let Some(AContent::Blocks(blocks)) = m.content else {
                 continue; // plain-string prose
             };
             for b in blocks {
-                let Some(b) = object(b.get().as_bytes()) else {
-                    continue;
-                };
-                match b.str_field("type").as_deref() {
+                match raw_str(b.kind).as_deref() {
                     Some("tool_use") | Some("server_tool_use") => {
-                        if let (Some(id), Some(name)) = (b.str_field("id"), b.str_field("name")) {
-                            let input = b.get("input");
-                            self.calls.insert(id, Call { name, input });
+                        if let (Some(id), Some(name)) = (raw_str(b.id), raw_str(b.name)) {
+                            self.calls.insert(id, Call { name, input: b.input });
                         }
                     }
                     Some("tool_result") => {
-                        let id = b.str_field("tool_use_id").unwrap_or_default();
-                        let is_error = b.get("is_error").is_some_and(|v| v.get() == "true");
-                        if let Some(c) = b.get("content") {
+                        let id = raw_str(b.tool_use_id).unwrap_or_default();
+                        let is_error = b.is_error.is_some_and(|v| v.get() == "true");
+                        if let Some(c) = b.content {
                             self.output(&id, c, is_error);
                         }
                     }
@@ -315,33 +490,25 @@ impl<'c, 'a> Walk<'c, 'a> {
         Some(())
     }
 
-    fn chat(&mut self, top: &Obj<'a>) -> Option<()> {
-        let messages = array(top.get("messages")?)?;
-        for m in messages {
-            let Some(m) = object(m.get().as_bytes()) else {
-                continue;
-            };
-            match m.str_field("role").as_deref() {
+    fn chat(&mut self, body: Messages<'a, &'a RawValue>) -> Option<()> {
+        for m in body.messages.into_iter().flatten() {
+            match raw_str(m.role).as_deref() {
                 Some("assistant") => {
-                    let Some(calls) = m.get("tool_calls").and_then(array) else {
-                        continue;
-                    };
+                    let calls: Vec<ChatCall<'a>> = m
+                        .tool_calls
+                        .and_then(|c| serde_json::from_str(c.get()).ok())
+                        .unwrap_or_default();
                     for c in calls {
-                        let Some(c) = object(c.get().as_bytes()) else {
-                            continue;
-                        };
-                        let f = c.get("function").and_then(|f| object(f.get().as_bytes()));
-                        if let (Some(id), Some(f)) = (c.str_field("id"), f)
-                            && let Some(name) = f.str_field("name")
+                        if let (Some(id), Some(f)) = (raw_str(c.id), c.function)
+                            && let Some(name) = raw_str(f.name)
                         {
-                            let input = f.get("arguments");
-                            self.calls.insert(id, Call { name, input });
+                            self.calls.insert(id, Call { name, input: f.arguments });
                         }
                     }
                 }
                 Some("tool") => {
-                    let id = m.str_field("tool_call_id").unwrap_or_default();
-                    if let Some(c) = m.get("content") {
+                    let id = raw_str(m.tool_call_id).unwrap_or_default();
+                    if let Some(c) = m.content {
                         self.output(&id, c, false);
                     }
                 }
@@ -351,34 +518,25 @@ impl<'c, 'a> Walk<'c, 'a> {
         Some(())
     }
 
-    fn responses(&mut self, top: &Obj<'a>) -> Option<()> {
-        let input = top.get("input")?;
-        let Some(items) = array(input) else {
+    fn responses(&mut self, body: Responses<'a>) -> Option<()> {
+        let Some(RInput::Items(items)) = body.input else {
             return Some(()); // a plain-string prompt
         };
         for item in items {
-            let Some(item) = object(item.get().as_bytes()) else {
-                continue;
-            };
-            match item.str_field("type").as_deref() {
+            match raw_str(item.kind).as_deref() {
                 Some("function_call") | Some("custom_tool_call") | Some("local_shell_call") => {
-                    let Some(id) = item.str_field("call_id") else {
+                    let Some(id) = raw_str(item.call_id) else {
                         continue;
                     };
-                    let name = item
-                        .str_field("name")
-                        .unwrap_or(Cow::Borrowed("local_shell"));
-                    let input = item
-                        .get("arguments")
-                        .or_else(|| item.get("input"))
-                        .or_else(|| item.get("action"));
+                    let name = raw_str(item.name).unwrap_or(Cow::Borrowed("local_shell"));
+                    let input = item.arguments.or(item.input).or(item.action);
                     self.calls.insert(id, Call { name, input });
                 }
                 Some("function_call_output")
                 | Some("custom_tool_call_output")
                 | Some("local_shell_call_output") => {
-                    let id = item.str_field("call_id").unwrap_or_default();
-                    if let Some(out) = item.get("output") {
+                    let id = raw_str(item.call_id).unwrap_or_default();
+                    if let Some(out) = item.output {
                         self.output(&id, out, false);
                     }
                 }
@@ -395,19 +553,16 @@ impl<'c, 'a> Walk<'c, 'a> {
             self.text(id, call.as_ref(), value, is_error);
             return;
         }
-        let Some(parts) = array(value) else {
+        let Ok(parts) = serde_json::from_str::<Vec<Part<'a>>>(value.get()) else {
             return;
         };
-        for part in parts {
-            let Some(p) = object(part.get().as_bytes()) else {
-                continue;
-            };
+        for p in parts {
             // Anthropic `text` blocks, OpenAI `text`/`input_text`/`output_text` parts; images and
             // documents are never touched.
             if matches!(
-                p.str_field("type").as_deref(),
+                raw_str(p.kind).as_deref(),
                 Some("text") | Some("input_text") | Some("output_text")
-            ) && let Some(t) = p.get("text")
+            ) && let Some(t) = p.text
             {
                 self.text(id, call.as_ref(), t, is_error);
             }
@@ -428,7 +583,8 @@ impl<'c, 'a> Walk<'c, 'a> {
             let note = format!(
                 "[headroom: this output is identical to the output of tool call {first} above]"
             );
-            self.replace(raw, &text, note, vec!["duplicate-ref"]);
+            let counted = (text.to_string(), note.clone());
+            self.replace(raw, note, counted, vec!["duplicate-ref"]);
             return;
         }
         self.seen.entry(key).or_insert_with(|| id.to_owned());
@@ -450,26 +606,30 @@ impl<'c, 'a> Walk<'c, 'a> {
             block::Result::Unchanged => {}
             block::Result::Failed => self.report.failures += 1,
             block::Result::Encoded(enc) => {
-                let replacement = match &wrapped {
-                    None => enc.text,
-                    Some((range, _)) => {
+                // Counted and restored as the inner texts: the wrapper is not the output.
+                let (replacement, counted) = match &wrapped {
+                    None => (enc.text.clone(), (text.to_string(), enc.text)),
+                    Some((range, inner)) => {
                         let Ok(json) = serde_json::to_string(&enc.text) else {
                             self.report.failures += 1;
                             return;
                         };
-                        format!("{}{json}{}", &text[..range.start], &text[range.end..])
+                        let whole = format!("{}{json}{}", &text[..range.start], &text[range.end..]);
+                        (whole, (inner.to_string(), enc.text))
                     }
                 };
-                self.replace(raw, &text, replacement, enc.transforms);
+                self.replace(raw, replacement, counted, enc.transforms);
             }
         }
     }
 
+    /// Splice `replacement` over the string `raw`; `counted` is the (original, new) output text
+    /// pair reported for token counts.
     fn replace(
         &mut self,
         raw: &RawValue,
-        original: &str,
         replacement: String,
+        counted: (String, String),
         transforms: Vec<&'static str>,
     ) {
         let Ok(json) = serde_json::to_vec(&replacement) else {
@@ -478,7 +638,7 @@ impl<'c, 'a> Walk<'c, 'a> {
         };
         self.edits.push((self.span(raw), json));
         self.report.transforms.extend(transforms);
-        self.report.changed.push((original.to_owned(), replacement));
+        self.report.changed.push(counted);
     }
 }
 
@@ -496,4 +656,19 @@ fn codex_wrapped(text: &str) -> Option<(Range<usize>, Cow<'_, str>)> {
     let inner = string(raw)?;
     let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
     Some((start..start + raw.get().len(), inner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_measured_outside_strings_only() {
+        assert!(nesting_within(br#"{"a":[[1]]}"#, 3));
+        assert!(!nesting_within(br#"{"a":[[1]]}"#, 2));
+        assert!(nesting_within(br#"{"a":"[[[[[[\"]]]]"}"#, 1));
+        assert!(nesting_within(br#"{"a":"\\"}"#, 1));
+        assert!(nesting_within(br#"{"a":"unterminated"#, 1));
+        assert!(nesting_within(b"{\"a\":\"\\", 1));
+    }
 }

@@ -71,10 +71,10 @@ pub fn prune(dir: &Path) -> usize {
     removed
 }
 
-/// `text` with every cut marker replaced by the lines it cites from its retrieve file (TODO: wire
-/// to the marker format once lossy lands).
+/// `text` with every cut marker replaced by the lines it cites from its retrieve file (`text`
+/// itself when it has none); `None` when a cited file is gone or does not match.
 pub fn restore(text: &str) -> Option<String> {
-    Some(text.to_owned())
+    lossy::restore_from(text, |path| std::fs::read_to_string(path).ok())
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! * [`decode`] turns an encoding back into minified JSON whose value equals the original's
 //!   (same keys in the same order, same number literals, same decoded strings).
 //!
-//! Encodings (see [`table`] for the grammar): minified JSON with long arrays one element per line
+//! Encodings (grammar in `table.rs`): minified JSON with long arrays one element per line
 //! (`json-minify`, `json-lines`: still plain JSON), and uniform arrays of objects / objects of
 //! objects as tables (`json-table`, `json-keyed-table`) behind a one-line legend.
 
@@ -33,16 +33,24 @@ pub fn encode(text: &str) -> Option<Encoded> {
     let v = parse(text)?;
     let mut candidates: Vec<(usize, String, Vec<&'static str>)> = Vec::with_capacity(2);
 
-    let (plain, used) = table::render(&v, false);
-    let t = if used.lines {
-        "json-lines"
-    } else {
-        "json-minify"
-    };
-    candidates.push((estimate_tokens(&plain), plain, vec![t]));
-
+    // Rendering with tables allowed gives plain JSON when no table pays off, so the plain
+    // candidate needs a render of its own only when a table was used.
     let (body, used) = table::render(&v, true);
     if used.table || used.keyed {
+        // Plain JSON can only win when the tables saved less than the legend costs; when they
+        // cut the bytes by 40 % or more (and the legend is small beside them) it cannot.
+        let plain_len = value::min_len_upto(&v, body.len() * 5 / 3);
+        let clear_win = body.len() * 5 < plain_len * 3 && plain_len > 20 * LEGEND.len();
+        if !clear_win {
+            let (plain, plain_used) = table::render(&v, false);
+            let t = if plain_used.lines {
+                "json-lines"
+            } else {
+                "json-minify"
+            };
+            candidates.push((estimate_tokens(&plain), plain, vec![t]));
+        }
+
         let mut out = String::with_capacity(
             body.len() + LEGEND.len() + LEGEND_SPARSE.len() + LEGEND_KEYED.len() + 2,
         );
@@ -66,6 +74,13 @@ pub fn encode(text: &str) -> Option<Encoded> {
             t.push("json-lines");
         }
         candidates.push((estimate_tokens(&out), out, t));
+    } else {
+        let t = if used.lines {
+            "json-lines"
+        } else {
+            "json-minify"
+        };
+        candidates.push((estimate_tokens(&body), body, vec![t]));
     }
 
     // Cheapest first (stable: plain JSON wins ties); only the winner pays for verification.
@@ -82,7 +97,7 @@ pub fn decode(encoded: &str) -> Option<String> {
     decode_value(encoded).map(|v| value::to_min(&v))
 }
 
-fn decode_value(encoded: &str) -> Option<Value> {
+fn decode_value(encoded: &str) -> Option<Value<'_>> {
     let body = if encoded.starts_with(LEGEND_TAG) {
         &encoded[encoded.find('\n')? + 1..]
     } else {

@@ -14,11 +14,17 @@
 //! Our minified JSON never contains a raw newline, so a line starting with `@` is always ours.
 //! Columns are paths into the row objects (`owner.login` = key `login` inside `owner`); a column
 //! written `k=v` is the same in every row and left out of the rows. A cell is plain text when that
-//! cannot be mistaken for anything else, otherwise a minified JSON value. `@object N entries` is
-//! the same for an object of objects, its first cell being the key.
+//! cannot be mistaken for anything else, otherwise a minified JSON value; an empty cell means
+//! the row has no such key (rows may lack keys as long as all rows order keys alike). `@object N
+//! entries` is the same for an object of objects, its first cell being the key.
+//!
+//! Each candidate is weighed against the same value written as JSON with tables allowed further
+//! down (an array of packages each holding a list of dependencies is cheaper as JSON around
+//! dependency tables than as a package table with JSON cells).
 
-use super::value::{Parser, Value, is_number, min_len_upto, to_min, write_min, write_str};
+use super::value::{Parser, Value, is_number, min_len_upto, write_min, write_str};
 use crate::estimate_tokens;
+use std::borrow::Cow;
 
 const DELIM: char = '|';
 /// Rows need at least this many objects for a header to pay off.
@@ -28,6 +34,9 @@ const LINES_MIN_CHARS: usize = 200;
 const LINES_MIN_ITEMS: usize = 8;
 /// Nested objects are flattened into dotted columns at most this deep.
 const MAX_FLATTEN: usize = 6;
+/// Candidate tables nested in candidate tables are weighed only this deep, which bounds the
+/// work at a few passes over the input.
+const MAX_NEST: usize = 3;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Used {
@@ -48,6 +57,7 @@ pub(super) fn render_with(v: &Value, tables: bool, force: bool) -> (String, Used
         out: String::new(),
         tables,
         force,
+        nest: 0,
         used: Used::default(),
     };
     w.value(v);
@@ -59,54 +69,51 @@ struct Writer {
     out: String,
     tables: bool,
     force: bool,
+    /// Tables considered around this point (each renders its subtree once more as JSON).
+    nest: usize,
     used: Used,
+}
+
+impl Used {
+    fn merge(&mut self, o: Used) {
+        self.table |= o.table;
+        self.keyed |= o.keyed;
+        self.lines |= o.lines;
+        self.sparse |= o.sparse;
+    }
 }
 
 impl Writer {
     fn value(&mut self, v: &Value) {
-        match v {
-            Value::Array(items) => {
-                if self.tables
-                    && let Some(t) = plan_array(items)
-                    && self.try_table(&t, v)
-                {
-                    self.used.table = true;
-                    return;
-                }
-                if items.len() >= LINES_MIN_ITEMS
-                    && min_len_upto(v, LINES_MIN_CHARS) > LINES_MIN_CHARS
-                {
-                    // One element per line, so a later stage can cut whole lines.
-                    self.used.lines = true;
-                    self.out.push_str("[\n");
-                    for (i, item) in items.iter().enumerate() {
-                        if i > 0 {
-                            self.out.push_str(",\n");
-                        }
-                        self.value(item);
-                    }
-                    self.out.push_str("\n]");
-                } else {
-                    self.containers(v);
-                }
-            }
-            Value::Object(entries) => {
-                if self.tables
-                    && let Some(t) = plan_keyed(entries)
-                    && self.try_table(&t, v)
-                {
-                    self.used.keyed = true;
-                    return;
-                }
-                self.containers(v);
-            }
-            _ => write_min(v, &mut self.out),
+        let plan = match v {
+            Value::Array(items) if self.tables && self.nest < MAX_NEST => plan_array(items),
+            Value::Object(entries) if self.tables && self.nest < MAX_NEST => plan_keyed(entries),
+            _ => None,
+        };
+        match plan {
+            Some(t) => self.table_or_json(&t, v),
+            None => self.json(v),
         }
     }
 
-    /// Minified brackets, but children still go through `value` (they may hold tables).
-    fn containers(&mut self, v: &Value) {
+    /// `v` with JSON brackets; its children still go through `value` (they may become tables).
+    fn json(&mut self, v: &Value) {
         match v {
+            Value::Array(items)
+                if items.len() >= LINES_MIN_ITEMS
+                    && min_len_upto(v, LINES_MIN_CHARS) > LINES_MIN_CHARS =>
+            {
+                // One element per line, so a later stage can cut whole lines.
+                self.used.lines = true;
+                self.out.push_str("[\n");
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push_str(",\n");
+                    }
+                    self.value(item);
+                }
+                self.out.push_str("\n]");
+            }
             Value::Array(items) => {
                 self.out.push('[');
                 for (i, item) in items.iter().enumerate() {
@@ -133,27 +140,57 @@ impl Writer {
         }
     }
 
-    /// Emits the table if it is cheaper than the minified value.
-    fn try_table(&mut self, t: &Table, v: &Value) -> bool {
+    /// Emits `v` as the table `t` or as JSON (which may hold tables further down), whichever
+    /// is cheaper.
+    fn table_or_json(&mut self, t: &Table, v: &Value) {
         let mut block = String::new();
         t.write(&mut block);
-        if !self.force && estimate_tokens(&block) >= estimate_tokens(&to_min(v)) {
-            return false;
+        if !self.force {
+            let mut alt = Writer {
+                out: String::new(),
+                tables: self.tables,
+                force: false,
+                nest: self.nest + 1,
+                used: Used::default(),
+            };
+            alt.json(v);
+            // Counting tokens is the costly part; a 40 % difference in bytes decides alone.
+            let (b, a) = (block.len(), alt.out.len());
+            let json_wins = if b * 5 <= a * 3 {
+                false
+            } else if a * 5 <= b * 3 {
+                true
+            } else {
+                estimate_tokens(&alt.out) <= estimate_tokens(&block)
+            };
+            if json_wins {
+                // `alt` starts with a bracket, so its blocks already start on lines of their own.
+                self.out.push_str(&alt.out);
+                self.used.merge(alt.used);
+                return;
+            }
         }
         if !self.out.is_empty() && !self.out.ends_with('\n') {
             self.out.push('\n');
         }
         self.out.push_str(&block);
         self.out.push('\n');
+        if t.keys.is_some() {
+            self.used.keyed = true;
+        } else {
+            self.used.table = true;
+        }
         self.used.sparse |= t.sparse;
-        true
     }
 }
+
+/// An object's entries.
+type Entries<'a> = [(Cow<'a, str>, Value<'a>)];
 
 struct Column<'a> {
     path: Vec<&'a str>,
     /// `None`: the row object has no such key.
-    cells: Vec<Option<&'a Value>>,
+    cells: Vec<Option<&'a Value<'a>>>,
     constant: bool,
 }
 
@@ -166,11 +203,11 @@ struct Table<'a> {
     sparse: bool,
 }
 
-fn same_keys(a: &[(String, Value)], b: &[(String, Value)]) -> bool {
+fn same_keys(a: &[(Cow<str>, Value)], b: &[(Cow<str>, Value)]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0)
 }
 
-fn non_empty_objects<'a>(rows: &[&'a Value]) -> Option<Vec<&'a [(String, Value)]>> {
+fn non_empty_objects<'a>(rows: &[&'a Value<'a>]) -> Option<Vec<&'a Entries<'a>>> {
     rows.iter()
         .map(|r| match r {
             Value::Object(e) if !e.is_empty() => Some(e.as_slice()),
@@ -180,7 +217,7 @@ fn non_empty_objects<'a>(rows: &[&'a Value]) -> Option<Vec<&'a [(String, Value)]
 }
 
 /// Rows that are all non-empty objects with the same keys in the same order (nested flattening).
-fn uniform<'a>(rows: &[&'a Value]) -> Option<Vec<&'a [(String, Value)]>> {
+fn uniform<'a>(rows: &[&'a Value<'a>]) -> Option<Vec<&'a Entries<'a>>> {
     let out = non_empty_objects(rows)?;
     let first = *out.first()?;
     out.iter().all(|e| same_keys(first, e)).then_some(out)
@@ -189,10 +226,10 @@ fn uniform<'a>(rows: &[&'a Value]) -> Option<Vec<&'a [(String, Value)]>> {
 /// One key order that every row's keys follow (each row is a subsequence of it), so rows that
 /// lack some keys still fit one table. `None` when rows order keys inconsistently or the union
 /// is too wide or too sparse to read as a table.
-fn key_union<'a>(objs: &[&'a [(String, Value)]]) -> Option<Vec<&'a str>> {
+fn key_union<'a>(objs: &[&'a Entries<'a>]) -> Option<Vec<&'a str>> {
     const MAX_COLUMNS: usize = 64;
     let first = objs.first()?;
-    let mut cols: Vec<&str> = first.iter().map(|(k, _)| k.as_str()).collect();
+    let mut cols: Vec<&str> = first.iter().map(|(k, _)| k.as_ref()).collect();
     let index = |cols: &[&'a str]| -> std::collections::HashMap<&'a str, usize> {
         cols.iter().enumerate().map(|(i, k)| (*k, i)).collect()
     };
@@ -207,13 +244,13 @@ fn key_union<'a>(objs: &[&'a [(String, Value)]]) -> Option<Vec<&'a str>> {
         prev = o;
         let mut pos = 0;
         for (n, (k, _)) in o.iter().enumerate() {
-            match at.get(k.as_str()) {
+            match at.get(k.as_ref()) {
                 Some(&i) if i >= pos => pos = i + 1,
                 Some(_) => return None,
                 None => {
                     // As late as this row allows (before its next known key): optional keys
                     // seen earlier stay in front, as when APIs append fields.
-                    let next = o[n + 1..].iter().find_map(|(k2, _)| at.get(k2.as_str()));
+                    let next = o[n + 1..].iter().find_map(|(k2, _)| at.get(k2.as_ref()));
                     let i = next.copied().unwrap_or(cols.len());
                     cols.insert(i, k);
                     if cols.len() > MAX_COLUMNS {
@@ -229,7 +266,7 @@ fn key_union<'a>(objs: &[&'a [(String, Value)]]) -> Option<Vec<&'a str>> {
     (present * 5 >= objs.len() * cols.len() * 3).then_some(cols)
 }
 
-fn plan_array(items: &[Value]) -> Option<Table<'_>> {
+fn plan_array<'a>(items: &'a [Value<'a>]) -> Option<Table<'a>> {
     if items.len() < MIN_ROWS {
         return None;
     }
@@ -237,16 +274,16 @@ fn plan_array(items: &[Value]) -> Option<Table<'_>> {
     plan(None, &non_empty_objects(&rows)?)
 }
 
-fn plan_keyed(entries: &[(String, Value)]) -> Option<Table<'_>> {
+fn plan_keyed<'a>(entries: &'a Entries<'a>) -> Option<Table<'a>> {
     if entries.len() < MIN_ROWS {
         return None;
     }
     let rows: Vec<&Value> = entries.iter().map(|(_, v)| v).collect();
-    let keys = entries.iter().map(|(k, _)| k.as_str()).collect();
+    let keys = entries.iter().map(|(k, _)| k.as_ref()).collect();
     plan(Some(keys), &non_empty_objects(&rows)?)
 }
 
-fn plan<'a>(keys: Option<Vec<&'a str>>, objs: &[&'a [(String, Value)]]) -> Option<Table<'a>> {
+fn plan<'a>(keys: Option<Vec<&'a str>>, objs: &[&'a Entries<'a>]) -> Option<Table<'a>> {
     let union = key_union(objs)?;
     // Column-major cells; each row's keys are a subsequence of `union`.
     let mut grid: Vec<Vec<Option<&Value>>> = vec![Vec::with_capacity(objs.len()); union.len()];
@@ -437,7 +474,7 @@ fn write_cell(v: &Value, out: &mut String) {
     match v {
         Value::String(s)
             if plain_text(s)
-                && !matches!(s.as_str(), "true" | "false" | "null")
+                && !matches!(s.as_ref(), "true" | "false" | "null")
                 && !is_number(s) =>
         {
             out.push_str(s)
@@ -449,7 +486,7 @@ fn write_cell(v: &Value, out: &mut String) {
 // ---- decoding ----
 
 /// Parses a table block at `@` (line start) into the value it stands for.
-pub(super) fn parse_block(p: &mut Parser, depth: usize) -> Option<Value> {
+pub(super) fn parse_block<'a>(p: &mut Parser<'a>, depth: usize) -> Option<Value<'a>> {
     if depth > super::MAX_DEPTH {
         return None;
     }
@@ -469,7 +506,7 @@ pub(super) fn parse_block(p: &mut Parser, depth: usize) -> Option<Value> {
         return None;
     }
     // Header: path(:type | =cell), separated by the delimiter.
-    let mut columns: Vec<(Vec<String>, Option<Value>)> = Vec::new();
+    let mut columns: Vec<(Vec<Cow<'a, str>>, Option<Value<'a>>)> = Vec::new();
     loop {
         let mut path = Vec::new();
         loop {
@@ -480,7 +517,7 @@ pub(super) fn parse_block(p: &mut Parser, depth: usize) -> Option<Value> {
                 if t.is_empty() {
                     return None;
                 }
-                t.to_owned()
+                Cow::Borrowed(t)
             };
             path.push(seg);
             if p.peek()? == b'.' {
@@ -527,7 +564,7 @@ pub(super) fn parse_block(p: &mut Parser, depth: usize) -> Option<Value> {
                 if t.is_empty() {
                     return None;
                 }
-                t.to_owned()
+                Cow::Borrowed(t)
             })
         } else {
             None
@@ -583,7 +620,7 @@ fn until<'a>(p: &mut Parser<'a>, stops: &[u8]) -> &'a str {
     &p.s[start..p.pos]
 }
 
-fn cell(p: &mut Parser, depth: usize) -> Option<Value> {
+fn cell<'a>(p: &mut Parser<'a>, depth: usize) -> Option<Value<'a>> {
     if matches!(p.peek()?, b'"' | b'[' | b'{') {
         let tables = std::mem::replace(&mut p.tables, false);
         let v = p.value(depth);
@@ -596,14 +633,14 @@ fn cell(p: &mut Parser, depth: usize) -> Option<Value> {
         "true" => Value::Bool(true),
         "false" => Value::Bool(false),
         "null" => Value::Null,
-        _ if is_number(t) => Value::Number(t.to_owned()),
-        _ => Value::String(t.to_owned()),
+        _ if is_number(t) => Value::Number(Cow::Borrowed(t)),
+        _ => Value::String(Cow::Borrowed(t)),
     })
 }
 
 /// Puts `v` at `path` in `row`; flattened columns of one nested object are adjacent, so the
 /// object to descend into is always the last entry.
-fn insert(row: &mut Vec<(String, Value)>, path: &[String], v: Value) {
+fn insert<'a>(row: &mut Vec<(Cow<'a, str>, Value<'a>)>, path: &[Cow<'a, str>], v: Value<'a>) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };

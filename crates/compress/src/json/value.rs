@@ -2,24 +2,45 @@
 //! rejected. Exactness matters more than convenience here: the encoders promise that decoding gives
 //! back this exact value, so the model must not normalise anything a reader could tell apart.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use super::MAX_DEPTH;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
+/// Strings borrow from the parsed text unless they hold escapes, so parsing allocates little.
+pub enum Value<'a> {
     Null,
     Bool(bool),
     /// The literal as written (`1.0` stays `1.0`, `1e3` stays `1e3`).
-    Number(String),
-    String(String),
-    Array(Vec<Value>),
+    Number(Cow<'a, str>),
+    String(Cow<'a, str>),
+    Array(Vec<Value<'a>>),
     /// Keys in document order; never two equal keys.
-    Object(Vec<(String, Value)>),
+    Object(Vec<(Cow<'a, str>, Value<'a>)>),
+}
+
+impl Value<'_> {
+    /// A copy that owns its strings.
+    pub fn into_owned(self) -> Value<'static> {
+        let own = |c: Cow<str>| Cow::Owned(c.into_owned());
+        match self {
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(b),
+            Value::Number(n) => Value::Number(own(n)),
+            Value::String(s) => Value::String(own(s)),
+            Value::Array(a) => Value::Array(a.into_iter().map(Value::into_owned).collect()),
+            Value::Object(o) => Value::Object(
+                o.into_iter()
+                    .map(|(k, v)| (own(k), v.into_owned()))
+                    .collect(),
+            ),
+        }
+    }
 }
 
 /// Parses exactly one JSON value, optionally surrounded by whitespace; `None` for anything else.
-pub fn parse(text: &str) -> Option<Value> {
+pub fn parse(text: &str) -> Option<Value<'_>> {
     Parser::new(text, false).document()
 }
 
@@ -49,7 +70,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    pub fn document(&mut self) -> Option<Value> {
+    pub fn document(&mut self) -> Option<Value<'a>> {
         self.ws();
         let v = self.value(0)?;
         self.ws();
@@ -63,7 +84,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `depth` is the nesting of the container this value sits in (0 at top level).
-    pub fn value(&mut self, depth: usize) -> Option<Value> {
+    pub fn value(&mut self, depth: usize) -> Option<Value<'a>> {
         match self.peek()? {
             b'{' => self.object(depth + 1),
             b'[' => self.array(depth + 1),
@@ -71,7 +92,7 @@ impl<'a> Parser<'a> {
             b't' => self.eat("true").then_some(Value::Bool(true)),
             b'f' => self.eat("false").then_some(Value::Bool(false)),
             b'n' => self.eat("null").then_some(Value::Null),
-            b'-' | b'0'..=b'9' => self.number().map(|n| Value::Number(n.to_owned())),
+            b'-' | b'0'..=b'9' => self.number().map(|n| Value::Number(Cow::Borrowed(n))),
             b'@' if self.tables && self.at_line_start() => {
                 super::table::parse_block(self, depth + 1)
             }
@@ -83,7 +104,7 @@ impl<'a> Parser<'a> {
         self.pos == 0 || self.s.as_bytes()[self.pos - 1] == b'\n'
     }
 
-    fn array(&mut self, depth: usize) -> Option<Value> {
+    fn array(&mut self, depth: usize) -> Option<Value<'a>> {
         if depth > MAX_DEPTH {
             return None;
         }
@@ -109,7 +130,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Option<Value> {
+    fn object(&mut self, depth: usize) -> Option<Value<'a>> {
         if depth > MAX_DEPTH {
             return None;
         }
@@ -147,25 +168,22 @@ impl<'a> Parser<'a> {
     }
 
     /// A JSON string starting at the current `"`; returns its decoded contents.
-    pub fn string(&mut self) -> Option<String> {
+    pub fn string(&mut self) -> Option<Cow<'a, str>> {
         let b = self.s.as_bytes();
         self.pos += 1;
-        let mut out = String::new();
+        let start = self.pos;
+        self.plain_run();
+        if b.get(self.pos) == Some(&b'"') {
+            self.pos += 1;
+            // Only ever split at ASCII bytes, so slices are valid UTF-8.
+            return Some(Cow::Borrowed(&self.s[start..self.pos - 1]));
+        }
+        let mut out = String::from(&self.s[start..self.pos]);
         loop {
-            let start = self.pos;
-            while self.pos < b.len()
-                && b[self.pos] != b'"'
-                && b[self.pos] != b'\\'
-                && b[self.pos] >= 0x20
-            {
-                self.pos += 1;
-            }
-            // Only ever split at ASCII bytes, so the slice is valid UTF-8.
-            out.push_str(&self.s[start..self.pos]);
             match *b.get(self.pos)? {
                 b'"' => {
                     self.pos += 1;
-                    return Some(out);
+                    return Some(Cow::Owned(out));
                 }
                 b'\\' => {
                     let e = *b.get(self.pos + 1)?;
@@ -202,6 +220,20 @@ impl<'a> Parser<'a> {
                 }
                 _ => return None, // raw control character
             }
+            let start = self.pos;
+            self.plain_run();
+            out.push_str(&self.s[start..self.pos]);
+        }
+    }
+
+    /// Skips string bytes that need no decoding.
+    fn plain_run(&mut self) {
+        let b = self.s.as_bytes();
+        while let Some(&c) = b.get(self.pos) {
+            if c == b'"' || c == b'\\' || c < 0x20 {
+                break;
+            }
+            self.pos += 1;
         }
     }
 
@@ -257,7 +289,7 @@ pub fn is_number(s: &str) -> bool {
     number_len(s.as_bytes()) == Some(s.len())
 }
 
-fn has_unique_keys(entries: &[(String, Value)]) -> bool {
+fn has_unique_keys(entries: &[(Cow<str>, Value)]) -> bool {
     if entries.len() <= 8 {
         return entries
             .iter()
@@ -265,7 +297,7 @@ fn has_unique_keys(entries: &[(String, Value)]) -> bool {
             .all(|(i, (k, _))| entries[..i].iter().all(|(k2, _)| k2 != k));
     }
     let mut seen = HashSet::with_capacity(entries.len());
-    entries.iter().all(|(k, _)| seen.insert(k.as_str()))
+    entries.iter().all(|(k, _)| seen.insert(k.as_ref()))
 }
 
 /// Minified JSON.

@@ -19,6 +19,7 @@
 //! looks at most [`PREFIX_WINDOW`] lines ahead and never re-examines a rejected run).
 
 mod ansi;
+pub mod records;
 #[cfg(test)]
 mod tests;
 
@@ -41,13 +42,24 @@ const DOC_REPEAT: &str = " \"@N× L\" = line L N times";
 const DOC_TEMPLATE: &str = " \"@N× T | V\" = N lines T, {} filled from V (\",\" between lines)";
 const DOC_TEMPLATE_MULTI: &str =
     " \"@N× T | V\" = N lines T, {} filled from V (\",\" between lines, \"/\" between values)";
+const DOC_TEMPLATE_RANGE: &str =
+    " in V, \"A..B\" = A, A+1 … B and \"A..B by S\" = A, A+S … B (one per line)";
 const DOC_PREFIX: &str = " \"@prefix N \"P\"\" = the next N lines each start with P";
+const DOC_PREFIX_NESTED: &str =
+    " \"@prefix N \"P\"\" = the next N lines (counted after expanding @ lines) each start with P";
+/// How deep `@prefix` blocks nest.
+const MAX_DEPTH: u8 = 3;
 
 /// Minimum run lengths and prefix length.
 const MIN_REPEAT: usize = 3;
 const MIN_TEMPLATE: usize = 4;
+/// Longer runs take several template lines: each stays readable, and the lossy cut (which works on
+/// lines) can still drop some of them.
+const MAX_TEMPLATE: usize = 50;
 const MIN_PREFIX_LINES: usize = 4;
 const MIN_PREFIX_BYTES: usize = 12;
+/// Inside a `@prefix` block the shared part is already gone: shorter prefixes pay there.
+const MIN_NESTED_PREFIX_BYTES: usize = 6;
 /// How far ahead a common prefix is looked for from one line.
 pub const PREFIX_WINDOW: usize = 512;
 /// Decoding refuses counts above this (a corrupt directive must not allocate without bound).
@@ -63,10 +75,25 @@ struct Used {
     template: bool,
     /// Some template has several `{}` (the legend explains `/`).
     template_multi: bool,
+    /// Some template states its values as ranges (`A..B by S`).
+    template_range: bool,
     prefix: bool,
+    /// Some `@prefix` block holds directives of its own (the legend says how to count).
+    prefix_nested: bool,
 }
 
 impl Used {
+    fn merge(&mut self, o: Used) {
+        self.grep |= o.grep;
+        self.grep_context |= o.grep_context;
+        self.repeat |= o.repeat;
+        self.template |= o.template;
+        self.template_multi |= o.template_multi;
+        self.template_range |= o.template_range;
+        self.prefix |= o.prefix;
+        self.prefix_nested |= o.prefix_nested;
+    }
+
     fn any(self) -> bool {
         self.grep || self.repeat || self.template || self.prefix
     }
@@ -89,9 +116,16 @@ impl Used {
             } else {
                 DOC_TEMPLATE
             });
+            if self.template_range {
+                parts.push(DOC_TEMPLATE_RANGE);
+            }
         }
         if self.prefix {
-            parts.push(DOC_PREFIX);
+            parts.push(if self.prefix_nested {
+                DOC_PREFIX_NESTED
+            } else {
+                DOC_PREFIX
+            });
         }
         format!("{LEGEND_START}{}]", parts.join(";"))
     }
@@ -281,6 +315,8 @@ struct Candidate {
     len: usize,
     gain: i64,
     out: Vec<String>,
+    /// After `out`, the lines `i..i + len` from this byte on (a `@prefix` block's lines).
+    rest_from: Option<usize>,
     kind: Kind,
 }
 
@@ -288,8 +324,8 @@ struct Candidate {
 enum Kind {
     Grep { context: bool },
     Repeat,
-    Template { multi: bool },
-    Prefix,
+    Template { multi: bool, range: bool },
+    Prefix { q: usize },
 }
 
 struct LineEncoder<'a> {
@@ -307,6 +343,8 @@ struct LineEncoder<'a> {
     skel_run: Vec<usize>,
     template_rejected_until: usize,
     prefix_rejected_until: usize,
+    /// Nesting level inside `@prefix` blocks (0 at the top; no `@file` groups inside blocks).
+    depth: u8,
 }
 
 fn cost(line: &str) -> i64 {
@@ -315,6 +353,12 @@ fn cost(line: &str) -> i64 {
 
 impl<'a> LineEncoder<'a> {
     fn new(lines: &'a [&'a str]) -> Self {
+        let costs = lines.iter().map(|l| cost(l)).collect();
+        Self::with_costs(lines, costs)
+    }
+
+    /// `costs[i]` must be `cost(lines[i])`.
+    fn with_costs(lines: &'a [&'a str], costs: Vec<i64>) -> Self {
         let n = lines.len();
         let mut spans = Vec::new();
         let mut span_at = Vec::with_capacity(n + 1);
@@ -327,9 +371,9 @@ impl<'a> LineEncoder<'a> {
         let grep_path = lines.iter().map(|l| grep_match_path(l)).collect();
         let mut cum = Vec::with_capacity(n + 1);
         cum.push(0i64);
-        for l in lines {
+        for c in &costs {
             let last = *cum.last().unwrap_or(&0);
-            cum.push(last + cost(l));
+            cum.push(last + c);
         }
         let mut rep_run = vec![1usize; n];
         let mut skel_run = vec![1usize; n];
@@ -351,6 +395,51 @@ impl<'a> LineEncoder<'a> {
             skel_run,
             template_rejected_until: 0,
             prefix_rejected_until: 0,
+            depth: 0,
+        }
+    }
+
+    /// The chosen `@prefix` block `c` at `i`: encodes the rest of its lines too, when that saves.
+    fn nest(&self, i: usize, q: usize, c: &mut Candidate, used: &mut Used) {
+        let Some(rests) = self.lines[i..i + c.len]
+            .iter()
+            .map(|l| l.get(q..))
+            .collect::<Option<Vec<&str>>>()
+        else {
+            return;
+        };
+        let prefix = &self.lines[i][..q];
+        let prefix = (estimate_tokens(prefix) as i64, prefix.ends_with(' '));
+        let costs = (i..i + c.len)
+            .zip(&rests)
+            .map(|(k, rest)| self.rest_cost(k, prefix, rest))
+            .collect();
+        let mut inner = LineEncoder::with_costs(&rests, costs);
+        inner.depth = self.depth + 1;
+        let (body, body_cost, inner_used) = inner.run();
+        if !inner_used.any() {
+            return;
+        }
+        let header = cost(&c.out[0]);
+        let gain = self.raw_cost(i, c.len) - header - body_cost;
+        if gain > c.gain {
+            c.out.truncate(1);
+            c.out.push(body);
+            c.rest_from = None;
+            c.gain = gain;
+            used.merge(inner_used);
+            used.prefix_nested = true;
+        }
+    }
+
+    /// `cost(rest)` where line `k` is `prefix + rest` and `prefix` ends in an ASCII non-alphanumeric
+    /// byte: the estimate is additive there, except after a space before another space.
+    fn rest_cost(&self, k: usize, prefix: (i64, bool), rest: &str) -> i64 {
+        let (prefix_cost, ends_in_space) = prefix;
+        if ends_in_space && rest.starts_with(' ') {
+            cost(rest)
+        } else {
+            self.cum[k + 1] - self.cum[k] - prefix_cost
         }
     }
 
@@ -368,6 +457,7 @@ impl<'a> LineEncoder<'a> {
             len,
             gain: self.raw_cost(i, len) - enc,
             out,
+            rest_from: None,
             kind,
         }
     }
@@ -394,18 +484,24 @@ impl<'a> LineEncoder<'a> {
                 }
             }
             match best {
-                Some(c) => {
+                Some(mut c) => {
                     match c.kind {
                         Kind::Grep { context } => {
                             used.grep = true;
                             used.grep_context |= context;
                         }
                         Kind::Repeat => used.repeat = true,
-                        Kind::Template { multi } => {
+                        Kind::Template { multi, range } => {
                             used.template = true;
                             used.template_multi |= multi;
+                            used.template_range |= range;
                         }
-                        Kind::Prefix => used.prefix = true,
+                        Kind::Prefix { q } => {
+                            used.prefix = true;
+                            if self.depth < MAX_DEPTH {
+                                self.nest(i, q, &mut c, &mut used);
+                            }
+                        }
                     }
                     for l in &c.out {
                         if !first {
@@ -413,6 +509,12 @@ impl<'a> LineEncoder<'a> {
                         }
                         first = false;
                         out.push_str(l);
+                    }
+                    if let Some(q) = c.rest_from {
+                        for l in &self.lines[i..i + c.len] {
+                            out.push('\n');
+                            out.push_str(&l[q..]);
+                        }
                     }
                     total += self.raw_cost(i, c.len) - c.gain;
                     i += c.len;
@@ -441,7 +543,7 @@ impl<'a> LineEncoder<'a> {
     }
 
     fn template(&mut self, i: usize) -> Option<Candidate> {
-        let t = self.skel_run[i];
+        let t = self.skel_run[i].min(MAX_TEMPLATE);
         if t < MIN_TEMPLATE || i < self.template_rejected_until {
             return None;
         }
@@ -481,8 +583,17 @@ impl<'a> LineEncoder<'a> {
         if tpl.matches("{}").count() != holes.len() {
             return None;
         }
-        let mut vals = String::new();
-        for k in run.clone() {
+        // Every hole counting up by a fixed step: its range, else the values line by line.
+        let ranges: Option<Vec<String>> = holes
+            .iter()
+            .map(|&h| {
+                let column: Vec<&str> = run.clone().map(|k| value(k, h)).collect();
+                as_range(&column)
+            })
+            .collect();
+        let range = ranges.is_some();
+        let mut vals = ranges.map(|r| r.join("/")).unwrap_or_default();
+        for k in run.clone().filter(|_| !range) {
             if k > i {
                 vals.push(',');
             }
@@ -495,15 +606,18 @@ impl<'a> LineEncoder<'a> {
         }
         let line = format!("@{t}× {tpl} | {vals}");
         // Local check: the directive must decode to exactly these lines.
-        let decoded = decode_template(&line[line.find("× ")? + "× ".len()..], t)?;
+        let decoded = decode_template(&line[line.find("× ")? + "× ".len()..], t, usize::MAX)?;
         if decoded.len() != t || decoded.iter().zip(run).any(|(d, k)| d != self.lines[k]) {
             return None;
         }
         let multi = holes.len() > 1;
-        Some(self.candidate(i, t, vec![line], Kind::Template { multi }))
+        Some(self.candidate(i, t, vec![line], Kind::Template { multi, range }))
     }
 
     fn grep(&self, i: usize) -> Option<Candidate> {
+        if self.depth > 0 {
+            return None;
+        }
         let n = self.lines.len();
         let line = self.lines[i];
         let path: &str = match self.grep_path[i] {
@@ -577,6 +691,11 @@ impl<'a> LineEncoder<'a> {
                 .find(|&q| fb[q - 1].is_ascii() && !fb[q - 1].is_ascii_alphanumeric())
                 .unwrap_or(0)
         };
+        let min_bytes = if self.depth == 0 {
+            MIN_PREFIX_BYTES
+        } else {
+            MIN_NESTED_PREFIX_BYTES
+        };
         let mut p = fb.len();
         let mut q = cut(p);
         let mut q_cost = estimate_tokens(&first[..q]) as i64;
@@ -596,7 +715,7 @@ impl<'a> LineEncoder<'a> {
                     q_cost = estimate_tokens(&first[..q]) as i64;
                 }
             }
-            if q < MIN_PREFIX_BYTES {
+            if q < min_bytes {
                 break;
             }
             let count = j - i + 1;
@@ -608,14 +727,20 @@ impl<'a> LineEncoder<'a> {
             }
             j += 1;
         }
-        let c = best.and_then(|(_, count, q)| {
+        let c = best.map(|(_, count, q)| {
             let prefix = &first[..q];
-            let mut out = Vec::with_capacity(count + 1);
-            out.push(format!("@prefix {count} \"{prefix}\""));
-            for l in &self.lines[i..i + count] {
-                out.push(l.get(q..)?.to_owned());
+            let header = format!("@prefix {count} \"{prefix}\"");
+            let pc = (estimate_tokens(prefix) as i64, prefix.ends_with(' '));
+            let rests: i64 = (i..i + count)
+                .map(|k| self.rest_cost(k, pc, &self.lines[k][q..]))
+                .sum();
+            Candidate {
+                len: count,
+                gain: self.raw_cost(i, count) - cost(&header) - rests,
+                out: vec![header],
+                rest_from: Some(q),
+                kind: Kind::Prefix { q },
             }
-            Some(self.candidate(i, count, out, Kind::Prefix))
         });
         if c.as_ref().is_none_or(|c| c.gain <= 0) {
             self.prefix_rejected_until = j.max(i + 1);
@@ -625,13 +750,74 @@ impl<'a> LineEncoder<'a> {
 }
 
 /// `rest` is what follows `@N× ` in a template directive: its `N` lines.
-fn decode_template(rest: &str, n: usize) -> Option<Vec<String>> {
+/// A plain integer as written by `to_string` (no sign, no leading zero).
+fn plain_int(v: &str) -> Option<u64> {
+    let ok = !v.is_empty()
+        && v.len() <= 18
+        && v.bytes().all(|c| c.is_ascii_digit())
+        && (v.len() == 1 || !v.starts_with('0'));
+    ok.then(|| v.parse().ok()).flatten()
+}
+
+/// `values` counting up by a fixed step: `A..B` (step 1) or `A..B by S`.
+fn as_range(values: &[&str]) -> Option<String> {
+    let nums: Vec<u64> = values.iter().map(|v| plain_int(v)).collect::<Option<_>>()?;
+    let step = nums.get(1)?.checked_sub(nums[0]).filter(|&s| s > 0)?;
+    if nums
+        .windows(2)
+        .any(|w| w[1].checked_sub(w[0]) != Some(step))
+    {
+        return None;
+    }
+    let (a, b) = (nums[0], nums[nums.len() - 1]);
+    Some(if step == 1 {
+        format!("{a}..{b}")
+    } else {
+        format!("{a}..{b} by {step}")
+    })
+}
+
+/// The `n` values of `A..B` / `A..B by S`.
+fn expand_range(desc: &str, n: usize) -> Option<Vec<String>> {
+    let (range, step) = match desc.split_once(" by ") {
+        Some((r, s)) => (r, plain_int(s)?),
+        None => (desc, 1),
+    };
+    let (a, b) = range.split_once("..")?;
+    let (a, b) = (plain_int(a)?, plain_int(b)?);
+    if step == 0 || b < a || (b - a) % step != 0 || (b - a) / step + 1 != n as u64 {
+        return None;
+    }
+    Some((0..n as u64).map(|k| (a + k * step).to_string()).collect())
+}
+
+/// `rest` is what follows `@N× ` in a template directive: its `N` lines (`None` if it is not a
+/// valid template, or if they would take more than `budget` bytes).
+fn decode_template(rest: &str, n: usize, budget: usize) -> Option<Vec<String>> {
     let bar = rest.rfind(" | ")?;
     let (tpl, vals) = (&rest[..bar], &rest[bar + 3..]);
     let parts: Vec<&str> = tpl.split("{}").collect();
     let holes = parts.len() - 1;
-    if holes == 0 {
+    if holes == 0 || n.saturating_mul(tpl.len() - holes + 1) > budget {
         return None;
+    }
+    if vals.contains("..") {
+        let columns: Vec<Vec<String>> = vals
+            .split('/')
+            .map(|d| expand_range(d, n))
+            .collect::<Option<_>>()?;
+        if columns.len() != holes {
+            return None;
+        }
+        let lines = (0..n).map(|r| {
+            let mut line = String::from(parts[0]);
+            for (c, part) in columns.iter().zip(&parts[1..]) {
+                line.push_str(&c[r]);
+                line.push_str(part);
+            }
+            line
+        });
+        return Some(lines.collect());
     }
     let items: Vec<&str> = vals.split(',').collect();
     if items.len() != n {
@@ -659,7 +845,7 @@ fn decode_template(rest: &str, n: usize) -> Option<Vec<String>> {
 }
 
 /// `@N× REST`: N and REST.
-fn parse_count_directive(line: &str) -> Option<(usize, &str)> {
+pub(crate) fn parse_count_directive(line: &str) -> Option<(usize, &str)> {
     let rest = line.strip_prefix('@')?;
     let d = rest.bytes().take_while(|c| c.is_ascii_digit()).count();
     if d == 0 || d > 8 || rest.starts_with('0') {
@@ -671,7 +857,7 @@ fn parse_count_directive(line: &str) -> Option<(usize, &str)> {
 }
 
 /// `@prefix N "P"`: N and P.
-fn parse_prefix_directive(line: &str) -> Option<(usize, &str)> {
+pub(crate) fn parse_prefix_directive(line: &str) -> Option<(usize, &str)> {
     let rest = line.strip_prefix("@prefix ")?;
     let d = rest.bytes().take_while(|c| c.is_ascii_digit()).count();
     if d == 0 || d > 8 || rest.starts_with('0') {
@@ -697,91 +883,131 @@ fn decode_bounded(encoded: &str, limit: usize) -> Option<String> {
         return Some(encoded.to_owned());
     }
     let on = Used::from_legend(legend);
+    if !on.any() {
+        // Some other encoder's legend (`records`), or none of ours: not ours to decode.
+        return Some(encoded.to_owned());
+    }
     let (lines, trailing) = split_lines(&encoded[nl + 1..]);
-    let mut out = String::with_capacity(encoded.len() * 2);
-    let mut first = true;
-    let mut push = |out: &mut String, parts: &[&str]| {
-        if !first {
-            out.push('\n');
-        }
-        first = false;
-        for p in parts {
-            out.push_str(p);
-        }
+    let mut d = Decoder {
+        lines,
+        k: 0,
+        on,
+        limit,
+        out: String::with_capacity(encoded.len() * 2),
+        first: true,
+        prefixes: Vec::new(),
     };
-    let mut group: Option<&str> = None;
-    let mut k = 0;
-    while k < lines.len() {
-        if out.len() > limit {
-            return None;
-        }
-        let line = lines[k];
-        k += 1;
-        if let Some(path) = group {
-            if line == "--" {
-                push(&mut out, &[line]);
-                continue;
-            }
-            match group_line_sep(line) {
-                Some(':') => {
-                    push(&mut out, &[path, ":", line]);
-                    continue;
-                }
-                Some(_) => {
-                    push(&mut out, &[path, "-", line]);
-                    continue;
-                }
-                None => group = None,
-            }
-        }
-        if on.grep
-            && let Some(path) = line.strip_prefix("@file ").filter(|p| !p.is_empty())
-        {
-            group = Some(path);
-            continue;
-        }
-        if (on.repeat || on.template)
-            && let Some((n, rest)) = parse_count_directive(line)
-        {
-            if on.template
-                && rest.contains("{}")
-                && let Some(decoded) = decode_template(rest, n)
-            {
-                for l in &decoded {
-                    push(&mut out, &[l]);
-                }
-                continue;
-            }
-            if on.repeat {
-                if n.saturating_mul(rest.len() + 1) > limit.saturating_sub(out.len()) {
-                    return None;
-                }
-                for _ in 0..n {
-                    push(&mut out, &[rest]);
-                }
-                continue;
-            }
-        }
-        if on.prefix
-            && let Some((n, prefix)) = parse_prefix_directive(line)
-        {
-            let end = (k + n).min(lines.len());
-            for l in &lines[k..end] {
-                if out.len() > limit {
-                    return None;
-                }
-                push(&mut out, &[prefix, l]);
-            }
-            k = end;
-            continue;
-        }
-        push(&mut out, &[line]);
-    }
-    if out.len() > limit {
-        return None;
-    }
+    d.block(usize::MAX)?;
     if trailing {
-        out.push('\n');
+        d.out.push('\n');
     }
-    Some(out)
+    Some(d.out)
+}
+
+struct Decoder<'a> {
+    lines: Vec<&'a str>,
+    k: usize,
+    on: Used,
+    limit: usize,
+    out: String,
+    first: bool,
+    /// The prefixes of the `@prefix` blocks being decoded, outermost first.
+    prefixes: Vec<&'a str>,
+}
+
+impl<'a> Decoder<'a> {
+    fn emit(&mut self, parts: &[&str]) {
+        if !self.first {
+            self.out.push('\n');
+        }
+        self.first = false;
+        for p in &self.prefixes {
+            self.out.push_str(p);
+        }
+        for p in parts {
+            self.out.push_str(p);
+        }
+    }
+
+    /// Decodes lines until `want` lines are produced (or the input ends); how many were produced,
+    /// `None` past the size limit.
+    fn block(&mut self, want: usize) -> Option<usize> {
+        let on = self.on;
+        let mut produced = 0usize;
+        let mut group: Option<&'a str> = None;
+        while produced < want && self.k < self.lines.len() {
+            if self.out.len() > self.limit {
+                return None;
+            }
+            let line = self.lines[self.k];
+            self.k += 1;
+            if let Some(path) = group {
+                if line == "--" {
+                    self.emit(&[line]);
+                    produced += 1;
+                    continue;
+                }
+                match group_line_sep(line) {
+                    Some(':') => {
+                        self.emit(&[path, ":", line]);
+                        produced += 1;
+                        continue;
+                    }
+                    Some(_) => {
+                        self.emit(&[path, "-", line]);
+                        produced += 1;
+                        continue;
+                    }
+                    None => group = None,
+                }
+            }
+            if on.grep
+                && self.prefixes.is_empty()
+                && let Some(path) = line.strip_prefix("@file ").filter(|p| !p.is_empty())
+            {
+                group = Some(path);
+                continue;
+            }
+            if (on.repeat || on.template)
+                && let Some((n, rest)) = parse_count_directive(line)
+            {
+                if on.template
+                    && rest.contains("{}")
+                    && let Some(decoded) =
+                        decode_template(rest, n, self.limit.saturating_sub(self.out.len()))
+                {
+                    for l in &decoded {
+                        self.emit(&[l]);
+                    }
+                    produced += n;
+                    continue;
+                }
+                if on.repeat {
+                    let width =
+                        rest.len() + 1 + self.prefixes.iter().map(|p| p.len()).sum::<usize>();
+                    if n.saturating_mul(width) > self.limit.saturating_sub(self.out.len()) {
+                        return None;
+                    }
+                    for _ in 0..n {
+                        self.emit(&[rest]);
+                    }
+                    produced += n;
+                    continue;
+                }
+            }
+            if on.prefix
+                && self.prefixes.len() < usize::from(MAX_DEPTH) + 1
+                && let Some((n, prefix)) = parse_prefix_directive(line)
+            {
+                self.prefixes.push(prefix);
+                let got = self.block(n);
+                self.prefixes.pop();
+                produced += got?;
+                continue;
+            }
+            self.emit(&[line]);
+            produced += 1;
+        }
+        (self.out.len() <= self.limit).then_some(produced)
+    }
 }

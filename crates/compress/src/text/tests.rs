@@ -152,12 +152,24 @@ fn repeat_and_template_golden() {
         body,
         [
             "Collecting numpy",
-            "@10× Downloading numpy {}% of 120 MB | 10,20,30,40,50,60,70,80,90,100",
+            "@10× Downloading numpy {}% of 120 MB | 10..100 by 10",
             "@6× warning: unused import: `std::io`",
             "Successfully installed numpy-1.26.4",
         ]
     );
     assert!(!e.text.ends_with('\n'));
+    assert!(e.text.lines().next().unwrap().contains("\"A..B by S\""));
+    // Values that do not count up evenly are listed.
+    let input: String = [3, 17, 42, 42, 88, 100]
+        .iter()
+        .map(|p| format!("Receiving objects: {p}% (1234/5678), 2.1 MiB | 3.4 MiB/s\n"))
+        .collect();
+    let e = check(&input).unwrap();
+    assert_eq!(
+        e.text.lines().nth(1).unwrap(),
+        "@6× Receiving objects: {}% (1234/5678), 2.1 MiB | 3.4 MiB/s | 3,17,42,42,88,100"
+    );
+    assert!(!e.text.contains(".."));
 }
 
 #[test]
@@ -408,6 +420,30 @@ fn find_listing() {
         e.text
     );
     assert!(e.text.contains("@prefix 8 \"./src/components/\""));
+    // Nested blocks: the shared "./node_modules/@babel/" is stated once around both.
+    let mut nested = String::new();
+    for sub in ["core/lib/config/", "parser/lib/", "types/lib/definitions/"] {
+        for name in &NAMES[..6] {
+            nested.push_str(&format!("./node_modules/@babel/{sub}{name}.js\n"));
+        }
+    }
+    let e = check(&nested).unwrap();
+    let body: Vec<&str> = e.text.lines().skip(1).take(3).collect();
+    assert_eq!(
+        body,
+        [
+            "@prefix 18 \"./node_modules/@babel/\"",
+            "@prefix 6 \"core/lib/config/\"",
+            "serde.js"
+        ]
+    );
+    assert!(
+        e.text
+            .lines()
+            .next()
+            .unwrap()
+            .contains("counted after expanding")
+    );
     eprintln!("find: {:.0}% saved {:?}", saved_pct(&f, &e), e.transforms);
 }
 
@@ -531,24 +567,73 @@ fn line() -> impl Strategy<Value = String> {
 fn doc() -> impl Strategy<Value = String> {
     (
         prop::collection::vec(line(), 1..5),
-        prop::collection::vec((0usize..5, 0u32..4, prop::bool::ANY), 0..40),
+        prop::collection::vec((0usize..5, 0u32..4, 0u8..4, 1usize..7), 0..60),
         prop::bool::ANY,
     )
         .prop_map(|(pool, picks, trailing)| {
-            let mut s = String::new();
-            for (k, (idx, num, grep)) in picks.iter().enumerate() {
-                if k > 0 {
-                    s.push('\n');
-                }
-                if *grep {
-                    s.push_str(&format!("src/f{}.rs:{}:", idx % 2, num));
-                }
-                s.push_str(&pool[idx % pool.len()]);
-                if *num > 0 {
-                    s.push_str(&format!(" {}", num * 10));
+            let mut lines = Vec::new();
+            for (idx, num, kind, run) in picks {
+                for r in 0..run {
+                    let mut l = String::new();
+                    if kind == 1 {
+                        // grep -n / -C lines of two files
+                        let sep = if r % 3 == 2 { '-' } else { ':' };
+                        l.push_str(&format!(
+                            "src/f{}.rs{sep}{}{sep}",
+                            idx % 2,
+                            num as usize + r
+                        ));
+                    }
+                    if kind == 2 {
+                        l.push_str("-rw-r--r-- 1 root root ");
+                    }
+                    l.push_str(&pool[idx % pool.len()]);
+                    if num > 0 {
+                        // same line (repeat) or a counter (template)
+                        let v = if kind == 3 { r as u32 * 10 } else { num * 10 };
+                        l.push_str(&format!(" {v}% done"));
+                    }
+                    lines.push(l);
                 }
             }
+            let mut s = lines.join("\n");
             if trailing {
+                s.push('\n');
+            }
+            s
+        })
+}
+
+/// Path listings from a small tree (nested `@prefix` blocks), with some odd lines mixed in.
+fn paths() -> impl Strategy<Value = String> {
+    let seg = prop::sample::select(vec![
+        "node_modules/",
+        "node_modules/",
+        "@babel/",
+        "@babel/",
+        "core/lib/",
+        "src/",
+        "a",
+        "b.js",
+        "b.js",
+        "@3× ",
+        "12:",
+        "{}",
+        "x y",
+        "é",
+        "\x1b[1m",
+        "--",
+    ]);
+    (
+        prop::collection::vec(prop::collection::vec(seg, 0..6), 0..150),
+        prop::bool::ANY,
+    )
+        .prop_map(|(v, t)| {
+            let mut lines: Vec<String> =
+                v.into_iter().map(|p| format!("./{}", p.concat())).collect();
+            lines.sort();
+            let mut s = lines.join("\n");
+            if t {
                 s.push('\n');
             }
             s
@@ -559,10 +644,31 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
+    fn round_trip_paths(s in paths()) {
+        if let Some(e) = encode(&s) {
+            prop_assert_eq!(decode(&e.text), strip_ansi(&s).into_owned());
+            prop_assert!(estimate_tokens(&e.text) < estimate_tokens(&s));
+        }
+    }
+
+    #[test]
     fn round_trip(s in doc()) {
         if let Some(e) = encode(&s) {
             prop_assert_eq!(decode(&e.text), strip_ansi(&s).into_owned());
             prop_assert!(estimate_tokens(&e.text) < estimate_tokens(&s));
+            // The lossy cut of an encoded text restores to it (the `full` tier's path).
+            let p = crate::lossy::Params {
+                min_bytes: 0,
+                head: 3,
+                tail: 2,
+                head_bytes: 200,
+                tail_bytes: 100,
+                max_kept: 10,
+                max_cost_percent: 100,
+            };
+            if let Some(c) = crate::lossy::cut_with(&e.text, "/x/y.txt", &p) {
+                prop_assert_eq!(crate::lossy::restore(&c, &e.text), Some(e.text.clone()));
+            }
         }
     }
 
@@ -674,4 +780,31 @@ fn time_phases() {
             t6 - t5
         );
     }
+}
+
+/// How often the property tests' inputs exercise each directive.
+#[test]
+#[ignore]
+fn strategy_coverage() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let mut counts = std::collections::BTreeMap::new();
+    for (name, strat) in [("doc", doc().boxed()), ("paths", paths().boxed())] {
+        for _ in 0..2000 {
+            let s = strat.new_tree(&mut runner).unwrap().current();
+            match encode(&s) {
+                Some(e) => {
+                    for t in e.transforms {
+                        *counts.entry((name, t)).or_insert(0) += 1;
+                    }
+                    if e.text.lines().next().unwrap().contains("expanding") {
+                        *counts.entry((name, "nested")).or_insert(0) += 1;
+                    }
+                }
+                None => *counts.entry((name, "none")).or_insert(0) += 1,
+            }
+        }
+    }
+    eprintln!("{counts:?}");
 }
