@@ -74,7 +74,7 @@ fn top_level(body: &[u8]) -> Option<Vec<(String, &RawValue)>> {
     Some(v)
 }
 
-fn elements<'a>(raw: &'a RawValue) -> Option<Vec<&'a RawValue>> {
+fn elements(raw: &RawValue) -> Option<Vec<&RawValue>> {
     serde_json::from_str(raw.get()).ok()
 }
 

@@ -132,6 +132,15 @@ pub enum Result {
 }
 
 pub fn compress(c: &Compressor, b: &Block<'_>) -> Result {
+    guarded(c, b, encode)
+}
+
+/// Run `encoder` on a compressible block through the cache, containing any panic.
+fn guarded(
+    c: &Compressor,
+    b: &Block<'_>,
+    encoder: impl Fn(&Compressor, &Block<'_>) -> Option<Encoded>,
+) -> Result {
     if b.kind != Kind::Compressible || b.text.len() < MIN_BYTES {
         return Result::Unchanged;
     }
@@ -140,7 +149,7 @@ pub fn compress(c: &Compressor, b: &Block<'_>) -> Result {
         return hit.map_or(Result::Unchanged, Result::Encoded);
     }
     // A panicking encoder must cost this block its compression, never the request.
-    match catch_unwind(AssertUnwindSafe(|| encode(c, b))) {
+    match catch_unwind(AssertUnwindSafe(|| encoder(c, b))) {
         Ok(result) => {
             c.cache().put(key, b.text.len(), result.clone());
             result.map_or(Result::Unchanged, Result::Encoded)
@@ -211,6 +220,24 @@ mod tests {
             Kind::of(Some("Bash"), Some(grep), false, &t),
             Kind::Compressible
         );
+    }
+
+    #[test]
+    fn a_panicking_encoder_fails_only_its_block() {
+        let c = Compressor::new(Mode::Lossless, None);
+        let text = "line\n".repeat(100);
+        let b = Block {
+            text: &text,
+            kind: Kind::Compressible,
+        };
+        // Silence the expected panic's message in the test output.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let r = guarded(&c, &b, |_, _| panic!("encoder bug"));
+        std::panic::set_hook(hook);
+        assert!(matches!(r, Result::Failed));
+        // Not cached as a result: the next request tries again (and a fixed encoder would win).
+        assert!(matches!(compress(&c, &b), Result::Encoded(_)));
     }
 
     #[test]

@@ -128,7 +128,12 @@ pub fn estimate_tokens(text: &str) -> usize {
             (b.is_ascii_alphanumeric(), b.is_ascii_digit(), 1, 1)
         } else {
             let c = text[i..].chars().next().unwrap_or(' ');
-            (c.is_alphanumeric(), false, c.len_utf8().min(3), c.len_utf8())
+            (
+                c.is_alphanumeric(),
+                false,
+                c.len_utf8().min(3),
+                c.len_utf8(),
+            )
         };
         i += len;
         if alnum {

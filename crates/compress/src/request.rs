@@ -473,7 +473,13 @@ impl<'c, 'a> Walk<'c, 'a> {
                 match raw_str(b.kind).as_deref() {
                     Some("tool_use") | Some("server_tool_use") => {
                         if let (Some(id), Some(name)) = (raw_str(b.id), raw_str(b.name)) {
-                            self.calls.insert(id, Call { name, input: b.input });
+                            self.calls.insert(
+                                id,
+                                Call {
+                                    name,
+                                    input: b.input,
+                                },
+                            );
                         }
                     }
                     Some("tool_result") => {
@@ -502,7 +508,13 @@ impl<'c, 'a> Walk<'c, 'a> {
                         if let (Some(id), Some(f)) = (raw_str(c.id), c.function)
                             && let Some(name) = raw_str(f.name)
                         {
-                            self.calls.insert(id, Call { name, input: f.arguments });
+                            self.calls.insert(
+                                id,
+                                Call {
+                                    name,
+                                    input: f.arguments,
+                                },
+                            );
                         }
                     }
                 }
