@@ -51,4 +51,11 @@ fn health_shows_the_mode_to_everyone_and_the_retrieve_dir_to_loopback() {
         retrieve.to_str().unwrap(),
         "{health}"
     );
+    // Created at start, private: a client can be granted read access to it before the first cut.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&retrieve).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
 }

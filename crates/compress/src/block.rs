@@ -90,14 +90,46 @@ fn shell_command(input: &str) -> Option<String> {
     }
 }
 
-/// Whether the last command of a shell line starts with a file viewer (`cd x && sed -n 1,80p f`).
+/// Whether the last command of a shell line starts with a file viewer (`cd x && sed -n 1,80p f`):
+/// the line is split on `;`, `&`, `|` and newlines outside quotes, and the first word of the
+/// last command's first pipeline stage decides.
 fn views_file(command: &str) -> bool {
-    let last = command
-        .rsplit(['&', ';', '\n'])
-        .find(|s| !s.trim().is_empty())
+    let (mut quote, mut escaped) = (None::<char>, false);
+    // Start of the current command, and of the current command's first stage's end.
+    let (mut start, mut stage_end) = (0usize, None::<usize>);
+    let mut last = (0usize, command.len());
+    for (i, c) in command.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match (quote, c) {
+            (Some('\''), '\'') | (Some('"'), '"') => quote = None,
+            (Some('"'), '\\') | (None, '\\') => escaped = true,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '|') => stage_end = stage_end.or(Some(i)),
+            // `2>&1`, `&>file`: redirections, not separators.
+            (None, '&') if command[..i].ends_with('>') || command[i + 1..].starts_with('>') => {}
+            (None, ';' | '&' | '\n') => {
+                let end = stage_end.unwrap_or(i);
+                if !command[start..end].trim().is_empty() {
+                    last = (start, end);
+                }
+                start = i + c.len_utf8();
+                stage_end = None;
+            }
+            _ => {}
+        }
+    }
+    let end = stage_end.unwrap_or(command.len());
+    if !command[start..end].trim().is_empty() {
+        last = (start, end);
+    }
+    let word = command[last.0..last.1]
+        .split_whitespace()
+        .next()
         .unwrap_or("");
-    let first_stage = last.split('|').next().unwrap_or("");
-    let word = first_stage.split_whitespace().next().unwrap_or("");
     let word = word.rsplit('/').next().unwrap_or(word);
     FILE_VIEWERS.contains(&word)
 }
@@ -214,6 +246,23 @@ mod tests {
         assert_eq!(
             Kind::of(Some("exec_command"), Some(&args), false, &t),
             Kind::FileContent
+        );
+        let quoted = r#"{"command":"sed -n '1p;5p' src/lib.rs"}"#;
+        assert_eq!(
+            Kind::of(Some("Bash"), Some(quoted), false, &t),
+            Kind::FileContent,
+            "a `;` inside quotes does not split the command"
+        );
+        let awk = r#"{"command":"cd x && awk 'BEGIN{a=1;b=2} {print}' f.txt"}"#;
+        assert_eq!(
+            Kind::of(Some("Bash"), Some(awk), false, &t),
+            Kind::FileContent
+        );
+        let build = r#"{"command":"cat notes; cargo build 2>&1 | tail -50"}"#;
+        assert_eq!(
+            Kind::of(Some("Bash"), Some(build), false, &t),
+            Kind::Compressible,
+            "the last command decides"
         );
         let grep = r#"{"command":"grep -rn foo src | head -50"}"#;
         assert_eq!(

@@ -60,13 +60,22 @@ impl Stage {
         self.main.mode()
     }
 
-    /// Off the request path, when compression is on: load the tokenizer (~60 ms) and remove
-    /// retrieve files no session has cited for a week.
+    /// At start, when compression is on: create the `full` tier's retrieve dir, and off the
+    /// request path load the tokenizer (~60 ms) and remove retrieve files no session has cited
+    /// for a week.
     pub fn warm(self: &Arc<Self>) {
         if self.mode() == Mode::Off {
             return;
         }
         let dir = self.main.retrieve_dir().map(|d| d.to_path_buf());
+        // Made now, not at the first cut: a client granted read access to it (Claude Code's
+        // `permissions.additionalDirectories`) checks that it exists when it starts.
+        if self.mode() == Mode::Full
+            && let Some(dir) = &dir
+            && let Err(e) = headroom_core::fs::create_private_dir(dir)
+        {
+            tracing::warn!("cannot create the retrieve dir {}: {e}", dir.display());
+        }
         tokio::task::spawn_blocking(move || {
             let _ = bpe();
             if let Some(dir) = dir {

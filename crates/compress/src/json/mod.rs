@@ -26,12 +26,14 @@ pub const MAX_DEPTH: usize = 64;
 const LEGEND_TAG: &str = "[headroom:";
 const LEGEND: &str = "[headroom: lossless re-encoding of JSON. \"@table N rows; columns: a:int|b.c:str|d=v\" = an array of N objects, one per line until @end, cells in column order split by \"|\" (b.c = key c inside object b; :int etc. are type hints); a column written d=v has value v in every row and is left out of the rows; a quoted cell is a JSON string, other cells are JSON values or plain text";
 const LEGEND_SPARSE: &str = "; an empty cell means the object has no such key";
+const LEGEND_AFFIX: &str =
+    "; a column a:str=\"x{}y\" means each string cell c stands for \"x\"+c+\"y\"";
 const LEGEND_KEYED: &str =
     "; \"@object N entries; columns: (key)|…\" = an object of N objects, the first cell is the key";
 
 pub fn encode(text: &str) -> Option<Encoded> {
     let v = parse(text)?;
-    let mut candidates: Vec<(usize, String, Vec<&'static str>)> = Vec::with_capacity(2);
+    let mut candidates: Vec<(usize, String, Vec<&'static str>)> = Vec::with_capacity(3);
 
     // Rendering with tables allowed gives plain JSON when no table pays off, so the plain
     // candidate needs a render of its own only when a table was used.
@@ -51,29 +53,14 @@ pub fn encode(text: &str) -> Option<Encoded> {
             candidates.push((estimate_tokens(&plain), plain, vec![t]));
         }
 
-        let mut out = String::with_capacity(
-            body.len() + LEGEND.len() + LEGEND_SPARSE.len() + LEGEND_KEYED.len() + 2,
-        );
-        out.push_str(LEGEND);
-        if used.sparse {
-            out.push_str(LEGEND_SPARSE);
+        // Affix templates cost a legend clause of their own: also weigh the tables without them.
+        if used.affix {
+            let (b, u) = table::render_opts(&v, true, false, false);
+            if u.table || u.keyed {
+                candidates.push(with_legend(&b, u));
+            }
         }
-        if used.keyed {
-            out.push_str(LEGEND_KEYED);
-        }
-        out.push_str("]\n");
-        out.push_str(&body);
-        let mut t = Vec::new();
-        if used.table {
-            t.push("json-table");
-        }
-        if used.keyed {
-            t.push("json-keyed-table");
-        }
-        if used.lines {
-            t.push("json-lines");
-        }
-        candidates.push((estimate_tokens(&out), out, t));
+        candidates.push(with_legend(&body, used));
     } else {
         let t = if used.lines {
             "json-lines"
@@ -91,6 +78,41 @@ pub fn encode(text: &str) -> Option<Encoded> {
         .take_while(|c| c.0 < original)
         .find(|c| decode_value(&c.1).as_ref() == Some(&v))
         .map(|(_, text, transforms)| Encoded { text, transforms })
+}
+
+/// A table encoding behind the legend clauses it needs, with its token count and transforms.
+fn with_legend(body: &str, used: table::Used) -> (usize, String, Vec<&'static str>) {
+    let mut out = String::with_capacity(
+        body.len()
+            + LEGEND.len()
+            + LEGEND_SPARSE.len()
+            + LEGEND_AFFIX.len()
+            + LEGEND_KEYED.len()
+            + 2,
+    );
+    out.push_str(LEGEND);
+    if used.sparse {
+        out.push_str(LEGEND_SPARSE);
+    }
+    if used.affix {
+        out.push_str(LEGEND_AFFIX);
+    }
+    if used.keyed {
+        out.push_str(LEGEND_KEYED);
+    }
+    out.push_str("]\n");
+    out.push_str(body);
+    let mut t = Vec::new();
+    if used.table {
+        t.push("json-table");
+    }
+    if used.keyed {
+        t.push("json-keyed-table");
+    }
+    if used.lines {
+        t.push("json-lines");
+    }
+    (estimate_tokens(&out), out, t)
 }
 
 pub fn decode(encoded: &str) -> Option<String> {

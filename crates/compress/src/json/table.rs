@@ -44,6 +44,7 @@ pub(super) struct Used {
     pub keyed: bool,
     pub lines: bool,
     pub sparse: bool,
+    pub affix: bool,
 }
 
 /// Writes `v` as our document format; `tables` allows table blocks.
@@ -53,10 +54,16 @@ pub(super) fn render(v: &Value, tables: bool) -> (String, Used) {
 
 /// `force`: every table candidate becomes a table, cheaper or not (to test the grammar).
 pub(super) fn render_with(v: &Value, tables: bool, force: bool) -> (String, Used) {
+    render_opts(v, tables, force, true)
+}
+
+/// `affix`: string columns may state a shared prefix/suffix once in the header.
+pub(super) fn render_opts(v: &Value, tables: bool, force: bool, affix: bool) -> (String, Used) {
     let mut w = Writer {
         out: String::new(),
         tables,
         force,
+        affix,
         nest: 0,
         used: Used::default(),
     };
@@ -69,6 +76,7 @@ struct Writer {
     out: String,
     tables: bool,
     force: bool,
+    affix: bool,
     /// Tables considered around this point (each renders its subtree once more as JSON).
     nest: usize,
     used: Used,
@@ -80,14 +88,19 @@ impl Used {
         self.keyed |= o.keyed;
         self.lines |= o.lines;
         self.sparse |= o.sparse;
+        self.affix |= o.affix;
     }
 }
 
 impl Writer {
     fn value(&mut self, v: &Value) {
         let plan = match v {
-            Value::Array(items) if self.tables && self.nest < MAX_NEST => plan_array(items),
-            Value::Object(entries) if self.tables && self.nest < MAX_NEST => plan_keyed(entries),
+            Value::Array(items) if self.tables && self.nest < MAX_NEST => {
+                plan_array(items, self.affix)
+            }
+            Value::Object(entries) if self.tables && self.nest < MAX_NEST => {
+                plan_keyed(entries, self.affix)
+            }
             _ => None,
         };
         match plan {
@@ -150,6 +163,7 @@ impl Writer {
                 out: String::new(),
                 tables: self.tables,
                 force: false,
+                affix: self.affix,
                 nest: self.nest + 1,
                 used: Used::default(),
             };
@@ -181,6 +195,7 @@ impl Writer {
             self.used.table = true;
         }
         self.used.sparse |= t.sparse;
+        self.used.affix |= t.columns.iter().any(|c| c.affix.is_some());
     }
 }
 
@@ -192,6 +207,8 @@ struct Column<'a> {
     /// `None`: the row object has no such key.
     cells: Vec<Option<&'a Value<'a>>>,
     constant: bool,
+    /// Prefix and suffix shared by every string cell, stated once in the header.
+    affix: Option<(&'a str, &'a str)>,
 }
 
 struct Table<'a> {
@@ -266,24 +283,28 @@ fn key_union<'a>(objs: &[&'a Entries<'a>]) -> Option<Vec<&'a str>> {
     (present * 5 >= objs.len() * cols.len() * 3).then_some(cols)
 }
 
-fn plan_array<'a>(items: &'a [Value<'a>]) -> Option<Table<'a>> {
+fn plan_array<'a>(items: &'a [Value<'a>], affix: bool) -> Option<Table<'a>> {
     if items.len() < MIN_ROWS {
         return None;
     }
     let rows: Vec<&Value> = items.iter().collect();
-    plan(None, &non_empty_objects(&rows)?)
+    plan(None, &non_empty_objects(&rows)?, affix)
 }
 
-fn plan_keyed<'a>(entries: &'a Entries<'a>) -> Option<Table<'a>> {
+fn plan_keyed<'a>(entries: &'a Entries<'a>, affix: bool) -> Option<Table<'a>> {
     if entries.len() < MIN_ROWS {
         return None;
     }
     let rows: Vec<&Value> = entries.iter().map(|(_, v)| v).collect();
     let keys = entries.iter().map(|(k, _)| k.as_ref()).collect();
-    plan(Some(keys), &non_empty_objects(&rows)?)
+    plan(Some(keys), &non_empty_objects(&rows)?, affix)
 }
 
-fn plan<'a>(keys: Option<Vec<&'a str>>, objs: &[&'a Entries<'a>]) -> Option<Table<'a>> {
+fn plan<'a>(
+    keys: Option<Vec<&'a str>>,
+    objs: &[&'a Entries<'a>],
+    with_affix: bool,
+) -> Option<Table<'a>> {
     let union = key_union(objs)?;
     // Column-major cells; each row's keys are a subsequence of `union`.
     let mut grid: Vec<Vec<Option<&Value>>> = vec![Vec::with_capacity(objs.len()); union.len()];
@@ -306,6 +327,7 @@ fn plan<'a>(keys: Option<Vec<&'a str>>, objs: &[&'a Entries<'a>]) -> Option<Tabl
                     path: vec![k],
                     cells,
                     constant: false,
+                    affix: None,
                 });
             }
         }
@@ -316,6 +338,9 @@ fn plan<'a>(keys: Option<Vec<&'a str>>, objs: &[&'a Entries<'a>]) -> Option<Tabl
     // Rows need at least one cell to be lines of their own.
     if columns.iter().all(|c| c.constant) {
         columns[0].constant = false;
+    }
+    for c in columns.iter_mut().filter(|c| with_affix && !c.constant) {
+        c.affix = affix(&c.cells);
     }
     Some(Table {
         keys,
@@ -350,6 +375,7 @@ fn flatten<'a>(
             path: prefix.clone(),
             cells: cells.into_iter().map(Some).collect(),
             constant: false,
+            affix: None,
         }),
     }
     prefix.pop();
@@ -383,6 +409,10 @@ impl Table<'_> {
             } else {
                 out.push(':');
                 out.push_str(type_hint(&c.cells));
+                if let Some((pre, suf)) = c.affix {
+                    out.push('=');
+                    write_str(&format!("{pre}{{}}{suf}"), out);
+                }
             }
         }
         for r in 0..self.rows {
@@ -402,7 +432,7 @@ impl Table<'_> {
                 }
                 first = false;
                 if let Some(v) = c.cells[r] {
-                    write_cell(v, out);
+                    write_affixed(v, c.affix, out);
                 }
             }
         }
@@ -483,6 +513,111 @@ fn write_cell(v: &Value, out: &mut String) {
     }
 }
 
+/// Combined prefix + suffix below this many bytes is not worth a template.
+const AFFIX_MIN: usize = 8;
+
+/// Whether the byte before a prefix's end / at a suffix's start is a good place to cut.
+fn cut_byte(b: u8) -> bool {
+    matches!(b, b'/' | b'-' | b'.' | b'_' | b':' | b' ' | b'@')
+}
+
+/// The prefix and suffix every string cell shares, when all present non-null cells are strings
+/// and writing only their middles saves tokens despite the longer header.
+fn affix<'a>(cells: &[Option<&'a Value<'a>>]) -> Option<(&'a str, &'a str)> {
+    let mut strs: Vec<&'a str> = Vec::new();
+    for v in cells.iter().flatten() {
+        match v {
+            Value::String(s) => strs.push(s.as_ref()),
+            Value::Null => {}
+            _ => return None,
+        }
+    }
+    let first = *strs.first()?;
+    if strs.len() < 2 {
+        return None;
+    }
+    let min = strs.iter().map(|s| s.len()).min()?;
+    let mut raw_p = strs.iter().fold(first.len(), |n, s| {
+        let (a, b) = (&first.as_bytes()[..n], s.as_bytes());
+        a.iter().zip(b).take_while(|(x, y)| x == y).count()
+    });
+    while !strs.iter().all(|s| s.is_char_boundary(raw_p)) {
+        raw_p -= 1;
+    }
+    // The decoder splits the template at its first "{}".
+    if let Some(i) = first[..raw_p].find("{}") {
+        raw_p = i;
+    }
+    // Prefix ends after a cut byte (the last few such places) or, failing those, anywhere.
+    let mut prefixes: Vec<usize> = (1..=raw_p)
+        .rev()
+        .filter(|&i| cut_byte(first.as_bytes()[i - 1]))
+        .take(3)
+        .collect();
+    prefixes.push(raw_p);
+    let suffix = |p: usize, cut: bool| -> usize {
+        let mut raw = strs.iter().fold(min - p, |n, s| {
+            let (a, b) = (first.as_bytes(), s.as_bytes());
+            a.iter()
+                .rev()
+                .zip(b.iter().rev())
+                .take(n)
+                .take_while(|(x, y)| x == y)
+                .count()
+        });
+        while !strs.iter().all(|s| s.is_char_boundary(s.len() - raw)) {
+            raw -= 1;
+        }
+        let tail = &first.as_bytes()[first.len() - raw..];
+        match tail.iter().position(|&b| cut_byte(b)) {
+            Some(j) if cut => raw - j,
+            _ => raw,
+        }
+    };
+    let plain = {
+        let mut t = String::new();
+        for v in cells.iter().flatten() {
+            write_cell(v, &mut t);
+            t.push(DELIM);
+        }
+        estimate_tokens(&t)
+    };
+    let last = prefixes.len() - 1;
+    prefixes
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| (p, suffix(p, i < last)))
+        .filter(|(p, s)| p + s >= AFFIX_MIN)
+        .map(|(p, s)| {
+            let (pre, suf) = (&first[..p], &first[first.len() - s..]);
+            let mut t = String::from("=");
+            write_str(&format!("{pre}{{}}{suf}"), &mut t);
+            let mut quoted = 0usize;
+            for v in cells.iter().flatten() {
+                let at = t.len();
+                write_affixed(v, Some((pre, suf)), &mut t);
+                quoted += usize::from(t.as_bytes().get(at) == Some(&b'"'));
+                t.push(DELIM);
+            }
+            ((estimate_tokens(&t), quoted), (pre, suf))
+        })
+        .filter(|((tokens, _), _)| *tokens < plain)
+        // Fewest tokens, then fewest quoted middles; ties keep the longer cut-byte prefix.
+        .min_by_key(|(score, _)| *score)
+        .map(|(_, affix)| affix)
+}
+
+/// A cell of a column with template `affix`: a string cell is written as its middle.
+fn write_affixed(v: &Value, affix: Option<(&str, &str)>, out: &mut String) {
+    match (v, affix) {
+        (Value::String(s), Some((pre, suf))) => {
+            let mid = &s[pre.len()..s.len() - suf.len()];
+            write_cell(&Value::String(Cow::Borrowed(mid)), out)
+        }
+        _ => write_cell(v, out),
+    }
+}
+
 // ---- decoding ----
 
 /// Parses a table block at `@` (line start) into the value it stands for.
@@ -505,8 +640,9 @@ pub(super) fn parse_block<'a>(p: &mut Parser<'a>, depth: usize) -> Option<Value<
     }) {
         return None;
     }
-    // Header: path(:type | =cell), separated by the delimiter.
-    let mut columns: Vec<(Vec<Cow<'a, str>>, Option<Value<'a>>)> = Vec::new();
+    // Header: path(:type[="pre{}suf"] | =cell), separated by the delimiter.
+    type Affix<'a> = Option<(Cow<'a, str>, Cow<'a, str>)>;
+    let mut columns: Vec<(Vec<Cow<'a, str>>, Option<Value<'a>>, Affix<'a>)> = Vec::new();
     loop {
         let mut path = Vec::new();
         loop {
@@ -529,10 +665,27 @@ pub(super) fn parse_block<'a>(p: &mut Parser<'a>, depth: usize) -> Option<Value<
         if path.len() > super::MAX_DEPTH {
             return None;
         }
+        let mut affix = None;
         let constant = match p.peek()? {
             b':' => {
                 p.pos += 1;
-                until(p, b"|\n");
+                until(p, b"|\n=");
+                if p.peek() == Some(b'=') {
+                    p.pos += 1;
+                    if p.peek()? != b'"' {
+                        return None;
+                    }
+                    let t = p.string()?;
+                    // The encoder keeps "{}" out of the prefix, so the first one is the hole.
+                    let i = t.find("{}")?;
+                    affix = Some(match t {
+                        Cow::Borrowed(t) => (Cow::Borrowed(&t[..i]), Cow::Borrowed(&t[i + 2..])),
+                        Cow::Owned(t) => (
+                            Cow::Owned(t[..i].to_owned()),
+                            Cow::Owned(t[i + 2..].to_owned()),
+                        ),
+                    });
+                }
                 None
             }
             b'=' => {
@@ -541,7 +694,7 @@ pub(super) fn parse_block<'a>(p: &mut Parser<'a>, depth: usize) -> Option<Value<
             }
             _ => return None,
         };
-        columns.push((path, constant));
+        columns.push((path, constant, affix));
         match p.peek()? {
             b'|' => p.pos += 1,
             b'\n' => break,
@@ -570,7 +723,7 @@ pub(super) fn parse_block<'a>(p: &mut Parser<'a>, depth: usize) -> Option<Value<
             None
         };
         let mut row = Vec::new();
-        for (path, constant) in &columns {
+        for (path, constant, affix) in &columns {
             let v = match constant {
                 Some(c) => c.clone(),
                 None => {
@@ -581,7 +734,15 @@ pub(super) fn parse_block<'a>(p: &mut Parser<'a>, depth: usize) -> Option<Value<
                     if matches!(p.peek(), None | Some(b'|' | b'\n')) {
                         continue; // empty cell: the key is absent
                     }
-                    cell(p, depth + path.len())?
+                    let v = cell(p, depth + path.len())?;
+                    match (affix, v) {
+                        (None, v) => v,
+                        (Some(_), Value::Null) => Value::Null,
+                        (Some((pre, suf)), Value::String(m)) => {
+                            Value::String(Cow::Owned(format!("{pre}{m}{suf}")))
+                        }
+                        (Some(_), _) => return None,
+                    }
                 }
             };
             insert(&mut row, path, v);

@@ -583,6 +583,23 @@ fn leaf() -> impl Strategy<Value = V> {
     ]
 }
 
+/// A column's shared prefix and suffix, as URL and path columns have (to reach affix templates).
+fn affixes() -> impl Strategy<Value = Option<(&'static str, &'static str)>> {
+    prop::option::weighted(
+        0.5,
+        (
+            prop::sample::select(vec![
+                "https://registry.npmjs.org/x/-/x-",
+                "/données/é",
+                "a{}b/c{",
+                "{{",
+                "",
+            ]),
+            prop::sample::select(vec![".tgz", "", "/forks{/x}", "}", "é"]),
+        ),
+    )
+}
+
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
@@ -613,19 +630,37 @@ fn json_value() -> impl Strategy<Value = V> {
             (
                 prop::collection::vec(key(), 1..5),
                 prop::collection::vec(
-                    prop::collection::vec(prop::option::weighted(0.85, inner.clone()), 5),
+                    prop::collection::vec(
+                        prop::option::weighted(
+                            0.85,
+                            prop_oneof![
+                                2 => inner.clone(),
+                                1 => "[0-9a-z.|\"{}é\n-]{0,4}"
+                                    .prop_map(|x: String| Value::String(x.into())),
+                            ]
+                        ),
+                        5
+                    ),
                     3..9
                 ),
                 any::<bool>(),
-                prop::collection::vec(key(), 9)
+                prop::collection::vec(key(), 9),
+                prop::collection::vec(affixes(), 5),
             )
-                .prop_map(|(keys, rows, keyed, rkeys)| {
+                .prop_map(|(keys, rows, keyed, rkeys, affixes)| {
                     let mut keys = keys;
                     keys.sort();
                     keys.dedup();
                     let rows: Vec<Value> = rows
                         .into_iter()
                         .map(|cells| {
+                            let cells =
+                                cells.into_iter().zip(&affixes).map(|(c, a)| match (c, a) {
+                                    (Some(Value::String(m)), Some((p, x))) => {
+                                        Some(Value::String(format!("{p}{m}{x}").into()))
+                                    }
+                                    (c, _) => c,
+                                });
                             let e = keys.iter().cloned().zip(cells);
                             Value::Object(e.filter_map(|(k, v)| Some((k.into(), v?))).collect())
                         })
@@ -746,14 +781,14 @@ fn golden_log_records_full_output() {
     let e = roundtrips(&text).unwrap();
     assert_eq!(e.transforms, vec!["json-table"]);
     let want = format!(
-        "{LEGEND}]\n{}",
-        r#"@table 6 rows; columns: ts:str|level:str|target=headroom::proxy|msg:str|latency_ms:num|span.id:int|span.name=request|error:str?
-2026-12-01T23:00:00.000Z|info|"forwarded request 0 to upstream\nstatus=200"|0.0|0|null
-2026-12-01T23:00:01.007Z|info|"forwarded request 1 to upstream\nstatus=200"|1.1|0|null
-2026-12-01T23:00:02.014Z|warn|"forwarded request 2 to upstream\nstatus=200"|2.2|0|null
-2026-12-01T23:00:03.021Z|error|"forwarded request 3 to upstream\nstatus=200"|3.3|0|null
-2026-12-01T23:00:04.028Z|info|"forwarded request 4 to upstream\nstatus=200"|4.4|1|upstream timed out
-2026-12-01T23:00:05.035Z|info|"forwarded request 5 to upstream\nstatus=200"|5.5|1|null
+        "{LEGEND}{LEGEND_AFFIX}]\n{}",
+        r#"@table 6 rows; columns: ts:str="2026-12-01T23:00:{}Z"|level:str|target=headroom::proxy|msg:str="forwarded {} to upstream\nstatus=200"|latency_ms:num|span.id:int|span.name=request|error:str?
+00.000|info|request 0|0.0|0|null
+01.007|info|request 1|1.1|0|null
+02.014|warn|request 2|2.2|0|null
+03.021|error|request 3|3.3|0|null
+04.028|info|request 4|4.4|1|upstream timed out
+05.035|info|request 5|5.5|1|null
 @end"#
     );
     assert_eq!(e.text, want);
@@ -784,4 +819,133 @@ fn golden_quoted_nested_segments() {
         "@table 3 rows; columns: o.\"k:1\":int|o.a b:str|o.\"\":bool?\n1|x|null\n2|y|null\n3|z|true\n@end"
     );
     assert_eq!(decode(&body).as_deref(), Some(t));
+}
+
+// ---- affix templates ----
+
+/// Like `GET https://registry.npmjs.org/semver`: versions keyed by version, tarball URLs.
+fn npm_registry(rows: usize) -> V {
+    let versions = (0..rows)
+        .map(|i| {
+            let ver = format!("{}.{}.{}", i / 4, i % 4, i % 2);
+            let v = obj(vec![
+                ("name", s("semver")),
+                ("version", s(&ver)),
+                (
+                    "dist",
+                    obj(vec![
+                        (
+                            "shasum",
+                            s(&format!(
+                                "{:016x}",
+                                (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                            )),
+                        ),
+                        (
+                            "tarball",
+                            s(&format!(
+                                "https://registry.npmjs.org/semver/-/semver-{ver}.tgz"
+                            )),
+                        ),
+                    ]),
+                ),
+            ]);
+            (ver.into(), v)
+        })
+        .collect();
+    obj(vec![
+        ("_id", s("semver")),
+        ("versions", Value::Object(versions)),
+    ])
+}
+
+#[test]
+fn golden_affix_npm_registry_tarballs() {
+    let v = npm_registry(4);
+    let t = to_min(&v);
+    let (body, used) = table::render(&v, true);
+    assert!(used.keyed && used.affix, "{body}");
+    assert_eq!(
+        body,
+        "{\"_id\":\"semver\",\"versions\":\n@object 4 entries; columns: (key)|name=semver|version:str|dist.shasum:str|dist.tarball:str=\"https://registry.npmjs.org/semver/-/semver-{}.tgz\"\n0.0.0|0.0.0|9e3779b97f4a7c15|0.0.0\n0.1.1|0.1.1|3c6ef372fe94f82a|0.1.1\n0.2.0|0.2.0|daa66d2c7ddf743f|0.2.0\n0.3.1|0.3.1|78dde6e5fd29f054|0.3.1\n@end\n}"
+    );
+    assert_eq!(decode(&body).as_deref(), Some(t.as_str()));
+    let e = roundtrips(&pretty(&npm_registry(40))).unwrap();
+    assert!(e.text.contains(LEGEND_AFFIX), "{}", e.text);
+}
+
+/// Like GitHub's `GET /repos/{o}/{r}/forks` items: many `*_url` columns around owner/name.
+fn github_urls(i: usize) -> V {
+    let full = format!("{}/tool-{i}", ["alice", "bob", "carol"][i % 3]);
+    let api = format!("https://api.github.com/repos/{full}");
+    obj(vec![
+        ("id", n(1000 + i)),
+        ("full_name", s(&full)),
+        ("html_url", s(&format!("https://github.com/{full}"))),
+        ("forks_url", s(&format!("{api}/forks"))),
+        ("keys_url", s(&format!("{api}/keys{{/key_id}}"))),
+        ("tags_url", s(&format!("{api}/tags"))),
+        ("issues_url", s(&format!("{api}/issues{{/number}}"))),
+        ("clone_url", s(&format!("https://github.com/{full}.git"))),
+    ])
+}
+
+#[test]
+fn golden_affix_github_url_columns() {
+    let v = Value::Array((0..4).map(github_urls).collect());
+    let t = to_min(&v);
+    let (body, used) = table::render(&v, true);
+    assert!(used.table && used.affix, "{body}");
+    assert_eq!(
+        body,
+        "@table 4 rows; columns: id:int|full_name:str|html_url:str=\"https://github.com/{}\"|forks_url:str=\"https://api.github.com/repos/{}/forks\"|keys_url:str=\"https://api.github.com/repos/{}/keys{/key_id}\"|tags_url:str=\"https://api.github.com/repos/{}/tags\"|issues_url:str=\"https://api.github.com/repos/{}/issues{/number}\"|clone_url:str=\"https://github.com/{}.git\"\n1000|alice/tool-0|alice/tool-0|alice/tool-0|alice/tool-0|alice/tool-0|alice/tool-0|alice/tool-0\n1001|bob/tool-1|bob/tool-1|bob/tool-1|bob/tool-1|bob/tool-1|bob/tool-1|bob/tool-1\n1002|carol/tool-2|carol/tool-2|carol/tool-2|carol/tool-2|carol/tool-2|carol/tool-2|carol/tool-2\n1003|alice/tool-3|alice/tool-3|alice/tool-3|alice/tool-3|alice/tool-3|alice/tool-3|alice/tool-3\n@end"
+    );
+    assert_eq!(decode(&body).as_deref(), Some(t.as_str()));
+}
+
+#[test]
+fn golden_affix_refusals_and_tricky_middles() {
+    // One row lacks the prefix: no template for `u`; `w` keeps its template around nulls and
+    // absent cells; middles that read as numbers or literals are quoted.
+    let t = r#"[{"u":"https://example.com/a/0","w":"https://example.com/v/1.0.0/x.tgz"},{"u":"http://example.com/a/1","w":null},{"u":"https://example.com/a/2"},{"u":"https://example.com/a/3","w":"https://example.com/v/123/x.tgz"},{"u":"https://example.com/a/4","w":"https://example.com/v/null/x.tgz"},{"u":"https://example.com/a/5","w":"https://example.com/v/2.1.3/x.tgz"},{"u":"https://example.com/a/6","w":"https://example.com/v//x.tgz"},{"u":"https://example.com/a/7","w":"https://example.com/v/3.2.1/x.tgz"},{"u":"https://example.com/a/8","w":"https://example.com/v/0.9.4/x.tgz"},{"u":"https://example.com/a/9","w":"https://example.com/v/4.4.2/x.tgz"}]"#;
+    let (body, _) = table::render_with(&parse(t).unwrap(), true, true);
+    assert_eq!(
+        body,
+        "@table 10 rows; columns: u:str|w:str?=\"https://example.com/v/{}/x.tgz\"\nhttps://example.com/a/0|1.0.0\nhttp://example.com/a/1|null\nhttps://example.com/a/2|\nhttps://example.com/a/3|\"123\"\nhttps://example.com/a/4|\"null\"\nhttps://example.com/a/5|2.1.3\nhttps://example.com/a/6|\"\"\nhttps://example.com/a/7|3.2.1\nhttps://example.com/a/8|0.9.4\nhttps://example.com/a/9|4.4.2\n@end"
+    );
+    assert_eq!(decode(&body).as_deref(), Some(t));
+}
+
+#[test]
+fn golden_affix_unicode() {
+    // Common bytes end inside "é"/"è" (both start with 0xC3): the affixes stop before them.
+    let rows: Vec<String> = (0..6)
+        .map(|i| {
+            let c = ["é", "è"][i % 2];
+            format!(
+                r#"{{"p":"/données/équipe/rapport-{c}{i}.txt","q":"Änderungsprotokoll{c}{i}"}}"#
+            )
+        })
+        .collect();
+    let t = format!("[{}]", rows.join(","));
+    let (body, _) = table::render_with(&parse(&t).unwrap(), true, true);
+    assert_eq!(
+        body,
+        "@table 6 rows; columns: p:str=\"/données/équipe/rapport-{}.txt\"|q:str=\"Änderungsprotokoll{}\"\né0|é0\nè1|è1\né2|é2\nè3|è3\né4|é4\nè5|è5\n@end"
+    );
+    assert_eq!(decode(&body).as_deref(), Some(t.as_str()));
+}
+
+#[test]
+fn prop_generator_reaches_affix_templates() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let hits = (0..300)
+        .filter(|_| {
+            let v = json_value().new_tree(&mut runner).unwrap().current();
+            table::render_with(&v, true, true).1.affix
+        })
+        .count();
+    assert!(hits >= 10, "{hits} of 300 generated values use a template");
+    println!("{hits} of 300");
 }
