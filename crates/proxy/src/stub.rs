@@ -620,26 +620,8 @@ pub async fn write_frame_with<S: AsyncWrite + Unpin>(
     payload: &[u8],
     mask: Option<[u8; 4]>,
 ) -> std::io::Result<()> {
-    let mut out = vec![0x80 | opcode];
-    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => out.push(mask_bit | n as u8),
-        n if n <= u16::MAX as usize => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    match mask {
-        Some(m) => {
-            out.extend_from_slice(&m);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ m[i % 4]));
-        }
-        None => out.extend_from_slice(payload),
-    }
+    let mut out = Vec::new();
+    crate::ws::encode_frame(true, opcode, payload, mask, &mut out);
     io.write_all(&out).await?;
     io.flush().await
 }
