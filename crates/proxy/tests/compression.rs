@@ -160,6 +160,37 @@ async fn off_passes_bytes_through_and_bad_bodies_are_never_a_5xx() {
 }
 
 #[tokio::test]
+async fn a_50_mb_body_is_compressed_off_the_async_workers_and_its_image_is_untouched() {
+    let stub = Stub::start().unwrap();
+    let proxy = Proxy::start(&stub.url(), |_| {}).await;
+    let image = "A".repeat(50 * 1024 * 1024);
+    let body = json!({
+        "model": "claude-x", "max_tokens": 5,
+        "messages": [
+            {"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image}}]},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "Bash", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": api_output()}]}
+        ]
+    })
+    .to_string();
+    let (status, headers, _) = send(
+        &client(),
+        "POST",
+        &proxy.url("/v1/messages"),
+        ANTHROPIC,
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(header(&headers, "x-headroom-tokens-saved") > 0);
+    let got = stub.requests()[0]["body_len"].as_u64().unwrap() as usize;
+    let saved = body.len() - got;
+    // Only the tool output shrank: the 50 MB image went through whole.
+    assert!(saved > 0 && saved < api_output().len(), "{saved}");
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
 async fn chat_completions_and_responses_tool_outputs_are_compressed() {
     let stub = Stub::start().unwrap();
     let proxy = Proxy::start(&stub.url(), |_| {}).await;
