@@ -8,8 +8,10 @@ use std::sync::Mutex;
 use crate::Encoded;
 use crate::block::Kind;
 
-/// Bytes of original text the cache answers for, across both generations.
-const BUDGET: usize = 64 * 1024 * 1024;
+/// Bytes (originals answered for plus encodings held) across both generations: a long session's
+/// tool outputs are ~1 MB, so this covers dozens of live sessions while the proxy's memory stays
+/// bounded (only the encodings are held).
+const BUDGET: usize = 32 * 1024 * 1024;
 
 type Key = (u128, Kind);
 
