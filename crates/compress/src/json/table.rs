@@ -45,6 +45,8 @@ pub(super) struct Used {
     pub lines: bool,
     pub sparse: bool,
     pub affix: bool,
+    /// Some table's column order came from merging the rows' key orders.
+    pub merged: bool,
 }
 
 /// Writes `v` as our document format; `tables` allows table blocks.
@@ -89,6 +91,7 @@ impl Used {
         self.lines |= o.lines;
         self.sparse |= o.sparse;
         self.affix |= o.affix;
+        self.merged |= o.merged;
     }
 }
 
@@ -196,6 +199,7 @@ impl Writer {
         }
         self.used.sparse |= t.sparse;
         self.used.affix |= t.columns.iter().any(|c| c.affix.is_some());
+        self.used.merged |= t.merged;
     }
 }
 
@@ -218,6 +222,8 @@ struct Table<'a> {
     columns: Vec<Column<'a>>,
     /// Some row lacks some column (written as an empty cell).
     sparse: bool,
+    /// The column order is [`merged_order`]'s.
+    merged: bool,
 }
 
 fn same_keys(a: &[(Cow<str>, Value)], b: &[(Cow<str>, Value)]) -> bool {
@@ -240,11 +246,24 @@ fn uniform<'a>(rows: &[&'a Value<'a>]) -> Option<Vec<&'a Entries<'a>>> {
     out.iter().all(|e| same_keys(first, e)).then_some(out)
 }
 
+/// At most this many columns before flattening.
+const MAX_COLUMNS: usize = 64;
+
 /// One key order that every row's keys follow (each row is a subsequence of it), so rows that
 /// lack some keys still fit one table. `None` when rows order keys inconsistently or the union
 /// is too wide or too sparse to read as a table.
-fn key_union<'a>(objs: &[&'a Entries<'a>]) -> Option<Vec<&'a str>> {
-    const MAX_COLUMNS: usize = 64;
+fn key_union<'a>(objs: &[&'a Entries<'a>]) -> Option<(Vec<&'a str>, bool)> {
+    let (cols, merged) = match greedy_order(objs) {
+        Some(cols) => (cols, false),
+        None => (merged_order(objs)?, true),
+    };
+    let present: usize = objs.iter().map(|o| o.len()).sum();
+    // At most 40 % empty cells: a mostly empty grid is harder to read than JSON.
+    (present * 5 >= objs.len() * cols.len() * 3).then_some((cols, merged))
+}
+
+/// The union built row by row, each new key placed as late as its row allows.
+fn greedy_order<'a>(objs: &[&'a Entries<'a>]) -> Option<Vec<&'a str>> {
     let first = objs.first()?;
     let mut cols: Vec<&str> = first.iter().map(|(k, _)| k.as_ref()).collect();
     let index = |cols: &[&'a str]| -> std::collections::HashMap<&'a str, usize> {
@@ -252,9 +271,7 @@ fn key_union<'a>(objs: &[&'a Entries<'a>]) -> Option<Vec<&'a str>> {
     };
     let mut at = index(&cols);
     let mut prev = *first;
-    let mut present = 0usize;
     for o in objs {
-        present += o.len();
         if same_keys(prev, o) {
             continue;
         }
@@ -269,6 +286,10 @@ fn key_union<'a>(objs: &[&'a Entries<'a>]) -> Option<Vec<&'a str>> {
                     // seen earlier stay in front, as when APIs append fields.
                     let next = o[n + 1..].iter().find_map(|(k2, _)| at.get(k2.as_ref()));
                     let i = next.copied().unwrap_or(cols.len());
+                    // A later key of this row sits before an earlier one: no order fits.
+                    if i < pos {
+                        return None;
+                    }
                     cols.insert(i, k);
                     if cols.len() > MAX_COLUMNS {
                         return None;
@@ -279,8 +300,57 @@ fn key_union<'a>(objs: &[&'a Entries<'a>]) -> Option<Vec<&'a str>> {
             }
         }
     }
-    // At most 40 % empty cells: a mostly empty grid is harder to read than JSON.
-    (present * 5 >= objs.len() * cols.len() * 3).then_some(cols)
+    Some(cols)
+}
+
+/// When the greedy pass placed a key too early for a later row (npm's `versions`: `author`
+/// first seen right after `tap`, later after `engines`), the rows' orders merged into one:
+/// Kahn's algorithm over "comes right before" in some row, earliest-seen key first. `None`
+/// when no order fits every row (a cycle).
+fn merged_order<'a>(objs: &[&'a Entries<'a>]) -> Option<Vec<&'a str>> {
+    let mut keys: Vec<&'a str> = Vec::new();
+    let mut at: std::collections::HashMap<&'a str, usize> = std::collections::HashMap::new();
+    let mut succ: Vec<Vec<usize>> = Vec::new();
+    let mut indeg: Vec<usize> = Vec::new();
+    let mut prev: Option<&Entries> = None;
+    for o in objs {
+        if prev.is_some_and(|p| same_keys(p, o)) {
+            continue;
+        }
+        prev = Some(o);
+        let mut last: Option<usize> = None;
+        for (k, _) in o.iter() {
+            let i = match at.get(k.as_ref()) {
+                Some(&i) => i,
+                None => {
+                    if keys.len() >= MAX_COLUMNS {
+                        return None;
+                    }
+                    keys.push(k.as_ref());
+                    at.insert(k.as_ref(), keys.len() - 1);
+                    succ.push(Vec::new());
+                    indeg.push(0);
+                    keys.len() - 1
+                }
+            };
+            if let Some(l) = last.filter(|&l| l != i && !succ[l].contains(&i)) {
+                succ[l].push(i);
+                indeg[i] += 1;
+            }
+            last = Some(i);
+        }
+    }
+    let mut done = vec![false; keys.len()];
+    let mut out = Vec::with_capacity(keys.len());
+    while out.len() < keys.len() {
+        let i = (0..keys.len()).find(|&i| !done[i] && indeg[i] == 0)?;
+        done[i] = true;
+        out.push(keys[i]);
+        for &j in &succ[i] {
+            indeg[j] -= 1;
+        }
+    }
+    Some(out)
 }
 
 fn plan_array<'a>(items: &'a [Value<'a>], affix: bool) -> Option<Table<'a>> {
@@ -305,7 +375,7 @@ fn plan<'a>(
     objs: &[&'a Entries<'a>],
     with_affix: bool,
 ) -> Option<Table<'a>> {
-    let union = key_union(objs)?;
+    let (union, merged) = key_union(objs)?;
     // Column-major cells; each row's keys are a subsequence of `union`.
     let mut grid: Vec<Vec<Option<&Value>>> = vec![Vec::with_capacity(objs.len()); union.len()];
     for o in objs {
@@ -347,6 +417,7 @@ fn plan<'a>(
         rows: objs.len(),
         columns,
         sparse,
+        merged,
     })
 }
 

@@ -646,14 +646,16 @@ fn json_value() -> impl Strategy<Value = V> {
                 any::<bool>(),
                 prop::collection::vec(key(), 9),
                 prop::collection::vec(affixes(), 5),
+                prop::collection::vec(prop::bool::weighted(0.15), 9),
             )
-                .prop_map(|(keys, rows, keyed, rkeys, affixes)| {
+                .prop_map(|(keys, rows, keyed, rkeys, affixes, rotate)| {
                     let mut keys = keys;
                     keys.sort();
                     keys.dedup();
                     let rows: Vec<Value> = rows
                         .into_iter()
-                        .map(|cells| {
+                        .zip(rotate.into_iter().chain(std::iter::repeat(false)))
+                        .map(|(cells, rotate)| {
                             let cells =
                                 cells.into_iter().zip(&affixes).map(|(c, a)| match (c, a) {
                                     (Some(Value::String(m)), Some((p, x))) => {
@@ -662,7 +664,13 @@ fn json_value() -> impl Strategy<Value = V> {
                                     (c, _) => c,
                                 });
                             let e = keys.iter().cloned().zip(cells);
-                            Value::Object(e.filter_map(|(k, v)| Some((k.into(), v?))).collect())
+                            let mut e: Vec<_> =
+                                e.filter_map(|(k, v)| Some((k.into(), v?))).collect();
+                            // Rows whose key order differs (no column order or a merged one).
+                            if rotate && !e.is_empty() {
+                                e.rotate_left(1);
+                            }
+                            Value::Object(e)
                         })
                         .collect();
                     if keyed {
@@ -948,4 +956,84 @@ fn prop_generator_reaches_affix_templates() {
         .count();
     assert!(hits >= 10, "{hits} of 300 generated values use a template");
     println!("{hits} of 300");
+}
+
+// ---- merged key orders ----
+
+/// Like the `versions` of `GET https://registry.npmjs.org/semver`: optional keys (`tap`,
+/// `engines`, `author`) first seen in an order that a later row refines, nested objects whose
+/// keys differ per row.
+fn npm_versions(rows: usize) -> V {
+    let versions = (0..rows)
+        .map(|i| {
+            let ver = format!("1.{i}.0");
+            let mut e = vec![("name", s("s")), ("version", s(&ver))];
+            let scripts = if i % 3 == 1 {
+                obj(vec![("test", s("tap")), ("lint", s("eslint"))])
+            } else {
+                obj(vec![("test", s("tap"))])
+            };
+            e.push(("scripts", scripts));
+            if i % 4 != 0 {
+                let tap = if i % 2 == 0 {
+                    obj(vec![("check", Value::Bool(true))])
+                } else {
+                    obj(vec![("timeout", n(30))])
+                };
+                e.push(("tap", tap));
+            }
+            if i % 4 >= 2 {
+                e.push(("engines", obj(vec![("node", s(">=10"))])));
+            }
+            if i % 4 == 1 || i % 4 == 3 {
+                e.push(("author", s("GitHub Inc.")));
+            }
+            e.push(("_id", s(&format!("s@{ver}"))));
+            (ver.into(), obj(e))
+        })
+        .collect();
+    obj(vec![("_id", s("s")), ("versions", Value::Object(versions))])
+}
+
+#[test]
+fn golden_merged_key_order_npm_versions() {
+    // Row 1 puts `author` right after `tap`, row 2 `engines` after `tap`, row 3 `author` after
+    // `engines`: the columns follow the merged order; differing nested objects stay JSON cells.
+    let v = npm_versions(4);
+    let t = to_min(&v);
+    let (body, used) = table::render_with(&v, true, true);
+    assert!(used.keyed && used.merged && used.sparse, "{body}");
+    assert_eq!(
+        body,
+        "{\"_id\":\"s\",\"versions\":\n@object 4 entries; columns: (key)|name=s|version:str|scripts:obj|tap:obj|engines:obj|author:str|_id:str\n1.0.0|1.0.0|{\"test\":\"tap\"}||||s@1.0.0\n1.1.0|1.1.0|{\"test\":\"tap\",\"lint\":\"eslint\"}|{\"timeout\":30}||GitHub Inc.|s@1.1.0\n1.2.0|1.2.0|{\"test\":\"tap\"}|{\"check\":true}|{\"node\":\">=10\"}||s@1.2.0\n1.3.0|1.3.0|{\"test\":\"tap\"}|{\"timeout\":30}|{\"node\":\">=10\"}|GitHub Inc.|s@1.3.0\n@end\n}"
+    );
+    assert_eq!(decode(&body).as_deref(), Some(t.as_str()));
+    let e = roundtrips(&pretty(&npm_versions(40))).unwrap();
+    assert!(e.transforms.contains(&"json-keyed-table"), "{}", e.text);
+}
+
+#[test]
+fn golden_inconsistent_key_orders_stay_json() {
+    // `a` before `b`, then `b` before `a`: no column order fits, so the rows stay JSON.
+    let t = r#"[{"a":1,"b":2},{"b":3,"a":4},{"a":5,"b":6}]"#;
+    let (body, used) = table::render_with(&parse(t).unwrap(), true, true);
+    assert!(!used.table, "{body}");
+    assert_eq!(body, t);
+}
+
+#[test]
+fn prop_generator_reaches_merged_key_orders() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let hits = (0..1000)
+        .filter(|_| {
+            let v = json_value().new_tree(&mut runner).unwrap().current();
+            table::render_with(&v, true, true).1.merged
+        })
+        .count();
+    assert!(
+        hits >= 5,
+        "{hits} of 1000 generated values merge key orders"
+    );
+    println!("{hits} of 1000");
 }
