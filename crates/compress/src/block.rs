@@ -153,6 +153,8 @@ fn looks_like_diff(text: &str) -> bool {
 /// One tool output, with what the walker knows about it.
 pub struct Block<'t> {
     pub text: &'t str,
+    /// `cache::hash(text)`, computed once by the walker.
+    pub hash: u128,
     pub kind: Kind,
 }
 
@@ -176,7 +178,7 @@ fn guarded(
     if b.kind != Kind::Compressible || b.text.len() < MIN_BYTES {
         return Result::Unchanged;
     }
-    let key = cache::key(b.text, b.kind);
+    let key = cache::key(b.hash, b.kind);
     if let Some(hit) = c.cache().get(&key) {
         return hit.map_or(Result::Unchanged, Result::Encoded);
     }
@@ -277,6 +279,7 @@ mod tests {
         let text = "line\n".repeat(100);
         let b = Block {
             text: &text,
+            hash: cache::hash(&text),
             kind: Kind::Compressible,
         };
         // Silence the expected panic's message in the test output.

@@ -35,8 +35,13 @@ struct Entry {
     bytes: usize,
 }
 
-pub fn key(text: &str, kind: Kind) -> Key {
-    (xxhash_rust::xxh3::xxh3_128(text.as_bytes()), kind)
+/// The content hash blocks are known by: the cache key, and the walker's duplicate check.
+pub fn hash(text: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(text.as_bytes())
+}
+
+pub fn key(hash: u128, kind: Kind) -> Key {
+    (hash, kind)
 }
 
 impl Cache {
@@ -78,7 +83,10 @@ mod tests {
     #[test]
     fn remembers_results_and_unchanged_alike() {
         let c = Cache::default();
-        let (a, b) = (key("a", Kind::Compressible), key("b", Kind::Compressible));
+        let (a, b) = (
+            key(hash("a"), Kind::Compressible),
+            key(hash("b"), Kind::Compressible),
+        );
         assert!(c.get(&a).is_none());
         let enc = Encoded {
             text: "A".into(),
@@ -88,7 +96,7 @@ mod tests {
         c.put(b, 1, None);
         assert_eq!(c.get(&a), Some(Some(enc)));
         assert_eq!(c.get(&b), Some(None));
-        assert_ne!(a, key("a", Kind::Diff), "the kind is part of the key");
+        assert_ne!(a, key(hash("a"), Kind::Diff), "the kind is part of the key");
     }
 
     #[test]
@@ -96,11 +104,11 @@ mod tests {
         let c = Cache::default();
         let big = BUDGET / 4 + 1;
         for i in 0..10u32 {
-            c.put(key(&i.to_string(), Kind::Compressible), big, None);
+            c.put(key(hash(&i.to_string()), Kind::Compressible), big, None);
         }
         let g = c.inner.lock().unwrap();
         let total: usize = g.new.values().chain(g.old.values()).map(|e| e.bytes).sum();
         assert!(total <= BUDGET, "{total}");
-        assert!(g.new.contains_key(&key("9", Kind::Compressible)));
+        assert!(g.new.contains_key(&key(hash("9"), Kind::Compressible)));
     }
 }

@@ -19,6 +19,7 @@ mod request;
 pub mod retrieve;
 
 pub use block::Kind;
+pub use cache::hash as content_hash;
 pub use request::{Compressor, Outcome, Report, Shape};
 
 /// Bumped whenever any encoder's output changes: a client's prompt cache is keyed on our bytes.

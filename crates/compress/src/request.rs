@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 
 use crate::Mode;
 use crate::block::{self, Block, Kind};
-use crate::cache::Cache;
+use crate::cache::{self, Cache};
 
 /// Which API a body is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -587,7 +587,7 @@ impl<'c, 'a> Walk<'c, 'a> {
             return;
         };
         self.report.blocks += 1;
-        let key = xxhash_rust::xxh3::xxh3_128(text.as_bytes());
+        let key = cache::hash(&text);
         if let Some(first) = self.seen.get(&key)
             && !first.is_empty()
             && text.len() >= block::MIN_BYTES
@@ -613,7 +613,17 @@ impl<'c, 'a> Walk<'c, 'a> {
             is_error,
             inner,
         );
-        let block = Block { text: inner, kind };
+        // The duplicate check's hash is the block's, unless the wrapper was peeled off.
+        let hash = if wrapped.is_some() {
+            cache::hash(inner)
+        } else {
+            key
+        };
+        let block = Block {
+            text: inner,
+            hash,
+            kind,
+        };
         match block::compress(self.compressor, &block) {
             block::Result::Unchanged => {}
             block::Result::Failed => self.report.failures += 1,

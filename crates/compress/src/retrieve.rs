@@ -11,7 +11,7 @@ use crate::lossy;
 
 /// The file holding `whole`, inside `dir`.
 pub fn path_for(dir: &Path, whole: &str) -> std::path::PathBuf {
-    let hash = xxhash_rust::xxh3::xxh3_128(whole.as_bytes());
+    let hash = crate::cache::hash(whole);
     dir.join(format!("{hash:032x}.txt"))
 }
 

@@ -32,8 +32,9 @@ const COUNT_CACHE_ENTRIES: usize = 100_000;
 pub struct Stage {
     /// As configured; used for loopback callers, which can read the `full` tier's files.
     main: Compressor,
-    /// For remote callers: they cannot read this machine's retrieve files, so never cut.
-    remote: Compressor,
+    /// For remote callers under `full`: they cannot read this machine's retrieve files, so
+    /// never cut. In the other modes they share `main` (and its cache).
+    remote: Option<Compressor>,
     counts: Mutex<HashMap<u128, u32>>,
 }
 
@@ -45,13 +46,9 @@ pub struct Saved {
 
 impl Stage {
     pub fn new(config: &ProxyConfig) -> Self {
-        let remote_mode = match config.compress {
-            Mode::Full => Mode::Lossless,
-            m => m,
-        };
         Self {
             main: Compressor::new(config.compress, config.retrieve_dir.clone()),
-            remote: Compressor::new(remote_mode, None),
+            remote: (config.compress == Mode::Full).then(|| Compressor::new(Mode::Lossless, None)),
             counts: Mutex::new(HashMap::new()),
         }
     }
@@ -88,7 +85,10 @@ impl Stage {
     }
 
     fn compressor(&self, local: bool) -> &Compressor {
-        if local { &self.main } else { &self.remote }
+        match &self.remote {
+            Some(remote) if !local => remote,
+            _ => &self.main,
+        }
     }
 
     /// The body to send upstream and what changed; `None` report when nothing did.
@@ -171,7 +171,7 @@ impl Stage {
     }
 
     fn tokens(&self, text: &str) -> u64 {
-        let key = xxhash_rust::xxh3::xxh3_128(text.as_bytes());
+        let key = headroom_compress::content_hash(text);
         if let Some(n) = self.counts.lock().ok().and_then(|c| c.get(&key).copied()) {
             return n as u64;
         }
@@ -207,4 +207,26 @@ pub fn headers(saved: &Saved, headers: &mut http::HeaderMap) {
         saved.before.saturating_sub(saved.after).to_string(),
     );
     put(headers, TOKENS_ESTIMATED, "true".to_owned());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_callers_never_get_cuts_they_could_not_redeem() {
+        let mut config = ProxyConfig::loopback(0, "http://127.0.0.1:1").unwrap();
+        config.compress = Mode::Full;
+        config.retrieve_dir = Some(std::env::temp_dir());
+        let full = Stage::new(&config);
+        assert_eq!(full.compressor(true).mode(), Mode::Full);
+        assert_eq!(full.compressor(false).mode(), Mode::Lossless);
+        assert!(full.compressor(false).retrieve_dir().is_none());
+        config.compress = Mode::Lossless;
+        let lossless = Stage::new(&config);
+        assert!(std::ptr::eq(
+            lossless.compressor(false),
+            lossless.compressor(true)
+        ));
+    }
 }
