@@ -58,8 +58,9 @@ impl Stage {
     }
 
     /// At start, when compression is on: create the `full` tier's retrieve dir, and off the
-    /// request path load the tokenizer (~60 ms) and remove retrieve files no session has cited
-    /// for a week.
+    /// request path remove retrieve files no session has cited for a week. The tokenizer (~25 MB
+    /// resident) is not loaded here but by the first count, beside the first compressed
+    /// request's upstream call: a proxy that never compresses anything stays small.
     pub fn warm(self: &Arc<Self>) {
         if self.mode() == Mode::Off {
             return;
@@ -74,7 +75,6 @@ impl Stage {
             tracing::warn!("cannot create the retrieve dir {}: {e}", dir.display());
         }
         tokio::task::spawn_blocking(move || {
-            let _ = bpe();
             if let Some(dir) = dir {
                 let n = headroom_compress::retrieve::prune(&dir);
                 if n > 0 {
