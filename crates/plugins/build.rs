@@ -25,6 +25,8 @@ const FIXTURES: &[&str] = &[
     "headroom-fixture-hostile",
     "headroom-fixture-future-api",
     "headroom-fixture-api-0-1",
+    "headroom-fixture-api-0-2",
+    "headroom-fixture-api-0-3",
 ];
 
 fn main() {

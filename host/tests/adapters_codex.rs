@@ -140,3 +140,66 @@ fn unusable_configs_are_refused_with_one_line_and_left_alone() {
         assert_eq!(fs::read_to_string(config(home)).unwrap(), *text);
     }
 }
+
+#[test]
+fn an_active_profile_choosing_another_provider_refuses_the_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    fs::create_dir_all(home.join(".codex")).unwrap();
+    let text = "profile = \"work\"\n\n[model_providers.azure]\nbase_url = \"https://x.openai.azure.com/openai\"\n\n[profiles.work]\nmodel_provider = \"azure\"\n";
+    fs::write(config(home), text).unwrap();
+    let o = run_in(home, &["plugins", "apply", "codex"], &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("~/.codex/config.toml: profiles.work.model_provider = \"azure\" (profile \"work\" is active) beats the top-level model_provider headroom sets; remove it, or select another profile"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(config(home)).unwrap(),
+        text,
+        "nothing written"
+    );
+
+    // A profile that does not choose a provider (or chooses headroom's) is fine.
+    let fine = text.replace("model_provider = \"azure\"", "model = \"o3\"");
+    fs::write(config(home), &fine).unwrap();
+    ok(&run_in(home, &["plugins", "apply", "codex"], &[]));
+    ok(&run_in(home, &["plugins", "revert", "codex"], &[]));
+    assert_eq!(fs::read_to_string(config(home)).unwrap(), fine);
+}
+
+#[test]
+fn at_user_scope_codex_is_routed_through_its_config_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let out = ok(&run_in(
+        home,
+        &[
+            "plugins", "apply", "codex", "--scope", "user", "--port", "8787",
+        ],
+        &[],
+    ));
+    assert!(
+        out.contains("note: Codex ignores OPENAI_BASE_URL, so at user scope it is routed through its own ~/.codex/config.toml too"),
+        "{out}"
+    );
+    let doc: toml_edit::DocumentMut = fs::read_to_string(config(home)).unwrap().parse().unwrap();
+    assert_eq!(doc["model_provider"].as_str(), Some("headroom"));
+    ok(&run_in(home, &["plugins", "revert", "codex"], &[]));
+    assert!(!home.join(".codex").exists());
+
+    // At provider scope there is no such note; system scope is not served at all.
+    let out = ok(&run_in(home, &["plugins", "apply", "codex"], &[]));
+    assert!(!out.contains("note:"), "{out}");
+    ok(&run_in(home, &["plugins", "revert", "codex"], &[]));
+    let o = run_in(
+        home,
+        &["plugins", "apply", "codex", "--scope", "system"],
+        &[],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Codex ignores OPENAI_BASE_URL"), "{err}");
+}

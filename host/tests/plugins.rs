@@ -48,7 +48,7 @@ fn list_shows_the_builtin_claude_adapter() {
         .unwrap();
     assert_eq!(c["detected"], "yes");
     assert_eq!(c["status"]["state"], "ok");
-    assert_eq!(c["manifest"]["api"], "0.2.0");
+    assert_eq!(c["manifest"]["api"], "0.3.0");
 }
 
 #[test]
@@ -153,7 +153,7 @@ fn files_that_are_not_adapters_get_one_line() {
         ),
         (
             fs::read(fixture("headroom_fixture_future_api")).unwrap(),
-            "needs adapter API 0.3; this headroom supports 0.1.x and 0.2.x",
+            "needs adapter API 0.4; this headroom supports 0.1.x, 0.2.x and 0.3.x",
         ),
     ];
     for (bytes, want) in cases {
@@ -249,7 +249,7 @@ fn hostile_adapters_are_contained_with_one_line_and_no_change() {
         .expect(&list);
     assert!(
         future.contains(
-            "incompatible: needs adapter API 0.3; this headroom supports 0.1.x and 0.2.x"
+            "incompatible: needs adapter API 0.4; this headroom supports 0.1.x, 0.2.x and 0.3.x"
         ),
         "{future}"
     );
@@ -322,9 +322,65 @@ fn install(home: &Path, wasm: &Path) -> String {
     ))
 }
 
+/// A login shell reads its own startup file only: bash the first of ~/.bash_profile,
+/// ~/.bash_login, ~/.profile; zsh ~/.zshrc. The block goes there, and new login shells see it.
+#[test]
+fn shell_env_writes_the_file_a_login_shell_reads() {
+    let h = home();
+    fs::write(h.path.join(".bashrc"), "# mine\n").unwrap();
+    fs::write(h.path.join(".bash_profile"), "# login\n").unwrap();
+    let before = user_files(&h.path);
+    let args = [
+        "plugins",
+        "apply",
+        "shell-env",
+        "--scope",
+        "user",
+        "--targets",
+        "claude",
+        "--port",
+        "8787",
+    ];
+    ok(&run_in(&h.path, &args, &[("SHELL", "/bin/bash")]));
+    for f in [".bashrc", ".bash_profile"] {
+        let text = fs::read_to_string(h.path.join(f)).unwrap();
+        assert!(text.contains("export ANTHROPIC_BASE_URL="), "{f}: {text}");
+    }
+    assert!(
+        !h.path.join(".profile").exists(),
+        "bash never reads it here"
+    );
+    let seen = std::process::Command::new("bash")
+        .args(["-l", "-c", "printf %s \"$ANTHROPIC_BASE_URL\""])
+        .env_clear()
+        .env("HOME", &h.path)
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&seen.stdout),
+        "http://127.0.0.1:8787"
+    );
+    ok(&run_in(&h.path, &["plugins", "revert", "shell-env"], &[]));
+    assert_eq!(user_files(&h.path), before);
+
+    let h = home();
+    let before = user_files(&h.path);
+    ok(&run_in(&h.path, &args, &[("SHELL", "/usr/bin/zsh")]));
+    assert!(
+        fs::read_to_string(h.path.join(".zshrc"))
+            .unwrap()
+            .contains("export ANTHROPIC_BASE_URL="),
+        "zsh reads ~/.zshrc, never ~/.profile"
+    );
+    ok(&run_in(&h.path, &["plugins", "revert", "shell-env"], &[]));
+    assert_eq!(user_files(&h.path), before);
+}
+
 #[test]
 fn shell_env_exports_a_quoted_block_and_reverts_exactly() {
-    // Existing rc files get the block; nothing else is created.
+    // Existing rc files get the block, and so does the file a login bash reads (~/.profile,
+    // created: without it a login shell would never see the exports); nothing else is created.
     let h = home();
     fs::write(h.path.join(".bashrc"), "# my bashrc\nalias ll='ls -l'").unwrap();
     let before = user_files(&h.path);
@@ -335,7 +391,7 @@ fn shell_env_exports_a_quoted_block_and_reverts_exactly() {
         "--scope",
         "user",
         "--targets",
-        "claude,codex,cursor",
+        "claude,cursor",
         "--port",
         "8787",
     ];
@@ -345,7 +401,11 @@ fn shell_env_exports_a_quoted_block_and_reverts_exactly() {
     assert!(rc.ends_with(
         "# >>> headroom persistent env >>>\nexport ANTHROPIC_BASE_URL='http://127.0.0.1:8787'\nexport ENABLE_TOOL_SEARCH='true'\nexport OPENAI_BASE_URL='http://127.0.0.1:8787/v1'\n# <<< headroom persistent env <<<\n"
     ), "{rc}");
-    assert!(!h.path.join(".profile").exists() && !h.path.join(".zshrc").exists());
+    assert_eq!(
+        fs::read_to_string(h.path.join(".profile")).unwrap(),
+        "# >>> headroom persistent env >>>\nexport ANTHROPIC_BASE_URL='http://127.0.0.1:8787'\nexport ENABLE_TOOL_SEARCH='true'\nexport OPENAI_BASE_URL='http://127.0.0.1:8787/v1'\n# <<< headroom persistent env <<<\n"
+    );
+    assert!(!h.path.join(".zshrc").exists() && !h.path.join(".bash_profile").exists());
     ok(&run_in(&h.path, &["plugins", "revert", "shell-env"], &[]));
     assert_eq!(user_files(&h.path), before);
 
@@ -758,7 +818,7 @@ fn bad_plugin_files_are_refused_with_one_line_and_nothing_installed() {
         (truncated, "not a WebAssembly component"),
         (
             fixture("headroom_fixture_future_api"),
-            "needs adapter API 0.3; this headroom supports 0.1.x and 0.2.x",
+            "needs adapter API 0.4; this headroom supports 0.1.x, 0.2.x and 0.3.x",
         ),
         (
             variant(

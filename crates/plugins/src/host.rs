@@ -1,7 +1,7 @@
 //! `AdapterHost`: every built-in and installed adapter, checked statically, run on demand.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context as _, anyhow, bail};
 use headroom_core::StateDir;
@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::consent::{Consent, Verdict};
 use crate::grants::{EnvLookup, describe};
+use crate::login::LoginEnv;
 use crate::manifest::{self, Manifest};
 use crate::policy::{CapabilityView, Policy};
 use crate::runtime::{self, Call, Sandbox};
@@ -27,6 +28,10 @@ pub struct HostOptions {
     pub state_dir: StateDir,
     pub path_env: Option<String>,
     pub env: Arc<EnvLookup>,
+    /// The user's login environment (`env.login-get`), shared by every host loaded from these
+    /// options or a clone of them (so one command runs the login shell at most once): made from
+    /// the first host's `home`, `env` and `path_env`, the shell run on its first use.
+    login: Arc<OnceLock<Arc<LoginEnv>>>,
 }
 
 impl HostOptions {
@@ -39,6 +44,16 @@ impl HostOptions {
             system_root: PathBuf::from("/"),
             path_env: std::env::var("PATH").ok(),
             env: Arc::new(|n: &str| std::env::var(n).ok()),
+            login: Arc::default(),
+        }
+    }
+
+    /// These options with the login environment not computed yet: what a login shell started
+    /// from now on sees (after `install apply` wrote the user's startup files, for instance).
+    pub fn with_fresh_login(&self) -> Self {
+        Self {
+            login: Arc::default(),
+            ..self.clone()
         }
     }
 }
@@ -101,6 +116,13 @@ pub struct AdapterContext {
     pub targets: Vec<String>,
 }
 
+impl AdapterContext {
+    /// The deployment's proxy origin as adapters are told it: no trailing slash, no `/v1`.
+    pub fn proxy_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Provider,
@@ -132,6 +154,32 @@ pub struct RouteStatus {
     pub details: Vec<String>,
 }
 
+/// What decides where a tool sends its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteSource {
+    /// A setting in one of the tool's config files.
+    Config,
+    /// An environment variable (of a new login shell, or of the process running the adapter).
+    Environment,
+    /// Nothing is set: the tool uses its built-in endpoint.
+    Default,
+}
+
+/// Where one tool sends its requests now, as its adapter resolved it (sanitized). Whether that
+/// is headroom is the host's call (comparing `url` with the deployment's proxy URL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    /// One of the context's targets.
+    pub target: String,
+    /// The base URL in effect; `None` when the tool uses its built-in default.
+    pub url: Option<String>,
+    pub source: RouteSource,
+    /// The file and key, or the variable, that decides it.
+    pub via: String,
+    pub notes: Vec<String>,
+}
+
 /// An adapter's own refusal (as opposed to a trap or a denial), its message sanitized.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AdapterError {
@@ -148,6 +196,9 @@ pub enum AdapterError {
 pub struct AdapterHost {
     opts: HostOptions,
     entries: Vec<PluginEntry>,
+    /// The user's login environment (`env.login-get`), computed on first use, shared by calls
+    /// (and by every host loaded from the same [`HostOptions`]).
+    login: Arc<LoginEnv>,
 }
 
 impl AdapterHost {
@@ -219,7 +270,21 @@ impl AdapterHost {
                 e.decisions = view(m, None);
             }
         }
-        Self { opts, entries }
+        let login = opts
+            .login
+            .get_or_init(|| {
+                Arc::new(LoginEnv::new(
+                    &opts.home,
+                    &*opts.env,
+                    opts.path_env.as_deref(),
+                ))
+            })
+            .clone();
+        Self {
+            opts,
+            entries,
+            login,
+        }
     }
 
     /// Compile every usable adapter (into the cache) and check its imports against this host,
@@ -329,6 +394,7 @@ impl AdapterHost {
             home: self.opts.home.clone(),
             system_root: self.opts.system_root.clone(),
             path_env: self.opts.path_env.clone(),
+            login: self.login.clone(),
         };
         let mut call = Call::new(&component, api_of(e)?, sandbox)
             .with_context(|| format!("adapter {}", e.id))?;
@@ -346,6 +412,47 @@ impl AdapterHost {
     pub fn status(&self, id: &str, ctx: &AdapterContext) -> anyhow::Result<RouteStatus> {
         let e = self.get(id)?;
         self.run(e, self.policy(e)?, "status", |c| c.status(ctx))
+    }
+
+    /// Where each tool of `ctx.targets` sends its requests: one route per target, in that order.
+    /// A 0.3 adapter reports them (`routing`, run like `status`); a route for a target not in
+    /// `ctx.targets` is dropped, the first of several for one target wins. A target it left out,
+    /// and every target of a 0.1/0.2 adapter (which has no `routing` export), is derived from
+    /// `status`: routed means the proxy URL, with source `config`.
+    pub fn routing(&self, id: &str, ctx: &AdapterContext) -> anyhow::Result<Vec<Route>> {
+        let e = self.get(id)?;
+        let api = api_of(e)?;
+        let reported = match api {
+            wit::Api::V0_1 | wit::Api::V0_2 => Vec::new(),
+            wit::Api::V0_3 => self.run(e, self.policy(e)?, "routing", |c| c.routing(ctx))?,
+        };
+        let mut routes: Vec<Option<Route>> = ctx
+            .targets
+            .iter()
+            .map(|t| reported.iter().find(|r| &r.target == t).cloned())
+            .collect();
+        if routes.iter().any(Option::is_none) {
+            let status = self.status(id, ctx)?;
+            let version = e.manifest.as_ref().map(|m| m.api.as_str()).unwrap_or("?");
+            let note = match api {
+                wit::Api::V0_3 => format!(
+                    "adapter {id} did not report this tool's routing: read from its status (routed or not only)"
+                ),
+                _ => format!("adapter API {version} reports only routed or not (its status)"),
+            };
+            for (slot, target) in routes.iter_mut().zip(&ctx.targets) {
+                if slot.is_none() {
+                    *slot = Some(Route {
+                        target: target.clone(),
+                        url: status.routed.then(|| ctx.proxy_url()),
+                        source: RouteSource::Config,
+                        via: status.details.join("; "),
+                        notes: vec![note.clone()],
+                    });
+                }
+            }
+        }
+        Ok(routes.into_iter().flatten().collect())
     }
 
     /// The adapter's plan for `ctx`, authorized by its policy (the edit grants the executor

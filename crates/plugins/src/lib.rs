@@ -8,6 +8,7 @@
 //! * [`candidate`]: the check before one is installed, and what its consent screen shows.
 //! * [`facts`]: what the host answers about credentials so adapters never read them.
 //! * [`grants`]: capability paths made concrete (`${VAR:-default}`, logical paths).
+//! * [`login`]: what a new login shell of the user's shell exports (`env.login-get`).
 //! * [`runtime`]: the wasmtime engine, per-call limits, the host imports.
 //! * [`cache`]: compiled components on disk.
 //! * [`wit`]: the adapter API, one module per version: bindings and conversions.
@@ -21,6 +22,7 @@ pub mod consent;
 pub mod facts;
 pub mod grants;
 pub mod host;
+pub mod login;
 pub mod manifest;
 pub mod policy;
 pub mod runtime;
@@ -29,7 +31,7 @@ pub mod wit;
 
 pub use host::{
     AdapterContext, AdapterError, AdapterHost, Detection, EntryStatus, HostOptions, PluginEntry,
-    RouteStatus, Scope, Source,
+    Route, RouteSource, RouteStatus, Scope, Source,
 };
 pub use manifest::{HOST_API, Manifest, inspect};
 pub use policy::{CapabilityView, Policy};

@@ -8,11 +8,11 @@ use thiserror::Error;
 use crate::grants::leading_var;
 use crate::policy::is_secret_env;
 
-/// The newest adapter API this host implements (`wit/v0.2`, `package headroom:adapter@0.2.0`).
-pub const HOST_API: &str = "0.2.0";
+/// The newest adapter API this host implements (`wit/v0.3`, `package headroom:adapter@0.3.0`).
+pub const HOST_API: &str = "0.3.0";
 /// Every adapter API this host serves, oldest first: a component built against any of them
 /// runs (`crate::wit::Api`). Each is `major.minor.patch`, the newest patch of that minor.
-pub const SUPPORTED_APIS: &[&str] = &["0.1.0", HOST_API];
+pub const SUPPORTED_APIS: &[&str] = &["0.1.0", "0.2.0", HOST_API];
 pub const MANIFEST_SECTION: &str = "headroom:manifest";
 
 // Unknown keys are found structurally before deserializing (see `unknown_key`), so they are
@@ -211,9 +211,14 @@ pub fn check_api(api: &str) -> Result<(), ManifestError> {
             .iter()
             .map(|h| format!("{}.x", short(&semver::Version::parse(h).expect("valid"))))
             .collect();
+        let supports = match supports.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => String::new(),
+        };
         return Err(ManifestError::Api {
             needs: short(&want),
-            supports: supports.join(" and "),
+            supports,
         });
     }
     Ok(())
@@ -363,13 +368,14 @@ keys = ["/a"]
     fn api_range() {
         assert!(check_api("0.1.0").is_ok());
         assert!(check_api("0.2.0").is_ok());
+        assert!(check_api("0.3.0").is_ok());
         assert_eq!(
-            check_api("0.3.0").unwrap_err().to_string(),
-            "needs adapter API 0.3; this headroom supports 0.1.x and 0.2.x"
+            check_api("0.4.0").unwrap_err().to_string(),
+            "needs adapter API 0.4; this headroom supports 0.1.x, 0.2.x and 0.3.x"
         );
         assert!(check_api("1.0.0").is_err());
         assert!(check_api("0.0.1").is_err());
-        for newer_patch in ["0.1.9", "0.2.1"] {
+        for newer_patch in ["0.1.9", "0.2.1", "0.3.1"] {
             assert!(
                 check_api(newer_patch).is_err(),
                 "{newer_patch}: a newer patch of the contract than the host knows"
@@ -412,7 +418,7 @@ keys = ["/a"]
             .expect("API_VERSION in the SDK");
         assert_eq!(check_api(v), Ok(()));
         assert!(
-            sdk.contains("path: \"../../wit/v0.2\""),
+            sdk.contains("path: \"../../wit/v0.3\""),
             "the SDK binds the newest WIT"
         );
         let package = |wit: &str| {
@@ -422,13 +428,19 @@ keys = ["/a"]
                 .expect("package line")
                 .to_owned()
         };
-        let newest = package(include_str!("../../../wit/v0.2/adapter.wit"));
+        let newest = package(include_str!("../../../wit/v0.3/adapter.wit"));
         assert_eq!(check_api(&newest), Ok(()));
         assert_eq!(newest, v);
         assert_eq!(newest, HOST_API);
         let oldest = package(include_str!("../../../wit/v0.1/adapter.wit"));
-        assert_eq!(check_api(&oldest), Ok(()));
-        assert_eq!(SUPPORTED_APIS, [oldest.as_str(), newest.as_str()]);
+        let middle = package(include_str!("../../../wit/v0.2/adapter.wit"));
+        for old in [&oldest, &middle] {
+            assert_eq!(check_api(old), Ok(()));
+        }
+        assert_eq!(
+            SUPPORTED_APIS,
+            [oldest.as_str(), middle.as_str(), newest.as_str()]
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
@@ -17,7 +17,8 @@ use wasmtime_wasi::p2::{DynPollable, Pollable};
 use wasmtime_wasi::{HostMonotonicClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::grants::to_logical;
-use crate::host::{AdapterContext, AdapterError, Detection, RouteStatus};
+use crate::host::{AdapterContext, AdapterError, Detection, Route, RouteStatus};
+use crate::login::LoginEnv;
 use crate::policy::Policy;
 use crate::wit::{self, Api};
 
@@ -125,6 +126,8 @@ pub struct Sandbox {
     pub home: PathBuf,
     pub system_root: PathBuf,
     pub path_env: Option<String>,
+    /// What a new login shell exports (`env.login-get`): computed once per host.
+    pub login: Arc<LoginEnv>,
 }
 
 /// Why a host import refused or failed, whatever the API version (each version's `host-error`
@@ -211,6 +214,9 @@ pub(crate) struct State {
     clock_start: Instant,
     /// The current export call's wall-clock deadline.
     deadline: Instant,
+    /// Time the guest spent waiting for the host's login shell (`env.login-get`), not yet
+    /// given back to its epoch deadline: that wait is the host's, not the guest's.
+    credit: Duration,
 }
 
 impl WasiView for State {
@@ -257,10 +263,21 @@ impl Call {
             denials: 0,
             clock_start,
             deadline: clock_start + CALL_DEADLINE,
+            credit: Duration::ZERO,
         };
         let mut store = Store::new(engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(deadline_ticks());
+        // At the deadline, the time the host kept the guest waiting is added once; then it traps.
+        store.epoch_deadline_callback(|mut store| {
+            let credit = std::mem::take(&mut store.data_mut().credit);
+            if credit.is_zero() {
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
+            }
+            Ok(wasmtime::UpdateDeadline::Continue(
+                (credit.as_millis() / TICK.as_millis()) as u64 + 1,
+            ))
+        });
         let pre = wit::AdapterPre::new(api, component)?;
         let adapter = match pre.instantiate(&mut store) {
             Ok(a) => a,
@@ -308,6 +325,17 @@ impl Call {
         self.finish("status", r)
     }
 
+    /// Where each tool sends its requests, as the adapter reports it (API 0.3 on; nothing for
+    /// older ones).
+    pub fn routing(
+        &mut self,
+        ctx: &AdapterContext,
+    ) -> anyhow::Result<Result<Vec<Route>, AdapterError>> {
+        self.start_deadline();
+        let r = self.adapter.routing(&mut self.store, ctx);
+        self.finish("routing", r)
+    }
+
     /// The adapter's plan, its paths made logical, not yet authorized.
     pub fn apply(&mut self, ctx: &AdapterContext) -> anyhow::Result<Result<Plan, AdapterError>> {
         self.start_deadline();
@@ -319,7 +347,9 @@ impl Call {
     /// wall-clock one for the time it waits.
     fn start_deadline(&mut self) {
         self.store.set_epoch_deadline(deadline_ticks());
-        self.store.data_mut().deadline = Instant::now() + CALL_DEADLINE;
+        let state = self.store.data_mut();
+        state.deadline = Instant::now() + CALL_DEADLINE;
+        state.credit = Duration::ZERO;
     }
 
     /// How many host calls were denied during this call.
@@ -611,6 +641,21 @@ impl State {
             return Err(self.deny(format!("read env {name}")));
         }
         Ok(self.sandbox.policy.env_value(name))
+    }
+
+    /// `env.login-get` (API 0.3): the same name policy as `env.get`; the value is what a new
+    /// login shell of the user's shell exports. The wait for that shell (the first time, per
+    /// host) does not count against the call's time limit.
+    pub(crate) fn env_login_get(&mut self, name: &str) -> Result<Option<String>, HostError> {
+        if !self.sandbox.policy.may_read_env(name) {
+            return Err(self.deny(format!("read env {name}")));
+        }
+        let started = Instant::now();
+        let r = self.sandbox.login.get(name);
+        let waited = started.elapsed();
+        self.deadline += waited;
+        self.credit += waited;
+        r.map_err(HostError::Io)
     }
 
     /// `facts.codex-login` (API 0.2): the kind of login, never the credential.

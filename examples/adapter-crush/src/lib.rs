@@ -4,7 +4,8 @@
 //! leaves everything else in the file (keys, API key references, models, order) alone.
 
 use headroom_adapter_sdk::{
-    Adapter, AdapterError, Context, Detection, Plan, Scope, Status, config, edit, env_or, host,
+    Adapter, AdapterError, Context, Detection, Plan, Route, Scope, Status, config, edit, env_or,
+    host, route,
 };
 use serde_json::{Value, json};
 
@@ -87,6 +88,41 @@ impl Adapter for Crush {
             });
         }
         Ok(Status { routed, details })
+    }
+
+    /// Crush goes through headroom only if both providers do: report the first that does not
+    /// point at the proxy (headroom compares the URL itself), else the first.
+    fn routing(ctx: Context) -> Result<Vec<Route>, AdapterError> {
+        if !route::wanted(&ctx, "crush") {
+            return Ok(vec![]);
+        }
+        let cfg = crush_config()?;
+        let file = config_file();
+        let urls: Vec<(&str, Option<String>)> = PROVIDERS
+            .iter()
+            .map(|(id, _)| {
+                let url = cfg
+                    .as_ref()
+                    .and_then(|c| c.pointer(&pointer(id)))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                (*id, route::set(url))
+            })
+            .collect();
+        let (id, url) = urls
+            .iter()
+            .find(|(_, u)| {
+                !u.as_deref()
+                    .is_some_and(|u| route::points_at(u, &ctx.proxy_url))
+            })
+            .unwrap_or(&urls[0]);
+        Ok(vec![match url {
+            Some(u) => route::config("crush", u, format!("{file} providers.{id}.base_url")),
+            None => route::default(
+                "crush",
+                format!("{file} providers.{id}.base_url is unset (Crush's built-in endpoint)"),
+            ),
+        }])
     }
 
     fn apply(ctx: Context) -> Result<Plan, AdapterError> {

@@ -1,12 +1,23 @@
 //! Claude Code reads `env` from `settings.json` (in `$CLAUDE_CONFIG_DIR`, default `~/.claude`),
 //! and those values beat exported variables: the one place that routes every Claude session.
+//!
+//! Its routing, in Claude Code's own order: settings.json `env.ANTHROPIC_BASE_URL`, else the
+//! `ANTHROPIC_BASE_URL` a new login shell exports, else https://api.anthropic.com.
 
 use headroom_adapter_sdk::{
-    Adapter, AdapterError, Context, Detection, Plan, Scope, Status, config, edit, env_or, host,
+    Adapter, AdapterError, Context, Detection, Plan, Route, Scope, Status, config, edit, env_or,
+    host, route,
 };
 use serde_json::{Value, json};
 
 struct Claude;
+
+const TARGET: &str = "claude";
+const VAR: &str = "ANTHROPIC_BASE_URL";
+const DEFAULT_URL: &str = "https://api.anthropic.com";
+/// True of every custom base URL, headroom's included: say it wherever one is in effect.
+const CLAUDE_AI_ONLY: &str = "Claude Code's Remote Control (and other claude.ai-only features) are not available behind a custom ANTHROPIC_BASE_URL";
+const LATER_ONLY: &str = "only shells and programs started after the install see it";
 
 fn config_dir() -> String {
     env_or("CLAUDE_CONFIG_DIR", "~/.claude")
@@ -28,6 +39,53 @@ fn settings() -> Result<Option<Value>, AdapterError> {
         )));
     }
     Ok(Some(v))
+}
+
+/// settings.json `env.ANTHROPIC_BASE_URL` (None when absent or empty); a non-string is refused,
+/// since what Claude Code would make of it is not ours to guess.
+fn settings_url(settings: Option<&Value>) -> Result<Option<String>, AdapterError> {
+    match settings.and_then(|s| s.pointer("/env/ANTHROPIC_BASE_URL")) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(route::set(Some(s.clone()))),
+        Some(_) => Err(AdapterError::InvalidConfig(format!(
+            "{}: env.ANTHROPIC_BASE_URL is not a string",
+            settings_path()
+        ))),
+    }
+}
+
+/// Where Claude Code sends its requests now.
+fn resolve() -> Result<Route, AdapterError> {
+    let file = settings_path();
+    if let Some(url) = settings_url(settings()?.as_ref())? {
+        let mut r = route::config(TARGET, &url, format!("{file} env.{VAR}"));
+        if !route::same_url(&url, DEFAULT_URL) {
+            r.notes.push(CLAUDE_AI_ONLY.into());
+        }
+        return Ok(r);
+    }
+    let login = route::set(host::login_env(VAR)?);
+    let here = route::set(host::env(VAR)?);
+    let mut r = match &login {
+        Some(url) => {
+            let mut r = route::environment(TARGET, url, format!("{VAR} (login shell)"));
+            if !route::same_url(url, DEFAULT_URL) {
+                r.notes.push(CLAUDE_AI_ONLY.into());
+            }
+            r
+        }
+        None => route::default(TARGET, format!("built-in default {DEFAULT_URL}")),
+    };
+    match (&login, &here) {
+        (Some(l), h) if h.as_deref().is_none_or(|h| !route::same_url(h, l)) => {
+            r.notes.push(LATER_ONLY.into())
+        }
+        (None, Some(h)) => r.notes.push(format!(
+            "{VAR}={h} is set in this environment only: a new login shell does not export it"
+        )),
+        _ => {}
+    }
+    Ok(r)
 }
 
 fn provider_only(ctx: &Context) -> Result<(), AdapterError> {
@@ -67,6 +125,13 @@ impl Adapter for Claude {
         Ok(Status { routed, details })
     }
 
+    fn routing(ctx: Context) -> Result<Vec<Route>, AdapterError> {
+        if !route::wanted(&ctx, TARGET) {
+            return Ok(vec![]);
+        }
+        Ok(vec![resolve()?])
+    }
+
     fn apply(ctx: Context) -> Result<Plan, AdapterError> {
         provider_only(&ctx)?;
         settings()?;
@@ -76,7 +141,7 @@ impl Adapter for Claude {
                 edit::json_set(&file, "/env/ANTHROPIC_BASE_URL", json!(ctx.proxy_url)),
                 edit::json_set(&file, "/env/ENABLE_TOOL_SEARCH", json!("true")),
             ],
-            notes: vec![],
+            notes: vec![CLAUDE_AI_ONLY.into()],
         })
     }
 }

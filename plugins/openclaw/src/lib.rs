@@ -3,9 +3,13 @@
 //! time any more, so routing is persisted: each configured provider's `baseUrl` points at the
 //! proxy (`/v1` for OpenAI-style APIs, none for `anthropic-messages`). Previous values come back
 //! from headroom's journal on revert.
+//!
+//! Its routing: OpenClaw goes through headroom only if every configured provider does, so the
+//! provider reported is the first whose `baseUrl` does not point at the proxy (else the first).
 
 use headroom_adapter_sdk::{
-    Adapter, AdapterError, Context, Detection, Plan, Scope, Status, config, edit, host,
+    Adapter, AdapterError, Context, Detection, Plan, Route, Scope, Status, config, edit, host,
+    route,
 };
 use serde_json::{Value, json};
 
@@ -61,6 +65,55 @@ fn seg(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
+const TARGET: &str = "openclaw";
+
+/// Where OpenClaw's providers send their requests with this config.
+fn resolve(cfg: &Value, path: &str, proxy_url: &str) -> Result<Route, AdapterError> {
+    let providers: Vec<(&String, Option<String>)> =
+        match cfg.pointer("/models/providers").and_then(|p| p.as_object()) {
+            None => vec![],
+            Some(map) => map
+                .iter()
+                .filter(|(_, p)| p.is_object())
+                .map(|(id, p)| match p.get("baseUrl") {
+                    None | Some(Value::Null) => Ok((id, None)),
+                    Some(Value::String(u)) => Ok((id, route::set(Some(u.clone())))),
+                    Some(_) => Err(AdapterError::InvalidConfig(format!(
+                        "{path}: models.providers.{id}.baseUrl is not a string"
+                    ))),
+                })
+                .collect::<Result<_, _>>()?,
+        };
+    let Some((id, url)) = providers
+        .iter()
+        .find(|(_, u)| !u.as_deref().is_some_and(|u| route::points_at(u, proxy_url)))
+        .or(providers.first())
+    else {
+        return Ok(route::default(
+            TARGET,
+            format!("{path}: no models.providers configured (OpenClaw's built-in endpoints)"),
+        ));
+    };
+    let mut r = match url {
+        Some(u) => route::config(TARGET, u, format!("{path} models.providers.{id}.baseUrl")),
+        None => route::default(
+            TARGET,
+            format!(
+                "{path} models.providers.{id}.baseUrl is unset (the provider's built-in endpoint)"
+            ),
+        ),
+    };
+    for (other, u) in &providers {
+        if other != id {
+            r.notes.push(format!(
+                "provider {other} -> {}",
+                u.as_deref().unwrap_or("its built-in endpoint")
+            ));
+        }
+    }
+    Ok(r)
+}
+
 impl Adapter for OpenClaw {
     fn detect() -> Result<Detection, AdapterError> {
         let mut evidence = Vec::new();
@@ -99,6 +152,18 @@ impl Adapter for OpenClaw {
             ));
         }
         Ok(Status { routed, details })
+    }
+
+    fn routing(ctx: Context) -> Result<Vec<Route>, AdapterError> {
+        if !route::wanted(&ctx, TARGET) {
+            return Ok(vec![]);
+        }
+        let (path, cfg) = openclaw_config()?;
+        Ok(vec![resolve(
+            cfg.as_ref().unwrap_or(&Value::Null),
+            &path,
+            &ctx.proxy_url,
+        )?])
     }
 
     fn apply(ctx: Context) -> Result<Plan, AdapterError> {

@@ -1,9 +1,14 @@
 //! OpenCode reads `$OPENCODE_CONFIG` (default `~/.config/opencode/opencode.json`). Routing adds a
 //! `provider.headroom` entry (OpenAI-compatible, `baseURL` = the proxy); the user's own providers
 //! and model choice are untouched.
+//!
+//! Its routing follows the model OpenCode uses: the top-level `model` ("<provider>/<model>")
+//! selects a provider, whose `options.baseURL` is where requests go (unset: that provider's
+//! built-in endpoint). A model picked in the TUI without `model` in the file cannot be seen.
 
 use headroom_adapter_sdk::{
-    Adapter, AdapterError, Context, Detection, Plan, Scope, Status, config, edit, env_or, host,
+    Adapter, AdapterError, Context, Detection, Plan, Route, Scope, Status, config, edit, env_or,
+    host, route,
 };
 use serde_json::{Value, json};
 
@@ -24,6 +29,73 @@ fn opencode_config() -> Result<Option<Value>, AdapterError> {
         )));
     }
     Ok(Some(v))
+}
+
+const TARGET: &str = "opencode";
+
+fn base_url(cfg: &Value, path: &str, id: &str) -> Result<Option<String>, AdapterError> {
+    match cfg
+        .get("provider")
+        .and_then(|p| p.get(id))
+        .and_then(|p| p.get("options"))
+        .and_then(|o| o.get("baseURL"))
+    {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(u)) => Ok(route::set(Some(u.clone()))),
+        Some(_) => Err(AdapterError::InvalidConfig(format!(
+            "{path}: provider.{id}.options.baseURL is not a string"
+        ))),
+    }
+}
+
+/// Where OpenCode sends its requests with this config.
+fn resolve(cfg: &Value, path: &str) -> Result<Route, AdapterError> {
+    let model = match cfg.get("model") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(m)) => route::set(Some(m.clone())),
+        Some(_) => {
+            return Err(AdapterError::InvalidConfig(format!(
+                "{path}: \"model\" is not a string"
+            )));
+        }
+    };
+    let Some(model) = model else {
+        return Ok(match base_url(cfg, path, "headroom")? {
+            Some(url) => {
+                let mut r = route::config(
+                    TARGET,
+                    &url,
+                    format!("{path} provider.headroom.options.baseURL"),
+                );
+                r.notes.push(format!(
+                    "{path} sets no model: OpenCode goes through headroom only with a model of the \"headroom\" provider (choose one with /models)"
+                ));
+                r
+            }
+            None => route::default(
+                TARGET,
+                format!("{path} sets no model and no provider.headroom (built-in endpoints)"),
+            ),
+        });
+    };
+    let id = model.split('/').next().unwrap_or_default();
+    let mut r = match base_url(cfg, path, id)? {
+        Some(url) => route::config(
+            TARGET,
+            &url,
+            format!("{path} provider.{id}.options.baseURL"),
+        ),
+        None => route::default(
+            TARGET,
+            format!(
+                "{path} model \"{model}\": provider \"{id}\" sets no options.baseURL (its built-in endpoint)"
+            ),
+        ),
+    };
+    r.notes.push(format!(
+        "{path} model = \"{model}\" selects provider \"{id}\""
+    ));
+    Ok(r)
 }
 
 impl Adapter for OpenCode {
@@ -54,6 +126,15 @@ impl Adapter for OpenCode {
                 url.unwrap_or_else(|| "none".into())
             )],
         })
+    }
+
+    fn routing(ctx: Context) -> Result<Vec<Route>, AdapterError> {
+        if !route::wanted(&ctx, TARGET) {
+            return Ok(vec![]);
+        }
+        let path = config_path();
+        let cfg = opencode_config()?.unwrap_or_else(|| Value::Object(Default::default()));
+        Ok(vec![resolve(&cfg, &path)?])
     }
 
     fn apply(ctx: Context) -> Result<Plan, AdapterError> {

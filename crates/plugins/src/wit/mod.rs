@@ -1,23 +1,48 @@
 //! The host ↔ adapter contract, one module per adapter API version (`wit/v0.1` → [`v0_1`],
-//! `wit/v0.2` → [`v0_2`]). Each holds its bindings, its host imports (thin: the runtime answers
-//! them after asking the policy) and every conversion between its types and the host's, so a
-//! later version sits beside the others without touching the rest of the host. [`Api`] picks
-//! the version a component is served by, from its manifest's `api`.
+//! `wit/v0.2` → [`v0_2`], `wit/v0.3` → [`v0_3`]). Each holds its bindings, its host imports
+//! (thin: the runtime answers them after asking the policy) and every conversion between its
+//! types and the host's, so a later version sits beside the others without touching the rest of
+//! the host. [`Api`] picks the version a component is served by, from its manifest's `api`.
 
 use headroom_edits::Plan;
 use wasmtime::Store;
 use wasmtime::component::Component;
 
-use crate::host::{AdapterContext, AdapterError, Detection, RouteStatus};
+use crate::host::{AdapterContext, AdapterError, Detection, Route, RouteStatus};
 use crate::runtime::State;
 
 /// What every API version shares once its `bindgen!` has run in the invoking module: the linker,
 /// the instance wrapper, every conversion between the version's types and the host's, and the
-/// host imports common to all versions (fs, env, which, log). A version module adds only what is
-/// its own (0.2's `facts`). The versions' types are distinct, so one body is expanded per module
+/// host imports common to all versions (fs, env, which, log; `common_api!(login_get)` adds 0.3's
+/// `env.login-get`). A version module adds only what is its own (`facts_api!` from 0.2 on, 0.3's
+/// `routing` export). The versions' types are distinct, so one body is expanded per module
 /// rather than shared through generics.
 macro_rules! common_api {
+    // 0.1 and 0.2: `env.get` only.
     () => {
+        common_api!(@body);
+
+        impl headroom::adapter::env::Host for State {
+            fn get(&mut self, name: String) -> Result<Option<String>, t::HostError> {
+                Ok(self.env_get(&name)?)
+            }
+        }
+    };
+    // 0.3 on: `env.login-get` too.
+    (login_get) => {
+        common_api!(@body);
+
+        impl headroom::adapter::env::Host for State {
+            fn get(&mut self, name: String) -> Result<Option<String>, t::HostError> {
+                Ok(self.env_get(&name)?)
+            }
+
+            fn login_get(&mut self, name: String) -> Result<Option<String>, t::HostError> {
+                Ok(self.env_login_get(&name)?)
+            }
+        }
+    };
+    (@body) => {
         use headroom_edits::{BlockPlacement, Edit, MarkerStyle, Plan};
         use wasmtime::Store;
         use wasmtime::component::{Component, HasSelf, Linker};
@@ -104,7 +129,7 @@ macro_rules! common_api {
 
         fn context(c: &AdapterContext) -> t::Context {
             t::Context {
-                proxy_url: format!("http://127.0.0.1:{}", c.port),
+                proxy_url: c.proxy_url(),
                 port: c.port,
                 scope: match c.scope {
                     Scope::Provider => t::Scope::Provider,
@@ -232,12 +257,6 @@ macro_rules! common_api {
             }
         }
 
-        impl headroom::adapter::env::Host for State {
-            fn get(&mut self, name: String) -> Result<Option<String>, t::HostError> {
-                Ok(self.env_get(&name)?)
-            }
-        }
-
         impl headroom::adapter::which::Host for State {
             fn find(&mut self, name: String) -> Result<Option<String>, t::HostError> {
                 Ok(self.which_find(&name)?)
@@ -259,14 +278,33 @@ macro_rules! common_api {
     };
 }
 
+/// The `facts` import (API 0.2 on), expanded after [`common_api!`] in each version that has it.
+macro_rules! facts_api {
+    () => {
+        impl headroom::adapter::facts::Host for State {
+            fn codex_login(&mut self) -> Result<headroom::adapter::facts::LoginKind, t::HostError> {
+                use crate::facts::LoginKind;
+                use headroom::adapter::facts::LoginKind as L;
+                Ok(match self.fact_codex_login()? {
+                    LoginKind::None => L::None,
+                    LoginKind::ApiKey => L::ApiKey,
+                    LoginKind::Chatgpt => L::Chatgpt,
+                })
+            }
+        }
+    };
+}
+
 pub mod v0_1;
 pub mod v0_2;
+pub mod v0_3;
 
 /// An adapter API version this host serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
     V0_1,
     V0_2,
+    V0_3,
 }
 
 impl Api {
@@ -276,6 +314,7 @@ impl Api {
         match (v.major, v.minor) {
             (0, 1) => Ok(Api::V0_1),
             (0, 2) => Ok(Api::V0_2),
+            (0, 3) => Ok(Api::V0_3),
             _ => anyhow::bail!("adapter API {api} is not served by this headroom"),
         }
     }
@@ -286,6 +325,7 @@ impl Api {
         match self {
             Api::V0_1 => v0_1::check_imports(component),
             Api::V0_2 => v0_2::check_imports(component),
+            Api::V0_3 => v0_3::check_imports(component),
         }
     }
 }
@@ -294,6 +334,7 @@ impl Api {
 pub(crate) enum AdapterPre {
     V0_1(v0_1::AdapterPre),
     V0_2(v0_2::AdapterPre),
+    V0_3(v0_3::AdapterPre),
 }
 
 impl AdapterPre {
@@ -301,6 +342,7 @@ impl AdapterPre {
         Ok(match api {
             Api::V0_1 => AdapterPre::V0_1(v0_1::AdapterPre::new(component)?),
             Api::V0_2 => AdapterPre::V0_2(v0_2::AdapterPre::new(component)?),
+            Api::V0_3 => AdapterPre::V0_3(v0_3::AdapterPre::new(component)?),
         })
     }
 
@@ -309,14 +351,16 @@ impl AdapterPre {
         Ok(match self {
             AdapterPre::V0_1(p) => Adapter::V0_1(p.instantiate(store)?),
             AdapterPre::V0_2(p) => Adapter::V0_2(p.instantiate(store)?),
+            AdapterPre::V0_3(p) => Adapter::V0_3(p.instantiate(store)?),
         })
     }
 }
 
-/// An instantiated adapter of either version; its exports, in the host's types.
+/// An instantiated adapter of any version; its exports, in the host's types.
 pub(crate) enum Adapter {
     V0_1(v0_1::Adapter),
     V0_2(v0_2::Adapter),
+    V0_3(v0_3::Adapter),
 }
 
 impl Adapter {
@@ -327,6 +371,7 @@ impl Adapter {
         match self {
             Adapter::V0_1(a) => a.detect(store),
             Adapter::V0_2(a) => a.detect(store),
+            Adapter::V0_3(a) => a.detect(store),
         }
     }
 
@@ -338,6 +383,7 @@ impl Adapter {
         match self {
             Adapter::V0_1(a) => a.status(store, ctx),
             Adapter::V0_2(a) => a.status(store, ctx),
+            Adapter::V0_3(a) => a.status(store, ctx),
         }
     }
 
@@ -349,6 +395,20 @@ impl Adapter {
         match self {
             Adapter::V0_1(a) => a.apply(store, ctx),
             Adapter::V0_2(a) => a.apply(store, ctx),
+            Adapter::V0_3(a) => a.apply(store, ctx),
+        }
+    }
+
+    /// Where each tool sends its requests (API 0.3 on). The older APIs have no `routing`
+    /// export: nothing is reported, and the host derives every route from `status`.
+    pub(crate) fn routing(
+        &self,
+        store: &mut Store<State>,
+        ctx: &AdapterContext,
+    ) -> wasmtime::Result<Result<Vec<Route>, AdapterError>> {
+        match self {
+            Adapter::V0_1(_) | Adapter::V0_2(_) => Ok(Ok(Vec::new())),
+            Adapter::V0_3(a) => a.routing(store, ctx),
         }
     }
 }
