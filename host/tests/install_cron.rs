@@ -61,19 +61,24 @@ fn proxy_pid(home: &Home, profile: &str) -> Option<u32> {
 /// Run one schedule line's command exactly as cron does: `/bin/sh -c` with cron's sparse
 /// environment (PATH=/usr/bin:/bin, no XDG_RUNTIME_DIR), `\%` unescaped.
 fn run_like_cron(line: &str) {
+    assert!(cron_line_succeeds(line), "{line}");
+}
+
+/// [`run_like_cron`], returning whether the command succeeded.
+fn cron_line_succeeds(line: &str) -> bool {
     let cmd = line
         .trim_start_matches("@reboot ")
         .trim_start_matches("*/5 * * * * ")
         .replace("\\%", "%");
-    let st = Command::new("/bin/sh")
+    Command::new("/bin/sh")
         .arg("-c")
         .arg(&cmd)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .env("SHELL", "/bin/sh")
         .status()
-        .unwrap();
-    assert!(st.success(), "{cmd}");
+        .unwrap()
+        .success()
 }
 
 fn preconditions() -> Option<SupervisorLock> {
@@ -363,4 +368,118 @@ fn a_task_with_a_corrupt_manifest_is_still_removed_completely() {
         "the proxy outlived remove"
     );
     assert_same_tree(&before, &snapshot(home.path()), "HOME after remove");
+}
+
+#[test]
+fn three_failed_ensures_unroute_the_tools_and_the_next_success_routes_them_again() {
+    let Some(_lock) = preconditions() else { return };
+    let _restore = RestoreCrontab(crontab_l());
+    let users = "# mine\n";
+    crontab_set(Some(users));
+    let home = Home::new();
+    let rc = home.path().join(".bashrc");
+    let original = "# ~/.bashrc — ünïcode\n\texport EDITOR=vim\nalias ll='ls -l'";
+    std::fs::write(&rc, original).unwrap();
+    let before = user_files(home.path());
+    let profile = format!("it-loop-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
+    let port = free_port();
+    let port_s = port.to_string();
+    home.ok(&install_apply(
+        &profile,
+        &port_s,
+        &[
+            "--preset",
+            "persistent-task",
+            "--providers",
+            "manual",
+            "--target",
+            "claude",
+            "--target",
+            "codex",
+        ],
+    ));
+    let routed = std::fs::read(&rc).unwrap();
+    assert_ne!(routed, original.as_bytes());
+    let tab = crontab_l().unwrap();
+    let line = tab
+        .lines()
+        .find(|l| l.starts_with("*/5 * * * * "))
+        .unwrap()
+        .to_owned();
+    let log = home
+        .path()
+        .join(format!(".headroom/deploy/{profile}/headroom.log"));
+
+    // The proxy dies and another program takes its port: each ensure fails.
+    kill9(proxy_pid(&home, &profile).expect("pid"));
+    let squatter = wait_for_bind(port);
+    for run in 1..=2 {
+        assert!(!cron_line_succeeds(&line), "ensure {run} succeeded");
+        assert_eq!(
+            std::fs::read(&rc).unwrap(),
+            routed,
+            "un-routed after {run} failures"
+        );
+        assert_eq!(home.status_json(&profile).1["routing"]["routed"], true);
+    }
+    assert!(!cron_line_succeeds(&line));
+    assert_same_tree(
+        &before,
+        &user_files(home.path()),
+        "HOME after 3 failed ensures",
+    );
+    let (ok, st) = home.status_json(&profile);
+    assert!(!ok);
+    assert_eq!(st["routing"]["reason"], "proxy-failing", "{st}");
+    assert_eq!(st["routing"]["supervisor"], "cron", "{st}");
+    let error = st["routing"]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("3 failed `agent ensure` runs in a row: ")
+            && error.contains(&format!("port {port} is held by another program")),
+        "{error}"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("un-routed the tools after 3 failed runs in a row"),
+        "{logged}"
+    );
+
+    // The port is free again: the next ensure starts the proxy and routes the tools back.
+    drop(squatter);
+    run_like_cron(&line);
+    assert_eq!(std::fs::read(&rc).unwrap(), routed);
+    let (ok, st) = home.status_json(&profile);
+    assert!(ok, "{st}");
+    assert_eq!(st["routing"]["routed"], true);
+
+    // Stopped by the user: ensure neither starts the proxy nor routes the tools.
+    home.ok(&["install", "stop", "--profile", &profile]);
+    assert_same_tree(&before, &user_files(home.path()), "HOME after stop");
+    run_like_cron(&line);
+    assert_eq!(
+        http_status(port, "/livez"),
+        None,
+        "ensure started a stopped deployment"
+    );
+    assert_same_tree(
+        &before,
+        &user_files(home.path()),
+        "HOME after ensure on a stopped deployment",
+    );
+    assert_eq!(home.status_json(&profile).1["routing"]["reason"], "stopped");
+
+    home.ok(&["install", "remove", "--profile", &profile]);
+    assert_eq!(crontab_l().as_deref(), Some(users));
+    assert_same_tree(&before, &user_files(home.path()), "HOME after remove");
+}
+
+/// Hold `port` as soon as it is free.
+fn wait_for_bind(port: u16) -> std::net::TcpListener {
+    let mut held = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        held = std::net::TcpListener::bind(("127.0.0.1", port)).ok();
+        held.is_some()
+    }));
+    held.unwrap()
 }

@@ -163,3 +163,175 @@ fn docker_lifecycle_restarts_after_kill_and_removes_the_container() {
     assert_same_tree(&before, &snapshot(home.path()), "HOME after remove");
     let _ = docker(&["rmi", "--force", &tag]);
 }
+
+fn crontab_l() -> Option<String> {
+    let out = Command::new("crontab").arg("-l").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Puts the user's crontab back whatever happens.
+struct RestoreCrontab(Option<String>);
+impl Drop for RestoreCrontab {
+    fn drop(&mut self) {
+        match &self.0 {
+            None => {
+                let _ = Command::new("crontab").arg("-r").output();
+            }
+            Some(t) => {
+                use std::io::Write;
+                let mut c = Command::new("crontab")
+                    .arg("-")
+                    .stdin(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                c.stdin.take().unwrap().write_all(t.as_bytes()).unwrap();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+fn cron_running() -> bool {
+    std::fs::read_to_string("/run/crond.pid")
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// One crontab line's command as cron runs it (`/bin/sh -c`, a sparse environment; the docker
+/// CLI is wherever this machine has it, as `/usr/bin` has it on a distribution's machine).
+fn cron_line_succeeds(line: &str) -> bool {
+    let cmd = line
+        .trim_start_matches("@reboot ")
+        .trim_start_matches("*/5 * * * * ")
+        .replace("\\%", "%");
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&cmd)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("SHELL", "/bin/sh")
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[test]
+fn a_container_that_keeps_failing_is_unrouted_by_its_watchdog_and_routed_back_once_it_serves() {
+    if !engine_answers() {
+        return skip(
+            "no container engine answers the docker CLI (run ../shared/ci/podman-docker-up.sh)",
+        );
+    }
+    if !cron_running() {
+        return skip("cron is not running (run ../shared/ci/cron-up.sh)");
+    }
+    let Some(_lock) = lock_with_serving_proxy("docker") else {
+        return;
+    };
+    let _cron_lock = lock_supervisor("cron");
+    let _restore = RestoreCrontab(crontab_l());
+    let tag = format!("localhost/headroom-it-watch:{}", std::process::id());
+    if let Err(why) = build_image(&tag) {
+        return skip(&format!("cannot build the test image: {why}"));
+    }
+    let home = Home::new();
+    let rc = home.path().join(".bashrc");
+    let original = "# ~/.bashrc — ünïcode\n   export EDITOR=vim\n";
+    std::fs::write(&rc, original).unwrap();
+    let before = user_files(home.path());
+    let profile = format!("it-watch-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
+    let name = format!("headroom-{profile}");
+    let port = free_port();
+    let port_s = port.to_string();
+    home.ok(&install_apply(
+        &profile,
+        &port_s,
+        &[
+            "--preset",
+            "persistent-docker",
+            "--image",
+            &tag,
+            "--providers",
+            "manual",
+            "--target",
+            "claude",
+            "--target",
+            "codex",
+        ],
+    ));
+    let routed = std::fs::read(&rc).unwrap();
+    assert_ne!(routed, original.as_bytes());
+    let tab = crontab_l().unwrap_or_default();
+    let line = tab
+        .lines()
+        .find(|l| l.starts_with("*/5 * * * * ") && l.contains(&profile))
+        .unwrap_or_else(|| panic!("no watchdog in the crontab: {tab}"))
+        .to_owned();
+    assert!(line.contains(" install agent ensure --profile "), "{line}");
+    let log = home
+        .path()
+        .join(format!(".headroom/deploy/{profile}/headroom.log"));
+    // Healthy: the watchdog changes nothing.
+    assert!(cron_line_succeeds(&line));
+    assert_eq!(std::fs::read(&rc).unwrap(), routed);
+
+    // The proxy dies and its port is taken: the engine restarts the container in a loop.
+    kill9(container_pid(&name).expect("container pid"));
+    let mut squatter = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        squatter = std::net::TcpListener::bind(("127.0.0.1", port)).ok();
+        squatter.is_some()
+    }));
+    for run in 1..=2 {
+        assert!(
+            !cron_line_succeeds(&line),
+            "watchdog run {run} succeeded: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        assert_eq!(
+            std::fs::read(&rc).unwrap(),
+            routed,
+            "un-routed after {run} failures"
+        );
+    }
+    assert!(!cron_line_succeeds(&line));
+    assert_same_tree(
+        &before,
+        &user_files(home.path()),
+        "HOME after 3 failed watchdog runs",
+    );
+    let (ok, st) = home.status_json(&profile);
+    assert!(!ok);
+    assert_eq!(st["routing"]["reason"], "proxy-failing", "{st}");
+    assert_eq!(
+        st["routing"]["supervisor"], "docker (cron watchdog)",
+        "{st}"
+    );
+    let error = st["routing"]["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("container {name} does not serve port {port}")),
+        "{error}"
+    );
+
+    // The port is free again: the engine's next restart serves, and the watchdog routes back.
+    drop(squatter);
+    assert!(
+        wait_until(Duration::from_secs(90), || proxy_ready(port)),
+        "the container did not serve again"
+    );
+    assert!(cron_line_succeeds(&line));
+    assert_eq!(std::fs::read(&rc).unwrap(), routed);
+    let (ok, st) = home.status_json(&profile);
+    assert!(ok, "{st}");
+    assert_eq!(st["routing"]["routed"], true);
+
+    home.ok(&["install", "remove", "--profile", &profile]);
+    assert!(!crontab_l().unwrap_or_default().contains(&profile));
+    assert!(!docker(&["inspect", &name]).status.success());
+    assert_same_tree(&before, &user_files(home.path()), "HOME after remove");
+    let _ = docker(&["rmi", "--force", &tag]);
+}

@@ -187,3 +187,112 @@ fn system_service_lifecycle_leaves_etc_byte_identical() {
     );
     assert_same_tree(&home_before, &snapshot(home.path()), "HOME after remove");
 }
+
+#[test]
+fn a_system_proxy_systemd_gives_up_on_is_unrouted_and_start_routes_it_again() {
+    let Some(ns) = ns1() else {
+        return skip(
+            "no namespaced system systemd (run ../shared/ci/systemd-system-ns-up.sh, alone)",
+        );
+    };
+    if let Some(why) = proxy_unavailable() {
+        return skip(&why);
+    }
+    let home = Home::new();
+    let profile_d = Path::new("/etc/profile.d");
+    let etc_before = snapshot(Path::new("/etc/systemd/system"));
+    let profile_d_before = snapshot(profile_d);
+    let profile = format!("it-sys-limit-{}", std::process::id());
+    let unit = format!("headroom-{profile}.service");
+    let unroute_unit = format!("headroom-{profile}-unroute.service");
+    let port = free_port();
+    let port_s = port.to_string();
+    ok_in_ns(
+        &ns,
+        &home,
+        &install_apply(
+            &profile,
+            &port_s,
+            &[
+                "--scope",
+                "system",
+                "--providers",
+                "manual",
+                "--target",
+                "claude",
+            ],
+        ),
+    );
+    let block = profile_d.join("headroom.sh");
+    let routed = std::fs::read(&block).expect("the system shell block");
+    for u in [&unit, &unroute_unit] {
+        let verify = Command::new("nsenter")
+            .args(["-t", &ns, "-m", "-p", "--", "systemd-analyze", "verify"])
+            .arg(format!("/etc/systemd/system/{u}"))
+            .output()
+            .unwrap();
+        assert!(verify.status.success(), "{verify:?}");
+        assert_eq!(String::from_utf8_lossy(&verify.stderr), "", "{u}");
+    }
+    let status = |ns: &str| -> serde_json::Value {
+        let out = in_ns(
+            ns,
+            &home,
+            &["install", "status", "--json", "--profile", &profile],
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+
+    // The proxy dies and its port is taken: systemd gives up and the unroute unit runs.
+    let pid = systemctl(&ns, &["show", "-p", "MainPID", "--value", &unit]);
+    assert!(
+        Command::new("nsenter")
+            .args(["-t", &ns, "-m", "-p", "--", "kill", "-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut squatter = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        squatter = std::net::TcpListener::bind(("127.0.0.1", port)).ok();
+        squatter.is_some()
+    }));
+    assert!(
+        wait_until(Duration::from_secs(40), || status(&ns)["routing"]["routed"]
+            == false),
+        "not un-routed: {}",
+        status(&ns)
+    );
+    assert_eq!(
+        systemctl(&ns, &["show", "-p", "ActiveState", "--value", &unit]),
+        "failed"
+    );
+    assert_same_tree(
+        &profile_d_before,
+        &snapshot(profile_d),
+        "/etc/profile.d after systemd gave up",
+    );
+    let st = status(&ns);
+    assert_eq!(st["routing"]["supervisor"], "systemd", "{st}");
+
+    drop(squatter);
+    let out = ok_in_ns(&ns, &home, &["install", "start", "--profile", &profile]);
+    assert!(
+        out.contains("configured /etc/profile.d/headroom.sh"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read(&block).unwrap(), routed);
+    assert_eq!(status(&ns)["routing"]["routed"], true);
+
+    ok_in_ns(&ns, &home, &["install", "remove", "--profile", &profile]);
+    assert_same_tree(
+        &profile_d_before,
+        &snapshot(profile_d),
+        "/etc/profile.d after remove",
+    );
+    assert_same_tree(
+        &etc_before,
+        &snapshot(Path::new("/etc/systemd/system")),
+        "/etc/systemd/system after remove",
+    );
+}

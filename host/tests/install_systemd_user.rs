@@ -321,14 +321,15 @@ fn concurrent_applies_serialise_and_interrupted_or_corrupt_installs_are_repaired
 }
 
 #[test]
-fn claude_is_routed_while_installed_and_restored_byte_for_byte_on_remove() {
+fn claude_is_routed_while_installed_unrouted_while_stopped_and_restored_on_remove() {
     let Some(_lock) = lock_systemd_user() else {
         return;
     };
     let home = Home::new();
     let settings = home.path().join(".claude/settings.json");
     std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
-    let original = "{\n    \"statusLine\": \"café ☕\",\n    \"env\": {\n        \"ANTHROPIC_BASE_URL\": \"https://gw.example\"\n    }\n}";
+    // Non-ASCII, odd indentation, no final newline: only a byte-for-byte revert keeps these.
+    let original = "{\n   \"statusLine\": \"café ☕\",\n\t\"env\": {\n        \"ANTHROPIC_BASE_URL\": \"https://gw.example\"\n }\n}";
     std::fs::write(&settings, original).unwrap();
     // headroom's own state (compile cache, edit lock) is not the user's configuration.
     let before = user_files(home.path());
@@ -349,17 +350,428 @@ fn claude_is_routed_while_installed_and_restored_byte_for_byte_on_remove() {
     );
     let (ok, st) = home.status_json(&profile);
     assert!(ok, "{st}");
-    // start/stop never touch the user's files.
+    assert_eq!(st["routing"]["routed"], true, "{st}");
+    let table = home.run(&["install", "status", "--profile", &profile]);
+    assert!(
+        String::from_utf8_lossy(&table.stdout)
+            .contains("\nrouting      on (tools point at this proxy)\n"),
+        "{table:?}"
+    );
     let routed = std::fs::read(&settings).unwrap();
-    home.ok(&["install", "stop", "--profile", &profile]);
-    home.ok(&["install", "start", "--profile", &profile]);
-    assert_eq!(std::fs::read(&settings).unwrap(), routed);
 
-    let out = home.ok(&["install", "remove", "--profile", &profile]);
+    // stop: the proxy is down and the tool is back to the user's own settings, byte for byte.
+    let out = home.ok(&["install", "stop", "--profile", &profile]);
     assert!(out.contains("restored ~/.claude/settings.json"), "{out}");
+    assert!(
+        out.contains("the tools (claude) no longer point at this proxy"),
+        "{out}"
+    );
+    assert_same_tree(&before, &user_files(home.path()), "HOME after stop");
+    let (ok, st) = home.status_json(&profile);
+    assert!(!ok, "{st}");
+    assert_eq!(st["routing"]["routed"], false, "{st}");
+    assert_eq!(st["routing"]["reason"], "stopped", "{st}");
+    let table = home.run(&["install", "status", "--profile", &profile]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    let since = st["routing"]["since"].as_str().unwrap();
+    assert!(
+        table.contains(&format!(
+            "\nrouting      off since {since}: stopped by `headroom install stop`; `headroom install start --profile {profile}` routes them again\n"
+        )),
+        "{table}"
+    );
+    // A second stop is harmless (and the tools are off since the first; `since` has seconds).
+    std::thread::sleep(Duration::from_millis(1100));
+    home.ok(&["install", "stop", "--profile", &profile]);
+    assert_eq!(home.status_json(&profile).1["routing"]["since"], since);
+    assert_same_tree(
+        &before,
+        &user_files(home.path()),
+        "HOME after a second stop",
+    );
+    // The re-route a supervised start runs (a boot after stop) leaves tools the user
+    // un-routed alone.
+    let out = home.ok(&["install", "agent", "reroute", "--profile", &profile]);
+    assert!(out.contains("stopped by `headroom install stop`"), "{out}");
+    assert_same_tree(
+        &before,
+        &user_files(home.path()),
+        "HOME after agent reroute",
+    );
+    // The unit started behind headroom's back (a boot after stop): healthy, yet the tools stay
+    // un-routed, and status says what routes them.
+    let unit = format!("headroom-{profile}.service");
+    systemctl(&["start", &unit]);
+    assert!(wait_until(Duration::from_secs(20), || proxy_ready(
+        port.parse().unwrap()
+    )));
+    assert_same_tree(&before, &user_files(home.path()), "HOME after a bare start");
+    let (ok, st) = home.status_json(&profile);
+    assert!(!ok, "{st}");
+    let want = format!(
+        "the proxy is healthy but the tools do not point at it: `headroom install start --profile {profile}`"
+    );
+    assert!(
+        st["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == want.as_str()),
+        "{st}"
+    );
+
+    // start: healthy, then routed again with the same bytes as the original apply wrote.
+    let out = home.ok(&["install", "start", "--profile", &profile]);
+    assert!(out.contains("configured ~/.claude/settings.json"), "{out}");
+    assert!(
+        out.contains(&format!("routed claude through http://127.0.0.1:{port}\n")),
+        "{out}"
+    );
+    assert_eq!(std::fs::read(&settings).unwrap(), routed);
+    let (ok, st) = home.status_json(&profile);
+    assert!(ok, "{st}");
+    assert_eq!(st["routing"]["routed"], true, "{st}");
+
+    // restart = stop + start: routed at the end.
+    home.ok(&["install", "restart", "--profile", &profile]);
+    assert_eq!(std::fs::read(&settings).unwrap(), routed);
+    assert!(home.status_json(&profile).0);
+
+    // An apply after stop routes the tools, and the recorded state follows.
+    home.ok(&["install", "stop", "--profile", &profile]);
+    home.ok(&args);
+    assert_eq!(std::fs::read(&settings).unwrap(), routed);
+    let (ok, st) = home.status_json(&profile);
+    assert!(ok, "{st}");
+    assert_eq!(st["routing"]["routed"], true, "{st}");
+
+    // remove after stop: everything byte-identical.
+    home.ok(&["install", "stop", "--profile", &profile]);
+    home.ok(&["install", "remove", "--profile", &profile]);
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), original);
     assert_same_tree(&before, &user_files(home.path()), "HOME after remove");
     assert!(!home.path().join(".headroom/deploy").join(&profile).exists());
+}
+
+#[test]
+fn a_stop_that_cannot_restore_a_tool_file_says_which_and_fails() {
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
+    let home = Home::new();
+    let settings = home.path().join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(&settings, "{\"model\": \"x\"}\n").unwrap();
+    let profile = format!("it-damaged-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
+    let port = free_port().to_string();
+    home.ok(&install_apply(&profile, &port, CLAUDE_AT_PROVIDER));
+    let journal = home
+        .path()
+        .join(format!(".headroom/deploy/{profile}/journal.json"));
+    std::fs::write(&journal, "{").unwrap();
+    let out = home.run(&["install", "stop", "--profile", &profile]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(
+            "the proxy was stopped, but 1 tool file(s) could not be restored (see above)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("headroom: warning: "), "{err}");
+    // The proxy is down all the same.
+    assert_eq!(http_status(port.parse().unwrap(), "/readyz"), None);
+}
+
+/// Hold `port` as soon as it is free (the proxy was just killed): systemd's restarts then fail.
+fn occupy(port: u16) -> std::net::TcpListener {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Ok(l) => return l,
+            Err(e) if std::time::Instant::now() > deadline => panic!("cannot bind {port}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+#[test]
+fn a_proxy_systemd_gives_up_on_is_unrouted_and_start_routes_it_again() {
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
+    let home = Home::new();
+    let rc = home.path().join(".bashrc");
+    let original = "# ~/.bashrc — ünïcode\n  export EDITOR=vim\nalias ll='ls -l'";
+    std::fs::write(&rc, original).unwrap();
+    let before = user_files(home.path());
+    let profile = format!("it-limit-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
+    let unit = format!("headroom-{profile}.service");
+    let port = free_port();
+    let port_s = port.to_string();
+    home.ok(&install_apply(
+        &profile,
+        &port_s,
+        &[
+            "--providers",
+            "manual",
+            "--target",
+            "claude",
+            "--target",
+            "codex",
+        ],
+    ));
+    let routed = std::fs::read(&rc).unwrap();
+    assert_ne!(routed, original.as_bytes());
+    // Both units verify without a warning.
+    for u in [unit.clone(), format!("headroom-{profile}-unroute.service")] {
+        let path = systemctl(&["show", "-p", "FragmentPath", "--value", &u]);
+        assert!(path.ends_with(&u), "{u}: {path}");
+        let verify = Command::new("systemd-analyze")
+            .args(["--user", "verify", &path])
+            .env("XDG_RUNTIME_DIR", runtime_dir())
+            .output()
+            .unwrap();
+        assert!(verify.status.success(), "{verify:?}");
+        assert_eq!(String::from_utf8_lossy(&verify.stderr), "", "{u}");
+    }
+
+    // A crash systemd recovers from leaves the tools routed (before v254 it runs `OnFailure=`
+    // on every failure, restart or not).
+    let unroute_unit = format!("headroom-{profile}-unroute.service");
+    let pid = main_pid(&unit).expect("main pid");
+    kill9(pid);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            main_pid(&unit).is_some_and(|p| p != pid)
+                && home.status_json(&profile).0
+                && systemctl(&["show", "-p", "ActiveState", "--value", &unroute_unit])
+                    != "activating"
+        }),
+        "not healthy again after kill -9"
+    );
+    assert_eq!(
+        std::fs::read(&rc).unwrap(),
+        routed,
+        "un-routed by a recovered crash"
+    );
+
+    // The proxy dies and its port is taken: every restart fails until systemd gives up.
+    kill9(main_pid(&unit).expect("main pid"));
+    let squatter = occupy(port);
+    assert!(
+        wait_until(Duration::from_secs(40), || {
+            home.status_json(&profile).1["routing"]["routed"] == false
+        }),
+        "not un-routed: {}",
+        home.status_json(&profile).1
+    );
+    // Gave up: the unit stays failed (v252 stops before the start that would hit the limit,
+    // keeping the proxy's own exit-code result).
+    assert_eq!(
+        systemctl(&["show", "-p", "ActiveState", "--value", &unit]),
+        "failed"
+    );
+    assert_same_tree(
+        &before,
+        &user_files(home.path()),
+        "HOME after systemd gave up",
+    );
+    let (ok, st) = home.status_json(&profile);
+    assert!(!ok);
+    assert_eq!(st["routing"]["reason"], "proxy-failing", "{st}");
+    assert_eq!(st["routing"]["supervisor"], "systemd", "{st}");
+    let error = st["routing"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("after 5 failed starts within 60 s"),
+        "{error}"
+    );
+
+    // The port is free again: start resets the failed unit, and routes the tools back.
+    drop(squatter);
+    let out = home.ok(&["install", "start", "--profile", &profile]);
+    assert!(out.contains("configured ~/.bashrc"), "{out}");
+    assert_eq!(std::fs::read(&rc).unwrap(), routed);
+    let (ok, st) = home.status_json(&profile);
+    assert!(ok, "{st}");
+    assert_eq!(st["routing"]["routed"], true);
+
+    // Given up on again, then a simulated reboot: the unit starts with the manager, and once
+    // the proxy is healthy `agent run`'s re-route puts the tools back by itself.
+    if let Some(ci) = shared_ci() {
+        kill9(main_pid(&unit).expect("main pid"));
+        let squatter = occupy(port);
+        assert!(
+            wait_until(Duration::from_secs(40), || {
+                home.status_json(&profile).1["routing"]["routed"] == false
+            }),
+            "not un-routed the second time"
+        );
+        assert_same_tree(
+            &before,
+            &user_files(home.path()),
+            "HOME after systemd gave up again",
+        );
+        drop(squatter);
+        for script in ["systemd-user-down.sh", "systemd-user-up.sh"] {
+            assert!(Command::new(ci.join(script)).status().unwrap().success());
+        }
+        assert!(
+            wait_until(Duration::from_secs(30), || {
+                home.status_json(&profile).1["routing"]["routed"] == true
+            }),
+            "not routed again after the reboot: {}",
+            home.status_json(&profile).1
+        );
+        assert_eq!(std::fs::read(&rc).unwrap(), routed);
+        assert!(home.status_json(&profile).0);
+    } else {
+        skip("reboot step: ../shared/ci not found");
+    }
+
+    home.ok(&["install", "remove", "--profile", &profile]);
+    assert_same_tree(&before, &user_files(home.path()), "HOME after remove");
+    assert_eq!(
+        systemctl(&["show", "-p", "LoadState", "--value", &unroute_unit]),
+        "not-found"
+    );
+}
+
+/// A `/health` answering like a proxy of this profile but of another version, until dropped.
+struct FakeProxy {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeProxy {
+    fn start(port: u16, profile: &str, version: &str) -> Self {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let body = format!(
+            "{{\"status\":\"ok\",\"version\":\"{version}\",\"deployment\":{{\"profile\":\"{profile}\"}}}}"
+        );
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for s in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut s) = s else { return };
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for FakeProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag and closes the socket.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn status_names_a_proxy_of_another_version_and_restart_moves_to_this_binary() {
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
+    let home = Home::new();
+    // An "older" headroom: another binary the first apply records.
+    let old_dir = home.path().join("old bin");
+    std::fs::create_dir_all(&old_dir).unwrap();
+    let old = old_dir.join("headroom");
+    std::fs::copy(headroom(), &old).unwrap();
+    let before = snapshot(home.path());
+    let profile = format!("it-drift-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
+    let unit = format!("headroom-{profile}.service");
+    let port = free_port();
+    let port_s = port.to_string();
+    let out = Command::new(&old)
+        .args(apply_args(&profile, &port_s, &[]))
+        .env("HOME", home.path())
+        .env("XDG_RUNTIME_DIR", runtime_dir())
+        .env_remove("HEADROOM_PORT")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unit_path = systemctl(&["show", "-p", "FragmentPath", "--value", &unit]);
+    let exec_start = |path: &str| {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("ExecStart="))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        exec_start(&unit_path).contains("old bin/headroom"),
+        "{}",
+        exec_start(&unit_path)
+    );
+    let (ok, st) = home.status_json(&profile);
+    assert!(ok, "{st}");
+    let ours = st["headroom_version"].as_str().unwrap().to_owned();
+    assert_eq!(st["proxy_version"], ours.as_str());
+
+    // A proxy of another version on the port: status names it and the command that fixes it.
+    home.ok(&["install", "stop", "--profile", &profile]);
+    let fake = FakeProxy::start(port, &profile, "0.0.1-old");
+    let (ok, st) = home.status_json(&profile);
+    assert!(!ok);
+    assert_eq!(st["proxy_version"], "0.0.1-old", "{st}");
+    let want = format!(
+        "the running proxy is 0.0.1-old, this headroom is {ours}: `headroom install restart --profile {profile}`"
+    );
+    assert!(
+        st["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == want.as_str()),
+        "{st}"
+    );
+    drop(fake);
+
+    // restart, run by this binary, moves the unit to it.
+    let out = home.ok(&["install", "restart", "--profile", &profile]);
+    assert!(out.contains("the supervisor now runs"), "{out}");
+    let exe = std::fs::canonicalize(headroom()).unwrap();
+    assert!(
+        exec_start(&unit_path).contains(&*exe.to_string_lossy()),
+        "{}",
+        exec_start(&unit_path)
+    );
+    let pid = main_pid(&unit).expect("main pid");
+    assert_eq!(std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(), exe);
+    assert!(home.status_json(&profile).0);
+    home.ok(&["install", "remove", "--profile", &profile]);
+    assert_same_tree(&before, &snapshot(home.path()), "HOME after remove");
 }
 
 #[test]
@@ -397,12 +809,9 @@ fn user_scope_exports_a_shell_block_and_remove_restores_the_rc_file() {
         )),
         "{text}"
     );
-    assert!(
-        text.contains(&format!(
-            "export OPENAI_BASE_URL='http://127.0.0.1:{port}/v1'"
-        )),
-        "{text}"
-    );
+    // Codex ignores OPENAI_BASE_URL: its own adapter routes it through its config.toml.
+    assert!(out.contains("configured ~/.codex/config.toml"), "{out}");
+    assert!(!text.contains("OPENAI_BASE_URL"), "{text}");
     // A login shell sees the routing.
     let shell = std::process::Command::new("bash")
         .args(["-c", "source \"$0\" && echo \"$ANTHROPIC_BASE_URL\""])

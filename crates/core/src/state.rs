@@ -5,6 +5,8 @@
 //! ~/.headroom/deploy/<profile>/journal.json    the edit journal of that deployment
 //! ~/.headroom/deploy/<profile>/headroom.log    proxy output when cron's `agent ensure` starts it
 //! ~/.headroom/deploy/<profile>/agent.pid       the proxy `agent ensure` started last
+//! ~/.headroom/deploy/<profile>/routing.json    whether its tools are routed now (and why not)
+//! ~/.headroom/deploy/<profile>/failures.json   consecutive failed `agent ensure` runs
 //! ~/.headroom/plugins/<id>/adapter.wasm        an installed third-party adapter (as approved)
 //! ~/.headroom/plugins/<id>/consent.json        what the user approved for it
 //! ~/.headroom/runs/<id>.json                   an adapter's last call and its denial count
@@ -86,6 +88,15 @@ impl StateDir {
     /// PID of the proxy `agent ensure` started last.
     pub fn agent_pid(&self, profile: &str) -> PathBuf {
         self.profile_dir(profile).join("agent.pid")
+    }
+    /// Whether the deployment's tools point at its proxy now, and if not why and since when
+    /// (absent: routed, as every deployment older than this file is).
+    pub fn routing(&self, profile: &str) -> PathBuf {
+        self.profile_dir(profile).join("routing.json")
+    }
+    /// How many `agent ensure` runs in a row failed to bring the proxy up, and the last error.
+    pub fn ensure_failures(&self, profile: &str) -> PathBuf {
+        self.profile_dir(profile).join("failures.json")
     }
 
     pub fn locks_dir(&self) -> PathBuf {
@@ -232,7 +243,12 @@ mod tests {
         );
         assert_eq!(s.journal_owner(Path::new("/h o/elsewhere.json")), None);
         assert_eq!(s.retrieve_dir(), PathBuf::from("/h o/.headroom/retrieve"));
+        assert_eq!(
+            s.routing("p"),
+            PathBuf::from("/h o/.headroom/deploy/p/routing.json")
+        );
         for p in [
+            s.ensure_failures("p"),
             s.damaged_dir(),
             s.cache_dir(),
             s.last_run("x"),

@@ -178,3 +178,54 @@ fn terminate(pid: u32) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The last line the proxy (or its supervisor) wrote to the deployment's log: what a failing
+/// proxy said last, for the reason its tools were un-routed.
+pub fn last_output(d: &Deployment) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 16 * 1024;
+    let mut f = std::fs::File::open(d.paths.log()).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).ok()?;
+    String::from_utf8_lossy(&tail)
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| l.chars().take(300).collect())
+}
+
+/// What a supervisor's failure hook finds once the manager has made up its mind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The manager stopped restarting the proxy (systemd: the unit stays `failed`).
+    GaveUp,
+    /// The proxy is healthy again.
+    Healthy,
+    /// Neither within the timeout, or the unit was stopped: leave the tools alone.
+    Undecided,
+}
+
+/// Wait until the manager gave up on the proxy or the proxy is healthy again. systemd before
+/// v254 runs `OnFailure=` on every failed start, restart or not; only a unit that stays failed
+/// (its start limit hit) means nobody will bring the proxy back.
+pub fn await_verdict(d: &Deployment, timeout: Duration) -> Verdict {
+    let m = &d.manifest;
+    let sup = crate::supervisors::for_kind(m.supervisor_kind, m.scope, m.preset);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let st = sup.state(d);
+        if st.state.starts_with("failed") {
+            return Verdict::GaveUp;
+        }
+        if health::port_owner(d.probe_host(), m.port).is_ready_profile(d.profile().as_str()) {
+            return Verdict::Healthy;
+        }
+        if (!st.running && !st.crash_looping) || Instant::now() >= deadline {
+            return Verdict::Undecided;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}

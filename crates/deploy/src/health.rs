@@ -177,6 +177,13 @@ fn foreign(port: u16) -> PortOwner {
     }
 }
 
+/// `version` of the proxy's `/health` JSON.
+pub fn proxy_version(host: &str, port: u16) -> Option<String> {
+    let r = http_get(host, port, "/health").ok()?;
+    let v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+    Some(v.get("version")?.as_str()?.to_owned())
+}
+
 /// `/readyz` answers 200.
 pub fn is_ready(host: &str, port: u16) -> bool {
     matches!(http_get(host, port, "/readyz"), Ok(r) if r.status == 200)
@@ -264,6 +271,7 @@ mod tests {
             "{owner:?}"
         );
         assert!(owner.is_ready_profile("p1"));
+        assert_eq!(proxy_version("127.0.0.1", port).as_deref(), Some("0.1.0"));
         assert!(!owner.is_ready_profile("p2"));
     }
 

@@ -6,6 +6,7 @@
 //! * [`agent`]: the `run`/`ensure` entry points supervisors invoke.
 //! * [`lifecycle`]: apply/start/stop/restart/remove, transactional and locked per profile.
 //! * [`health`]/[`status`]: probes, port ownership, `status`.
+//! * [`routing_state`]: whether the tools are routed now (the host routes them).
 
 pub mod agent;
 pub mod command;
@@ -19,6 +20,7 @@ pub mod platform;
 pub mod procs;
 pub mod profile;
 pub mod quote;
+pub mod routing_state;
 pub mod status;
 pub mod supervisors;
 pub mod windows_scm;

@@ -304,6 +304,7 @@ fn apply_locked(plan: Plan) -> anyhow::Result<Applied> {
             "profile {} is already installed with these settings and healthy: nothing to do",
             paths.profile
         ));
+        forget_routing(&paths);
         return Ok(Applied {
             report,
             undo: Undo::Nothing,
@@ -338,6 +339,7 @@ fn apply_locked(plan: Plan) -> anyhow::Result<Applied> {
                 "profile {} is up: {} ({})",
                 paths.profile, new.manifest.health_url, new.manifest.supervisor_kind
             ));
+            forget_routing(&paths);
             Ok(Applied {
                 report,
                 undo: Undo::Restore {
@@ -353,28 +355,63 @@ fn apply_locked(plan: Plan) -> anyhow::Result<Applied> {
     }
 }
 
+/// A caller's own step run under the profile lock after the proxy started (and is healthy) or
+/// stopped: the host routes or un-routes the tools there, so no other command on the profile
+/// sees the proxy and the tools disagree.
+pub type Then<'a> = &'a mut dyn FnMut(&Deployment, &mut Report) -> anyhow::Result<()>;
+
 pub fn start(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<Report> {
+    start_then(home, profile, exe, &mut |_, _| Ok(()))
+}
+
+/// `start`, then `then` (still under the profile lock) once the proxy is healthy.
+pub fn start_then(
+    home: &Path,
+    profile: &ProfileName,
+    exe: &Path,
+    then: Then<'_>,
+) -> anyhow::Result<Report> {
     let paths = ProfilePaths::new(home, profile);
     let _lock = FileLock::acquire(&paths.profile_lock(), &paths.lock_name())?;
     let d = load_for_command(home, profile, exe)?;
+    start_locked(&d, then)
+}
+
+fn start_locked(d: &Deployment, then: Then<'_>) -> anyhow::Result<Report> {
     let sup = supervisor_of(&d.manifest);
-    sup.probe(&d)?;
+    sup.probe(d)?;
     let mut report = Report::default();
-    report.done.push(sup.start(&d)?);
-    wait_ready(&d, READY_TIMEOUT)?;
+    report.done.push(sup.start(d)?);
+    wait_ready(d, READY_TIMEOUT)?;
     report
         .done
         .push(format!("healthy at {}", d.manifest.health_url));
+    then(d, &mut report)?;
     Ok(report)
 }
 
 pub fn stop(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<Report> {
+    stop_then(home, profile, exe, &mut |_, _| Ok(()))
+}
+
+/// `stop`, then `then` (still under the profile lock) once the proxy is down.
+pub fn stop_then(
+    home: &Path,
+    profile: &ProfileName,
+    exe: &Path,
+    then: Then<'_>,
+) -> anyhow::Result<Report> {
     let paths = ProfilePaths::new(home, profile);
     let _lock = FileLock::acquire(&paths.profile_lock(), &paths.lock_name())?;
     let d = load_for_command(home, profile, exe)?;
+    stop_locked(&d, then)
+}
+
+fn stop_locked(d: &Deployment, then: Then<'_>) -> anyhow::Result<Report> {
+    let profile = d.profile();
     let sup = supervisor_of(&d.manifest);
     let mut report = Report::default();
-    report.done.push(sup.stop(&d)?);
+    report.done.push(sup.stop(d)?);
     // Only our own proxy was stopped; something else on the port is reported, never killed.
     match health::port_owner(d.probe_host(), d.manifest.port) {
         PortOwner::Free => {}
@@ -391,13 +428,31 @@ pub fn stop(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<Re
             other.describe()
         )),
     }
+    then(d, &mut report)?;
     Ok(report)
 }
 
 pub fn restart(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<Report> {
-    let d = load_for_command(home, profile, exe)?;
-    let mut report = stop(home, profile, exe)?;
-    let started = start(home, profile, exe)?;
+    restart_then(home, profile, exe, &mut |_, _| Ok(()), &mut |_, _| Ok(()))
+}
+
+/// Stop (then `stopped`), move the supervisor to `exe` when it runs another binary, start
+/// (then `started`), all under one hold of the profile lock.
+pub fn restart_then(
+    home: &Path,
+    profile: &ProfileName,
+    exe: &Path,
+    stopped: Then<'_>,
+    started: Then<'_>,
+) -> anyhow::Result<Report> {
+    let paths = ProfilePaths::new(home, profile);
+    let _lock = FileLock::acquire(&paths.profile_lock(), &paths.lock_name())?;
+    let mut d = load_for_command(home, profile, exe)?;
+    let mut report = stop_locked(&d, stopped)?;
+    if let Some(line) = move_to(&mut d, exe)? {
+        report.done.push(line);
+    }
+    let started = start_locked(&d, started)?;
     if d.manifest.preset == Preset::Task {
         report
             .done
@@ -406,6 +461,27 @@ pub fn restart(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result
     report.done.extend(started.done);
     report.warnings.extend(started.warnings);
     Ok(report)
+}
+
+/// A supervisor that runs another `headroom` binary than `exe` (an upgrade, a moved binary)
+/// gets its definition written again for `exe`. Containers run their image's binary: nothing
+/// to move.
+fn move_to(d: &mut Deployment, exe: &Path) -> anyhow::Result<Option<String>> {
+    if d.manifest.supervisor_kind == SupervisorKind::Docker || d.exe == exe {
+        return Ok(None);
+    }
+    let old = std::mem::replace(&mut d.exe, exe.to_path_buf());
+    d.manifest.executable = Some(exe.to_path_buf());
+    supervisor_of(&d.manifest)
+        .install(d)
+        .with_context(|| format!("cannot point the supervisor at {}", exe.display()))?;
+    d.manifest.updated_at = now_rfc3339();
+    d.manifest.save(&d.paths.manifest())?;
+    Ok(Some(format!(
+        "the supervisor now runs {} (was {})",
+        exe.display(),
+        old.display()
+    )))
 }
 
 /// `install remove`: stop, unregister, revert, delete. Works on a half-installed profile and on
@@ -515,10 +591,23 @@ fn remove_state(paths: &ProfilePaths) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An apply routes every tool it selects: an earlier un-routed state (and the failures that
+/// led to it) no longer holds. Missing means routed.
+fn forget_routing(paths: &ProfilePaths) {
+    let _ = fsutil::remove_file_if_exists(&paths.routing());
+    let _ = fsutil::remove_file_if_exists(&paths.ensure_failures());
+}
+
 /// Remove what a deployment wrote into its profile directory, but never the edit journal (the
 /// tool files it describes are its owner's to restore); the directories go once empty.
 fn discard(paths: &ProfilePaths) {
-    for f in [paths.manifest(), paths.log(), paths.pid_file()] {
+    for f in [
+        paths.manifest(),
+        paths.log(),
+        paths.pid_file(),
+        paths.routing(),
+        paths.ensure_failures(),
+    ] {
         let _ = fsutil::remove_file_if_exists(&f);
     }
     let _ = std::fs::remove_dir(&paths.dir);

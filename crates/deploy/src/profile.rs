@@ -84,6 +84,14 @@ impl ProfilePaths {
     pub fn pid_file(&self) -> PathBuf {
         self.state.agent_pid(self.profile.as_str())
     }
+    /// Whether the tools are routed now ([`crate::routing_state::Routing`]).
+    pub fn routing(&self) -> PathBuf {
+        self.state.routing(self.profile.as_str())
+    }
+    /// Consecutive failed `agent ensure` runs ([`crate::routing_state::Failures`]).
+    pub fn ensure_failures(&self) -> PathBuf {
+        self.state.ensure_failures(self.profile.as_str())
+    }
     pub fn locks_dir(&self) -> PathBuf {
         self.state.locks_dir()
     }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::deployment::Deployment;
 use crate::health::{self, PortOwner};
 use crate::manifest::InstallState;
+use crate::routing_state::Routing;
 use crate::supervisors::{self, SupervisorState};
 
 /// A tool file a deployment manages.
@@ -57,10 +58,30 @@ pub struct Status {
     /// Each tool file the deployment's journal records, and whether it is still what headroom
     /// wrote (filled in by the host, which owns the journal). Empty when it manages none.
     pub edits: Vec<ManagedFile>,
+    /// Whether the tools point at this proxy now (`None`: the deployment has no targets).
+    pub routing: Option<Routing>,
+    /// `version` of the running proxy's `/health` (when one answers).
+    pub proxy_version: Option<String>,
+    /// The version of the headroom that asks (set by [`Status::compare_version`]).
+    pub headroom_version: String,
     pub problems: Vec<String>,
 }
 
 impl Status {
+    /// Record the asking binary's version; a running proxy of another version is a problem
+    /// (`install restart` moves the supervisor to this binary).
+    pub fn compare_version(&mut self, ours: &str) {
+        self.headroom_version = ours.to_owned();
+        if let Some(running) = &self.proxy_version
+            && running != ours
+        {
+            self.problems.push(format!(
+                "the running proxy is {running}, this headroom is {ours}: `headroom install restart --profile {}`",
+                self.profile
+            ));
+        }
+    }
+
     /// What the exit code reflects: registered, running and healthy.
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
@@ -123,6 +144,17 @@ impl Status {
             },
         );
         row(&mut out, "compression", &self.compress);
+        row(
+            &mut out,
+            "version",
+            &match &self.proxy_version {
+                Some(v) => format!("proxy {v}, this headroom {}", self.headroom_version),
+                None => format!("this headroom {} (no proxy answers)", self.headroom_version),
+            },
+        );
+        if let Some(r) = &self.routing {
+            row(&mut out, "routing", &r.describe(&self.profile));
+        }
         if self.edits.is_empty() {
             row(&mut out, "edits", "none managed");
         }
@@ -162,6 +194,16 @@ pub fn status(d: &Deployment) -> Status {
     if supervisor_state.running && !healthy {
         problems.push("running but not ready".to_owned());
     }
+    let routing = (!m.targets.is_empty()).then(|| Routing::load(&d.paths.routing()));
+    if healthy && routing.as_ref().is_some_and(|r| !r.routed) {
+        problems.push(format!(
+            "the proxy is healthy but the tools do not point at it: `headroom install start --profile {}`",
+            m.profile
+        ));
+    }
+    let proxy_version = healthy
+        .then(|| health::proxy_version(d.probe_host(), m.port))
+        .flatten();
     Status {
         profile: m.profile.clone(),
         preset: m.preset.to_string(),
@@ -177,6 +219,9 @@ pub fn status(d: &Deployment) -> Status {
         targets: m.targets.clone(),
         compress: m.compress.to_string(),
         edits: vec![],
+        routing,
+        proxy_version,
+        headroom_version: String::new(),
         problems,
     }
 }
@@ -185,9 +230,8 @@ pub fn status(d: &Deployment) -> Status {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_table_names_the_compression_mode() {
-        let st = Status {
+    fn test_status() -> Status {
+        Status {
             profile: "p".into(),
             preset: "persistent-service".into(),
             runtime: "native".into(),
@@ -208,13 +252,51 @@ mod tests {
             targets: vec![],
             compress: "full".into(),
             edits: vec![],
+            routing: None,
+            proxy_version: Some("0.1.0".into()),
+            headroom_version: String::new(),
             problems: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn the_table_names_the_compression_mode() {
+        let st = test_status();
         assert!(
             st.table().contains("\ncompression  full\n"),
             "{}",
             st.table()
         );
         assert_eq!(serde_json::to_value(&st).unwrap()["compress"], "full");
+        // No targets: no routing row.
+        assert!(!st.table().contains("routing"), "{}", st.table());
+    }
+
+    #[test]
+    fn a_proxy_of_another_version_is_a_problem_naming_restart() {
+        let mut st = test_status();
+        st.proxy_version = Some("0.1.0".into());
+        st.compare_version("0.1.0");
+        assert!(st.ok(), "{:?}", st.problems);
+        assert!(
+            st.table()
+                .contains("\nversion      proxy 0.1.0, this headroom 0.1.0\n")
+        );
+        st.compare_version("0.2.0");
+        assert_eq!(
+            st.problems,
+            [
+                "the running proxy is 0.1.0, this headroom is 0.2.0: `headroom install restart --profile p`"
+            ]
+        );
+        st.routing = Some(Routing::on());
+        assert!(
+            st.table()
+                .contains("\nrouting      on (tools point at this proxy)\n")
+        );
+        assert_eq!(
+            serde_json::to_value(&st).unwrap()["routing"]["routed"],
+            true
+        );
     }
 }

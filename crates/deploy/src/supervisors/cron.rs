@@ -92,7 +92,7 @@ impl Cron {
         }
     }
 
-    fn register(&self, d: &Deployment) -> anyhow::Result<()> {
+    pub(crate) fn register(&self, d: &Deployment) -> anyhow::Result<()> {
         let block = self.render_block(d)?;
         if self.system {
             let path = Self::cron_d_path(d);
@@ -116,7 +116,7 @@ impl Cron {
         Ok(())
     }
 
-    fn unregister(&self, d: &Deployment) -> anyhow::Result<()> {
+    pub(crate) fn unregister(&self, d: &Deployment) -> anyhow::Result<()> {
         if self.system {
             fsutil::remove_file_if_exists(&Self::cron_d_path(d))?;
             return Ok(());

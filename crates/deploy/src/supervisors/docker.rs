@@ -1,10 +1,16 @@
 //! `persistent-docker`: a container `headroom-<profile>` with `--restart unless-stopped`, on the
 //! host network (the proxy binds loopback; no bridge, no NAT), driven through the `docker` CLI.
+//! When cron can run it, the same crontab block as `persistent-task` is registered as a
+//! watchdog: its `agent ensure` never starts anything for a container, it judges whether the
+//! container serves (the host un-routes the tools after repeated failures, and routes them
+//! again once it serves).
 
+use super::cron::Cron;
 use super::{Rendered, Supervisor, SupervisorState, Unusable};
 use crate::command;
 use crate::deployment::Deployment;
-use crate::manifest::{Preset, SupervisorKind};
+use crate::health;
+use crate::manifest::{Preset, Scope, SupervisorKind};
 
 /// The image `--image` defaults to.
 pub const DEFAULT_IMAGE: &str = "headroom:local";
@@ -61,6 +67,55 @@ impl Docker {
         argv
     }
 
+    /// The cron watchdog of this deployment, when it routes tools (keeping them honest is its
+    /// only job) and cron can run it here.
+    fn watchdog(d: &Deployment) -> Option<Cron> {
+        if d.manifest.targets.is_empty() {
+            return None;
+        }
+        let cron = Cron {
+            system: d.manifest.scope == Scope::System,
+        };
+        cron.probe(d).is_ok().then_some(cron)
+    }
+
+    /// `Ok` when the container's proxy serves this profile; otherwise what the engine says about
+    /// the container (its state, how often it restarted, its last output), for the watchdog.
+    pub fn judge(d: &Deployment) -> anyhow::Result<()> {
+        if health::port_owner(d.probe_host(), d.manifest.port)
+            .is_ready_profile(d.profile().as_str())
+        {
+            return Ok(());
+        }
+        let name = d.service_name();
+        let port = d.manifest.port;
+        if !command::on_path("docker") {
+            anyhow::bail!(
+                "container {name} does not serve port {port} (the docker CLI is not on PATH to ask why)"
+            );
+        }
+        let state = Self::docker_lenient(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.RestartCount}}",
+            &name,
+        ])
+        .filter(|o| o.ok)
+        .map(|o| o.stdout.trim().to_owned());
+        let Some(state) = state else {
+            anyhow::bail!("container {name} does not exist");
+        };
+        let (status, restarts) = state.split_once(' ').unwrap_or((state.as_str(), "?"));
+        let last = Self::docker_lenient(&["logs", "--tail", "1", &name])
+            .map(|o| format!("{}{}", o.stdout, o.stderr).trim().to_owned())
+            .filter(|l| !l.is_empty());
+        anyhow::bail!(
+            "container {name} does not serve port {port} ({status}, restarted {restarts} times){}",
+            last.map(|l| format!("; its last output: {l}"))
+                .unwrap_or_default()
+        )
+    }
+
     fn docker(args: &[String]) -> anyhow::Result<command::Output> {
         command::run("docker", args, &[], None)
     }
@@ -111,9 +166,14 @@ impl Supervisor for Docker {
     fn render(&self, d: &Deployment) -> anyhow::Result<Rendered> {
         let mut create = vec!["docker".to_owned()];
         create.extend(Self::create_argv(d));
+        let watchdog = Self::watchdog(d).map(|c| c.render(d)).transpose()?;
+        let (files, crontab_block) = match watchdog {
+            Some(r) => (r.files, r.crontab_block),
+            None => (vec![], None),
+        };
         Ok(Rendered {
-            files: vec![],
-            crontab_block: None,
+            files,
+            crontab_block,
             commands: vec![
                 create,
                 vec!["docker".into(), "start".into(), d.service_name()],
@@ -124,7 +184,11 @@ impl Supervisor for Docker {
     fn install(&self, d: &Deployment) -> anyhow::Result<()> {
         // A leftover container of this profile (crash during an earlier apply) is replaced.
         let _ = Self::docker_lenient(&["rm", "--force", &d.service_name()]);
-        Self::docker(&Self::create_argv(d)).map(drop)
+        Self::docker(&Self::create_argv(d))?;
+        if let Some(cron) = Self::watchdog(d) {
+            cron.register(d)?;
+        }
+        Ok(())
     }
 
     fn start(&self, d: &Deployment) -> anyhow::Result<String> {
@@ -141,6 +205,10 @@ impl Supervisor for Docker {
     }
 
     fn uninstall(&self, d: &Deployment) -> anyhow::Result<()> {
+        Cron {
+            system: d.manifest.scope == Scope::System,
+        }
+        .unregister(d)?;
         if !command::on_path("docker") {
             return Ok(());
         }
@@ -183,7 +251,7 @@ impl Supervisor for Docker {
             .and_then(|p| p.parse().ok())
             .filter(|p| *p != 0);
         SupervisorState {
-            crash_looping: false,
+            crash_looping: status == "restarting",
             registered: true,
             running: status == "running",
             state: status,

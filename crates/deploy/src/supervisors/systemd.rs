@@ -14,16 +14,36 @@ pub struct Systemd {
     pub system: bool,
 }
 
+/// systemd gives up on a proxy that fails this many times within the interval (restarts are
+/// one second apart), then runs the unroute unit.
+pub const START_LIMIT_BURST: u32 = 5;
+pub const START_LIMIT_INTERVAL_SEC: u32 = 60;
+/// The `--reason` the unroute unit passes to `agent unroute`.
+pub const UNROUTE_REASON: &str = "systemd-start-limit";
+
 impl Systemd {
     pub fn unit_name(d: &Deployment) -> String {
         format!("{}.service", d.service_name())
     }
 
     pub fn unit_path(&self, d: &Deployment) -> PathBuf {
+        self.unit_dir(d).join(Self::unit_name(d))
+    }
+
+    /// `headroom-<profile>-unroute.service`: the oneshot the proxy's unit names in `OnFailure=`.
+    pub fn unroute_unit_name(d: &Deployment) -> String {
+        format!("{}-unroute.service", d.service_name())
+    }
+
+    pub fn unroute_unit_path(&self, d: &Deployment) -> PathBuf {
+        self.unit_dir(d).join(Self::unroute_unit_name(d))
+    }
+
+    fn unit_dir(&self, d: &Deployment) -> PathBuf {
         if self.system {
-            PathBuf::from("/etc/systemd/system").join(Self::unit_name(d))
+            PathBuf::from("/etc/systemd/system")
         } else {
-            self.user_config_dir(d).join(Self::unit_name(d))
+            self.user_config_dir(d)
         }
     }
 
@@ -121,7 +141,9 @@ impl Systemd {
              [Unit]\n\
              Description=headroom LLM proxy (profile {profile})\n\
              {wants}{after_line}\
-             StartLimitIntervalSec=0\n\
+             OnFailure={unroute}\n\
+             StartLimitIntervalSec={START_LIMIT_INTERVAL_SEC}\n\
+             StartLimitBurst={START_LIMIT_BURST}\n\
              \n\
              [Service]\n\
              Type=exec\n\
@@ -135,6 +157,36 @@ impl Systemd {
              \n\
              [Install]\n\
              WantedBy={wanted_by}\n",
+            env = quote::systemd_env("HOME", &home),
+            log = quote::systemd_path(&log),
+            unroute = Self::unroute_unit_name(d),
+        ))
+    }
+
+    /// The oneshot systemd runs when it gives up on the proxy (its start limit): it un-routes
+    /// the deployment's tools, so no session is sent to a port nobody listens on.
+    pub fn render_unroute_unit(&self, d: &Deployment) -> anyhow::Result<String> {
+        let crate::deployment::DefinitionPaths { home, exe, log } = d.definition_paths()?;
+        let mut exec = quote::systemd_word(&exe);
+        for arg in d.agent_args("unroute") {
+            exec.push(' ');
+            exec.push_str(&quote::systemd_word(&arg));
+        }
+        exec.push_str(" \"--reason\" \"");
+        exec.push_str(UNROUTE_REASON);
+        exec.push('"');
+        let profile = d.profile();
+        Ok(format!(
+            "# Managed by headroom; remove with: headroom install remove --profile {profile}\n\
+             [Unit]\n\
+             Description=headroom: un-route the tools of profile {profile} (its proxy keeps failing)\n\
+             \n\
+             [Service]\n\
+             Type=oneshot\n\
+             Environment={env}\n\
+             ExecStart={exec}\n\
+             StandardOutput=append:{log}\n\
+             StandardError=inherit\n",
             env = quote::systemd_env("HOME", &home),
             log = quote::systemd_path(&log),
         ))
@@ -239,11 +291,18 @@ impl Supervisor for Systemd {
             v
         };
         Ok(Rendered {
-            files: vec![RenderedFile {
-                content: self.render_unit(d)?,
-                path: path.clone(),
-                mode: 0o644,
-            }],
+            files: vec![
+                RenderedFile {
+                    content: self.render_unit(d)?,
+                    path: path.clone(),
+                    mode: 0o644,
+                },
+                RenderedFile {
+                    content: self.render_unroute_unit(d)?,
+                    path: self.unroute_unit_path(d),
+                    mode: 0o644,
+                },
+            ],
             crontab_block: None,
             commands: vec![
                 sc(&["daemon-reload"]),
@@ -255,6 +314,11 @@ impl Supervisor for Systemd {
 
     fn install(&self, d: &Deployment) -> anyhow::Result<()> {
         let path = self.unit_path(d);
+        fsutil::write_atomic(
+            &self.unroute_unit_path(d),
+            self.render_unroute_unit(d)?.as_bytes(),
+            0o644,
+        )?;
         fsutil::write_atomic(&path, self.render_unit(d)?.as_bytes(), 0o644)?;
         self.systemctl(&["daemon-reload"])?;
         let mut args = self.scope_args();
@@ -265,6 +329,8 @@ impl Supervisor for Systemd {
 
     fn start(&self, d: &Deployment) -> anyhow::Result<String> {
         let unit = Self::unit_name(d);
+        // A unit that hit its start limit refuses `start` until its failure is reset.
+        let _ = self.systemctl_lenient(&["reset-failed", &unit]);
         self.systemctl(&["start", &unit])?;
         Ok(format!("started {unit}"))
     }
@@ -301,8 +367,16 @@ impl Supervisor for Systemd {
             }
             fsutil::remove_file_if_exists(&path)?;
         }
+        let unroute = Self::unroute_unit_name(d);
+        let _ = self.systemctl_lenient(&["stop", &unroute]);
+        let mut unroutes = vec![self.unroute_unit_path(d)];
+        unroutes.extend(recorded_files(d).filter(|p| p.ends_with(&unroute)));
+        for path in unroutes {
+            fsutil::remove_file_if_exists(&path)?;
+        }
         let _ = self.systemctl_lenient(&["daemon-reload"]);
         let _ = self.systemctl_lenient(&["reset-failed", &unit]);
+        let _ = self.systemctl_lenient(&["reset-failed", &unroute]);
         Ok(())
     }
 
@@ -369,6 +443,24 @@ mod tests {
         );
         // Env values live in the manifest, never in the unit.
         assert!(!unit.contains("QUOTE"));
+        // systemd gives up after a burst of failures and runs the unroute oneshot.
+        assert!(
+            unit.contains("OnFailure=headroom-dev.1-unroute.service\nStartLimitIntervalSec=60\nStartLimitBurst=5\n"),
+            "{unit}"
+        );
+        assert!(unit.contains("RestartSec=1\n"), "{unit}");
+        // The start job still completes when the proxy is exec'd (`agent run` re-routes).
+        assert!(!unit.contains("ExecStartPost"), "{unit}");
+        let unroute = s.render_unroute_unit(&d).unwrap();
+        assert!(unroute.contains("Type=oneshot\n"), "{unroute}");
+        assert!(
+            unroute.contains("ExecStart=\"/opt/it's here/headroom\" \"install\" \"agent\" \"unroute\" \"--profile\" \"dev.1\" \"--reason\" \"systemd-start-limit\"\n"),
+            "{unroute}"
+        );
+        assert_eq!(
+            s.unroute_unit_path(&d),
+            PathBuf::from("/etc/systemd/system/headroom-dev.1-unroute.service")
+        );
     }
 
     #[test]
