@@ -5,14 +5,20 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
+use headroom_core::FileLock;
+use headroom_deploy::agent::{self, EnsureOutcome};
 use headroom_deploy::lifecycle::{self, Report};
-use headroom_deploy::manifest::ProviderMode;
+use headroom_deploy::manifest::{ProviderMode, SupervisorKind};
 use headroom_deploy::planner::{self, ApplyRequest};
+use headroom_deploy::routing_state::{FAILURES_BEFORE_UNROUTE, Failures, OffReason, Routing};
 use headroom_deploy::status::{self, Status};
-use headroom_deploy::{ProfileName, ProfilePaths};
+use headroom_deploy::supervisors::docker::Docker;
+use headroom_deploy::{Deployment, ProfileName, ProfilePaths};
+use headroom_edits::Applied as EditsApplied;
 use headroom_plugins::{AdapterHost, HostOptions};
 
-use crate::tools;
+use crate::{routing, tools};
 
 /// What `install apply` was asked for: the deployment's settings as typed (`targets` are the
 /// `--target` names, resolved here against the adapters' manifests), and whether to only show
@@ -31,7 +37,26 @@ pub enum Outcome {
         report: Report,
         /// One line per tool file written or put back.
         files: Vec<String>,
+        /// Each selected tool's effective routing read back after the edits (the proof; a
+        /// tool is never called configured on the strength of a written file alone).
+        routes: Vec<RouteLine>,
     },
+}
+
+/// One tool's routing as `install apply` found it after writing.
+pub struct RouteLine {
+    pub routed: bool,
+    pub line: String,
+}
+
+impl Outcome {
+    /// How many selected tools do not point at the deployment after all (exit status 1).
+    pub fn unrouted(&self) -> usize {
+        match self {
+            Outcome::DryRun { .. } => 0,
+            Outcome::Applied { routes, .. } => routes.iter().filter(|r| !r.routed).count(),
+        }
+    }
 }
 
 /// `install apply`. Refusals that need no guest code come first (arguments, targets matched to
@@ -71,9 +96,29 @@ pub fn apply(req: Request, opts: &HostOptions) -> anyhow::Result<Outcome> {
         selection.targets.clone(),
         tool_plans.adapters.clone(),
     ))?;
+    let bind = plan.deployment.manifest.host.clone();
+    // A setting of higher precedence (the tool's own config, when this install writes the
+    // environment) would beat the edit: refuse before anything is written, naming the fix.
+    if let Some(host) = &adapters {
+        let reported: Vec<routing::ToolRoute> =
+            routing::routes(host, &selection.targets, scope, &bind, port, &profile)
+                .into_iter()
+                .filter_map(Result::ok)
+                .collect();
+        let blocked = routing::blocked(&selection.writers(), &reported, scope, &profile);
+        if !blocked.is_empty() {
+            let lines: Vec<String> = blocked.into_iter().map(|b| b.line).collect();
+            anyhow::bail!("{}; nothing was changed", lines.join("; "));
+        }
+    }
     let exec = tools::executor(opts);
     let journal = plan.deployment.paths.journal();
-    let notes = selection.skipped;
+    let mut notes = selection.skipped.clone();
+    for n in tool_plans.plans.iter().flat_map(|p| &p.plan().notes) {
+        if !notes.contains(n) {
+            notes.push(n.clone());
+        }
+    }
     // Every file's new contents first: a config we cannot edit stops the install here.
     let preview = exec.preview_exclusive(&tool_plans.plans, &journal)?;
     if req.dry_run {
@@ -89,22 +134,26 @@ pub fn apply(req: Request, opts: &HostOptions) -> anyhow::Result<Outcome> {
     let applied = lifecycle::apply(plan)?;
     match exec.apply_exclusive(&tool_plans.plans, &journal) {
         Ok(done) => {
-            let mut files: Vec<String> = done
-                .changed
-                .iter()
-                .filter(|c| !c.is_noop())
-                .map(|c| format!("configured {}", c.logical))
-                .collect();
-            files.extend(done.reverted.iter().map(|c| {
-                format!(
-                    "restored {} (this deployment no longer routes it)",
-                    c.logical
-                )
-            }));
+            // Read back by a new login shell: the one before the edits knows nothing of them.
+            let routes = match &adapters {
+                Some(_) => route_lines(
+                    routing::routes(
+                        &AdapterHost::load(opts.with_fresh_login()),
+                        &selection.targets,
+                        scope,
+                        &bind,
+                        port,
+                        &profile,
+                    ),
+                    &mut notes,
+                ),
+                None => Vec::new(),
+            };
             Ok(Outcome::Applied {
                 notes,
                 report: applied.report,
-                files,
+                files: file_lines(&done),
+                routes,
             })
         }
         // The executor has put every file and the journal back; undo the deployment too.
@@ -115,25 +164,363 @@ pub fn apply(req: Request, opts: &HostOptions) -> anyhow::Result<Outcome> {
     }
 }
 
-/// `install status`, with each journaled tool file's state.
+/// "routed claude: … → URL" or "NOT routed codex: …" per selected tool; the routes' notes join
+/// `notes` (each once: the same warning from a plan and a route is shown one time).
+fn route_lines(
+    found: Vec<Result<routing::ToolRoute, routing::RouteError>>,
+    notes: &mut Vec<String>,
+) -> Vec<RouteLine> {
+    found
+        .into_iter()
+        .map(|r| match r {
+            Ok(t) => {
+                for n in &t.route.notes {
+                    if !notes.contains(n) {
+                        notes.push(n.clone());
+                    }
+                }
+                let url = t.route.url.as_deref().unwrap_or("its built-in endpoint");
+                RouteLine {
+                    routed: t.routed,
+                    line: if t.routed {
+                        format!("routed {}: {} = {url}", t.target, t.route.via)
+                    } else {
+                        format!(
+                            "NOT routed {}: it still uses {url} ({})",
+                            t.target, t.route.via
+                        )
+                    },
+                }
+            }
+            Err(e) => RouteLine {
+                routed: false,
+                line: format!("NOT routed {}: {}", e.target, e.message),
+            },
+        })
+        .collect()
+}
+
+/// One line per tool file an apply of the edits wrote or put back.
+fn file_lines(done: &EditsApplied) -> Vec<String> {
+    let mut files: Vec<String> = done
+        .changed
+        .iter()
+        .filter(|c| !c.is_noop())
+        .map(|c| format!("configured {}", c.logical))
+        .collect();
+    files.extend(done.reverted.iter().map(|c| {
+        format!(
+            "restored {} (this deployment no longer routes it)",
+            c.logical
+        )
+    }));
+    files
+}
+
+/// `install status`, with each journaled tool file's state and this binary's version.
 pub fn status(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Status> {
     let name = ProfileName::new(profile)?;
     let d = lifecycle::load(&opts.home, &name, exe)?;
     let mut st = status::status(&d);
     st.edits = tools::edit_states(&tools::executor(opts), &d.paths.journal())?;
+    st.compare_version(env!("CARGO_PKG_VERSION"));
     Ok(st)
 }
 
+/// Point a recorded deployment's tools at its proxy again: its manifest's targets, at its
+/// scope, planned by the adapters installed now and written through the profile's journal
+/// (what the journal recorded and these plans no longer touch is put back). Records the
+/// deployment as routed. A deployment without targets has nothing to route.
+fn route(opts: &HostOptions, d: &Deployment) -> anyhow::Result<Vec<String>> {
+    let m = &d.manifest;
+    if m.targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let host = AdapterHost::load(opts.clone());
+    let scope = tools::scope(m.scope);
+    let selection = tools::select(Some(&host), ProviderMode::Manual, scope, &m.targets, None)?;
+    let plans = tools::plan(Some(&host), &selection, scope, m.port, &m.profile)?;
+    let done = tools::executor(opts).apply_exclusive(&plans.plans, &d.paths.journal())?;
+    Routing::on().save(&d.paths.routing())?;
+    let mut lines = file_lines(&done);
+    lines.push(format!(
+        "routed {} through {}",
+        m.targets.join(", "),
+        m.health_url.trim_end_matches("/readyz")
+    ));
+    Ok(lines)
+}
+
+/// Put every tool file the profile's journal records back as it was before headroom (byte for
+/// byte, under the edits lock) and record why. What cannot be restored is returned, never
+/// hidden. A deployment without targets has nothing to un-route.
+fn unroute(
+    opts: &HostOptions,
+    d: &Deployment,
+    reason: OffReason,
+) -> anyhow::Result<tools::Reverted> {
+    if d.manifest.targets.is_empty() {
+        return Ok(tools::Reverted::default());
+    }
+    let mut done = tools::revert_salvaging(&tools::executor(opts), &d.paths.journal())?;
+    let current = Routing::load(&d.paths.routing());
+    if current.stopped_by_user() && reason == OffReason::Stopped {
+        // A second stop: the tools are off since the first one.
+        return Ok(done);
+    }
+    Routing::off(reason).save(&d.paths.routing())?;
+    done.lines.push(format!(
+        "the tools ({}) no longer point at this proxy",
+        d.manifest.targets.join(", ")
+    ));
+    Ok(done)
+}
+
+/// What `install stop`/`restart` did, and the tool files it could not put back (the user must
+/// restore those by hand, one line each).
+pub struct Done {
+    pub report: Report,
+    pub unrestored: Vec<String>,
+}
+
+/// `install start`: the proxy up and healthy, then its tools routed to it again.
 pub fn start(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Report> {
-    lifecycle::start(&opts.home, &ProfileName::new(profile)?, exe)
+    let name = ProfileName::new(profile)?;
+    lifecycle::start_then(&opts.home, &name, exe, &mut |d, report| {
+        routed_again(opts, d, report)
+    })
 }
 
-pub fn stop(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Report> {
-    lifecycle::stop(&opts.home, &ProfileName::new(profile)?, exe)
+fn routed_again(opts: &HostOptions, d: &Deployment, report: &mut Report) -> anyhow::Result<()> {
+    Failures::clear(&d.paths.ensure_failures())?;
+    let lines =
+        route(opts, d).context("the proxy is up, but its tools could not be routed to it")?;
+    report.done.extend(lines);
+    Ok(())
 }
 
-pub fn restart(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Report> {
-    lifecycle::restart(&opts.home, &ProfileName::new(profile)?, exe)
+/// `install stop`: the proxy down, then its tools put back as they were before headroom, so no
+/// tool is left pointing at a port nobody listens on. Stopping twice is harmless.
+pub fn stop(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Done> {
+    let name = ProfileName::new(profile)?;
+    let mut unrestored = Vec::new();
+    let report = lifecycle::stop_then(&opts.home, &name, exe, &mut |d, report| {
+        let done = unroute(opts, d, OffReason::Stopped)?;
+        report.done.extend(done.lines);
+        unrestored = done.unrestored;
+        Ok(())
+    })?;
+    Ok(Done { report, unrestored })
+}
+
+/// `install restart`: stop (un-routing), the supervisor moved to this binary if it runs
+/// another, start, and the tools routed again.
+pub fn restart(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Done> {
+    let name = ProfileName::new(profile)?;
+    let mut unrestored = Vec::new();
+    let report = lifecycle::restart_then(
+        &opts.home,
+        &name,
+        exe,
+        &mut |d, report| {
+            let done = unroute(opts, d, OffReason::Stopped)?;
+            report.done.extend(done.lines);
+            unrestored = done.unrestored;
+            Ok(())
+        },
+        &mut |d, report| routed_again(opts, d, report),
+    )?;
+    Ok(Done { report, unrestored })
+}
+
+/// `agent unroute`: a supervisor's failure hook (systemd's `OnFailure=` unit). Once the manager
+/// has really given up on the proxy (it may still be restarting it), the tools are put back,
+/// under the profile lock: a proxy that is healthy again (an `install start` got there first)
+/// keeps its tools, and tools already un-routed keep their first reason.
+pub fn agent_unroute(
+    opts: &HostOptions,
+    d: &Deployment,
+    supervisor: &str,
+    detail: &str,
+) -> anyhow::Result<String> {
+    if d.manifest.targets.is_empty() {
+        return Ok("no tools to un-route".to_owned());
+    }
+    match agent::await_verdict(d, UNROUTE_VERDICT_TIMEOUT) {
+        agent::Verdict::GaveUp => {}
+        agent::Verdict::Healthy => {
+            return Ok("the proxy is healthy again: the tools stay routed".to_owned());
+        }
+        agent::Verdict::Undecided => {
+            return Ok(format!(
+                "{supervisor} has not given up on the proxy: the tools stay routed"
+            ));
+        }
+    }
+    let _lock = FileLock::acquire(&d.paths.profile_lock(), &d.paths.lock_name())?;
+    if !Routing::load(&d.paths.routing()).routed {
+        return Ok("the tools are already un-routed".to_owned());
+    }
+    if headroom_deploy::health::port_owner(d.probe_host(), d.manifest.port)
+        .is_ready_profile(d.profile().as_str())
+    {
+        return Ok("the proxy is healthy again: the tools stay routed".to_owned());
+    }
+    let error = match agent::last_output(d) {
+        Some(line) => format!("{detail}; its last output: {line}"),
+        None => detail.to_owned(),
+    };
+    let reverted = unroute(
+        opts,
+        d,
+        OffReason::ProxyFailing {
+            supervisor: supervisor.to_owned(),
+            error,
+        },
+    )?;
+    finish_unroute(reverted)
+}
+
+/// How long `agent unroute` waits for the manager to either bring the proxy back or give up
+/// (systemd's whole start-limit burst fits in it).
+const UNROUTE_VERDICT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `agent run` (every supervised start): when a failure hook un-routed the tools (systemd gave
+/// up on the proxy, and this is a boot or a manager restart since), start `agent reroute` beside
+/// the proxy this process is about to become. Nothing is spawned otherwise.
+pub fn reroute_in_background(d: &Deployment) {
+    let routing = Routing::load(&d.paths.routing());
+    if d.manifest.targets.is_empty() || routing.routed || routing.stopped_by_user() {
+        return;
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(d.paths.log());
+    let mut cmd = std::process::Command::new(&d.exe);
+    cmd.args(d.agent_args("reroute"))
+        .stdin(std::process::Stdio::null());
+    if let Ok(out) = log {
+        if let Ok(err) = out.try_clone() {
+            cmd.stderr(err);
+        }
+        cmd.stdout(out);
+    }
+    headroom_deploy::platform::detach(&mut cmd);
+    // The proxy matters more than the re-route: a failure to spawn is only logged.
+    if let Err(e) = cmd.spawn() {
+        eprintln!("headroom: warning: cannot start `agent reroute`: {e}");
+    }
+}
+
+/// `agent reroute` (started by `agent run`): tools a failure hook un-routed point at the proxy
+/// again once it is healthy. Tools the user un-routed with `install stop` stay as they are; a
+/// command holding the profile (`install start`, `apply`, cron's `agent ensure`) routes them
+/// itself, so this never waits for it. An empty line: there was nothing to do.
+pub fn agent_reroute(opts: &HostOptions, d: &Deployment) -> anyhow::Result<String> {
+    let routing = Routing::load(&d.paths.routing());
+    // Nothing to do (every start of every unit gets here): say nothing in the proxy's log.
+    if d.manifest.targets.is_empty() || routing.routed {
+        return Ok(String::new());
+    }
+    if routing.stopped_by_user() {
+        return Ok(format!(
+            "stopped by `headroom install stop`: the tools stay un-routed (`headroom install start --profile {}` routes them)",
+            d.profile()
+        ));
+    }
+    let Some(_lock) = FileLock::try_acquire(&d.paths.profile_lock())? else {
+        return Ok("another headroom command holds the deployment and routes its tools".to_owned());
+    };
+    if !headroom_deploy::health::wait_ready(
+        d.probe_host(),
+        d.manifest.port,
+        d.profile().as_str(),
+        lifecycle::READY_TIMEOUT,
+    ) {
+        return Ok("the proxy is not healthy: the tools stay un-routed".to_owned());
+    }
+    if Routing::load(&d.paths.routing()).routed {
+        return Ok("the tools are routed".to_owned());
+    }
+    Failures::clear(&d.paths.ensure_failures())?;
+    Ok(route(opts, d)?.join("; "))
+}
+
+fn finish_unroute(reverted: tools::Reverted) -> anyhow::Result<String> {
+    if !reverted.unrestored.is_empty() {
+        anyhow::bail!(
+            "un-routed, but could not restore: {}",
+            reverted.unrestored.join("; ")
+        );
+    }
+    Ok(reverted.lines.join("; "))
+}
+
+/// `agent ensure` (cron): start the proxy unless it is healthy, and keep the tools honest.
+/// [`FAILURES_BEFORE_UNROUTE`] failed runs in a row un-route the tools (the last error is the
+/// reason); the next successful run routes them again. A deployment the user stopped is
+/// neither started nor routed.
+pub fn agent_ensure(opts: &HostOptions, d: &Deployment) -> anyhow::Result<String> {
+    if Routing::load(&d.paths.routing()).stopped_by_user() {
+        return Ok(format!(
+            "stopped by `headroom install stop`: not starting it (`headroom install start --profile {}` does)",
+            d.profile()
+        ));
+    }
+    let failures = d.paths.ensure_failures();
+    // A container's engine restarts it: its watchdog only judges whether it serves.
+    let outcome = if d.manifest.supervisor_kind == SupervisorKind::Docker {
+        Docker::judge(d).map(|()| EnsureOutcome::AlreadyHealthy)
+    } else {
+        agent::ensure(d)
+    };
+    let error = match outcome {
+        Ok(o @ (EnsureOutcome::AlreadyHealthy | EnsureOutcome::Started { ready: true, .. })) => {
+            Failures::clear(&failures)?;
+            let mut line = o.describe();
+            let _lock = FileLock::acquire(&d.paths.profile_lock(), &d.paths.lock_name())?;
+            let routing = Routing::load(&d.paths.routing());
+            if !routing.routed && !routing.stopped_by_user() {
+                route(opts, d).context("the proxy is healthy, but routing its tools failed")?;
+                line.push_str("; the tools point at it again");
+            }
+            return Ok(line);
+        }
+        Ok(o @ EnsureOutcome::AnotherStarting) => return Ok(o.describe()),
+        Ok(EnsureOutcome::Started { pid, ready: false }) => anyhow::anyhow!(
+            "the proxy (pid {pid}) did not become ready within {} s",
+            agent::GRACE.as_secs()
+        ),
+        Err(e) => e,
+    };
+    let message = format!("{error:#}");
+    let count = Failures::record(&failures, &message)?;
+    if count < FAILURES_BEFORE_UNROUTE {
+        return Err(error);
+    }
+    let _lock = FileLock::acquire(&d.paths.profile_lock(), &d.paths.lock_name())?;
+    let routing = Routing::load(&d.paths.routing());
+    if !routing.routed || d.manifest.targets.is_empty() {
+        return Err(error);
+    }
+    let reverted = unroute(
+        opts,
+        d,
+        OffReason::ProxyFailing {
+            supervisor: if d.manifest.supervisor_kind == SupervisorKind::Docker {
+                "docker (cron watchdog)".to_owned()
+            } else {
+                "cron".to_owned()
+            },
+            error: format!("{count} failed `agent ensure` runs in a row: {message}"),
+        },
+    )?;
+    finish_unroute(reverted)?;
+    Err(error.context(format!(
+        "un-routed the tools after {count} failed runs in a row; `headroom install start --profile {}` routes them again",
+        d.profile()
+    )))
 }
 
 /// `install remove`: tool files first, from the journal alone (the manifest may be corrupt and
@@ -163,7 +550,6 @@ pub struct Removed {
 
 /// The running executable, resolved (what a supervisor is told to run).
 pub fn current_exe() -> anyhow::Result<PathBuf> {
-    use anyhow::Context as _;
     let exe = std::env::current_exe().context("cannot find the headroom executable")?;
     Ok(exe.canonicalize().unwrap_or(exe))
 }

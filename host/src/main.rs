@@ -3,8 +3,10 @@
 //! `headroom-edits`).
 
 mod cli;
+mod doctor;
 mod install;
 mod plugins;
+mod routing;
 mod tools;
 // Process groups and signal forwarding are POSIX; Windows gets a clear refusal (cli/wrap.rs).
 #[cfg(unix)]

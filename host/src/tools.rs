@@ -72,17 +72,17 @@ pub fn catalogue(host: &AdapterHost) -> Vec<(String, Vec<String>)> {
     out
 }
 
-/// Targets whose tool an adapter at `scope` detects on this machine (`--providers auto`).
+/// Targets whose tool is on this machine (`--providers auto`) and that an adapter configures at
+/// `scope`. Any adapter's detection counts, whatever scopes it serves: the tool's own adapter
+/// (claude, provider scope) is the one that can tell it is installed, even when another one
+/// (shell-env, at user scope) writes its routing.
 pub fn detected(host: &AdapterHost, scope: Scope) -> Vec<String> {
     let mut out = Vec::new();
     for e in host.entries() {
         let Some(m) = &e.manifest else { continue };
-        if !m.scopes.iter().any(|s| s == scope.as_str()) {
-            continue;
-        }
         if host.detect(&e.id).is_ok_and(|d| d.detected) {
             for t in &m.targets {
-                if !out.contains(t) {
+                if !out.contains(t) && host.for_target(t, scope).is_some() {
                     out.push(t.clone());
                 }
             }
@@ -324,4 +324,19 @@ fn lines_of(report: &headroom_edits::RevertReport) -> Vec<String> {
             .map(|f| format!("{f} was deleted since: nothing to restore")),
     );
     lines
+}
+
+impl Selection {
+    /// `(target, adapter id)`: the adapter that writes each selected target's routing.
+    pub fn writers(&self) -> Vec<(String, String)> {
+        self.targets
+            .iter()
+            .filter_map(|t| {
+                self.by_adapter
+                    .iter()
+                    .find(|(_, served)| served.contains(t))
+                    .map(|(id, _)| (t.clone(), id.clone()))
+            })
+            .collect()
+    }
 }

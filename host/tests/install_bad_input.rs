@@ -346,3 +346,72 @@ fn a_command_waiting_for_another_headroom_says_whom_and_gives_up_after_its_bound
     let out = home.ok(&["install", "remove", "--profile", "busy"]);
     assert!(out.contains("nothing to remove"), "{out}");
 }
+
+/// The default install at user scope selects every tool found on the machine, each by its own
+/// adapter's detection (claude is written by shell-env there, but only the claude adapter can
+/// tell it is installed), and routes Codex through its own config.toml (it ignores the export).
+#[test]
+fn the_default_user_scope_install_selects_each_detected_tool() {
+    let home = Home::new();
+    fs::create_dir_all(home.path().join(".claude")).unwrap();
+    fs::create_dir_all(home.path().join(".codex")).unwrap();
+    fs::write(home.path().join(".codex/config.toml"), "model = \"o3\"\n").unwrap();
+    fs::write(home.path().join(".bashrc"), "# mine\n").unwrap();
+    let before = user_files(home.path());
+    let out = home.ok(&["install", "apply", "--dry-run", "--port", "18998"]);
+    assert!(out.contains("\ntool targets: claude, codex\n"), "{out}");
+    assert!(
+        out.contains("+export ANTHROPIC_BASE_URL='http://127.0.0.1:18998'"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("export OPENAI_BASE_URL"),
+        "Codex ignores it: {out}"
+    );
+    assert!(
+        out.contains("+base_url = \"http://127.0.0.1:18998/v1\""),
+        "{out}"
+    );
+    assert!(out.contains("note: Codex ignores OPENAI_BASE_URL"), "{out}");
+    assert_same_tree(&before, &user_files(home.path()), "HOME after a dry run");
+}
+
+/// A user's own `env.ANTHROPIC_BASE_URL` in Claude's settings.json beats an exported variable:
+/// a user-scope install would write an export that never takes effect, so it is refused before
+/// anything is written, in one line naming the setting and the command that works.
+#[test]
+fn a_higher_precedence_setting_blocks_a_user_scope_install() {
+    let home = Home::new();
+    fs::create_dir_all(home.path().join(".claude")).unwrap();
+    fs::write(
+        home.path().join(".claude/settings.json"),
+        "{ \"env\": { \"ANTHROPIC_BASE_URL\": \"https://gateway.example\" } }",
+    )
+    .unwrap();
+    let before = user_files(home.path());
+    for dry in [true, false] {
+        let mut args = vec![
+            "install",
+            "apply",
+            "--providers",
+            "manual",
+            "--target",
+            "claude",
+            "--port",
+            "18997",
+        ];
+        if dry {
+            args.push("--dry-run");
+        }
+        let err = home.fails(&args);
+        assert!(err.contains("settings.json"), "{err}");
+        assert!(err.contains("env.ANTHROPIC_BASE_URL"), "{err}");
+        assert!(err.contains("--scope provider"), "{err}");
+        assert!(err.contains("nothing was changed"), "{err}");
+    }
+    assert_same_tree(
+        &before,
+        &user_files(home.path()),
+        "HOME after refused applies",
+    );
+}

@@ -8,6 +8,7 @@
 //! * [`ws`]: the frame-aware WebSocket relay that lets client text messages be rewritten.
 //! * [`errors`]: errors in each provider's own shape (JSON or an SSE `error` event).
 //! * [`health`], [`metrics`]: `/livez` `/readyz` `/health`, `/metrics`.
+//! * [`probe`]: can an upstream be reached (DNS, TCP, TLS), and which upstreams a proxy uses.
 
 pub mod body;
 pub mod compression;
@@ -17,6 +18,7 @@ pub mod forward;
 pub mod headers;
 pub mod health;
 pub mod metrics;
+pub mod probe;
 pub mod server;
 #[cfg(feature = "stub")]
 pub mod stub;

@@ -24,11 +24,12 @@ pub enum InstallCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Start a stopped deployment (tool configuration is not touched).
+    /// Start a stopped deployment, wait until it is healthy, then point its tools at it again.
     Start(ProfileArg),
-    /// Stop the proxy and keep it down (tool configuration is not touched).
+    /// Stop the proxy, keep it down, and put its tools' files back as they were before
+    /// headroom (so none is left pointing at a dead port); `start` routes them again.
     Stop(ProfileArg),
-    /// Stop, then start.
+    /// Stop (un-routing the tools), then start (routing them again), on this headroom binary.
     Restart(ProfileArg),
     /// Stop, unregister, revert every edit byte for byte and delete the profile.
     Remove(ProfileArg),
@@ -53,6 +54,26 @@ pub enum AgentCommand {
     /// The Windows service entry point the Service Control Manager runs.
     #[command(hide = true)]
     Service(ProfileArg),
+    /// Route the tools again once the proxy is healthy, when a supervisor's failure hook
+    /// un-routed them (`agent run` starts it beside the proxy).
+    #[command(hide = true)]
+    Reroute(ProfileArg),
+    /// Put the tools back as they were before headroom because the supervisor gave up on the
+    /// proxy (systemd's `OnFailure=` unit runs it).
+    #[command(hide = true)]
+    Unroute {
+        #[command(flatten)]
+        profile: ProfileArg,
+        #[arg(long, value_enum)]
+        reason: UnrouteReason,
+    },
+}
+
+/// Who gave up on the proxy.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum UnrouteReason {
+    /// systemd stopped restarting it (`StartLimitBurst` failures within `StartLimitIntervalSec`).
+    SystemdStartLimit,
 }
 
 #[derive(Debug, clap::Args)]
@@ -116,6 +137,7 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
         InstallCommand::Apply(a) => {
             // Apply never prompts; --yes is accepted for scripts.
             let _ = a.yes;
+            let profile_name = a.profile.clone();
             let req = install::Request {
                 deploy: ApplyRequest {
                     profile: a.profile,
@@ -137,7 +159,9 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
                 },
                 dry_run: a.dry_run,
             };
-            match install::apply(req, &opts)? {
+            let outcome = install::apply(req, &opts)?;
+            let unrouted = outcome.unrouted();
+            match outcome {
                 install::Outcome::DryRun { notes, text } => {
                     print_notes(&notes);
                     print!("{text}");
@@ -147,13 +171,24 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
                     notes,
                     report,
                     files,
+                    routes,
                 } => {
-                    print_notes(&notes);
                     print_report(report);
                     for f in files {
                         println!("{f}");
                     }
+                    for r in routes {
+                        println!("{}", r.line);
+                    }
+                    print_notes(&notes);
                 }
+            }
+            if unrouted > 0 {
+                // The files stay written (journaled; `remove` restores them): doctor says why.
+                anyhow::bail!(
+                    "{unrouted} selected tool(s) are not routed through this deployment (see above); `headroom doctor --profile {profile}` explains",
+                    profile = profile_name
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -171,25 +206,25 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
             })
         }
         InstallCommand::Start(p) => report(install::start(&opts, &p.profile, &exe)),
-        InstallCommand::Stop(p) => report(install::stop(&opts, &p.profile, &exe)),
-        InstallCommand::Restart(p) => report(install::restart(&opts, &p.profile, &exe)),
+        InstallCommand::Stop(p) => {
+            let done = install::stop(&opts, &p.profile, &exe)?;
+            finish(done.report, &done.unrestored, "the proxy was stopped")
+        }
+        InstallCommand::Restart(p) => {
+            let done = install::restart(&opts, &p.profile, &exe)?;
+            finish(done.report, &done.unrestored, "the proxy was restarted")
+        }
         InstallCommand::Remove(p) => {
             let removed = install::remove(&opts, &p.profile, &exe)?;
-            print_report(removed.report);
-            if removed.unrestored.is_empty() {
-                return Ok(ExitCode::SUCCESS);
-            }
-            for line in &removed.unrestored {
-                eprintln!("headroom: warning: {line}");
-            }
-            // Scripts must not take a half-restored machine for a clean remove.
-            anyhow::bail!(
-                "the deployment was removed, but {} tool file(s) could not be restored (see above)",
-                removed.unrestored.len()
+            finish(
+                removed.report,
+                &removed.unrestored,
+                "the deployment was removed",
             )
         }
         InstallCommand::Agent(AgentCommand::Run(p)) => {
             let d = agent_deployment(&opts, &p.profile, exe)?;
+            install::reroute_in_background(&d);
             Err(agent::run(&d))
         }
         InstallCommand::Agent(AgentCommand::Service(p)) => {
@@ -199,8 +234,32 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
         }
         InstallCommand::Agent(AgentCommand::Ensure(p)) => {
             let d = agent_deployment(&opts, &p.profile, exe)?;
-            let outcome = agent::ensure(&d)?;
-            println!("headroom {}: {}", d.profile(), outcome.describe());
+            let line = install::agent_ensure(&opts, &d)?;
+            println!("headroom {}: {line}", d.profile());
+            Ok(ExitCode::SUCCESS)
+        }
+        InstallCommand::Agent(AgentCommand::Reroute(p)) => {
+            let d = agent_deployment(&opts, &p.profile, exe)?;
+            let line = install::agent_reroute(&opts, &d)?;
+            if !line.is_empty() {
+                println!("headroom {}: {line}", d.profile());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        InstallCommand::Agent(AgentCommand::Unroute { profile, reason }) => {
+            let d = agent_deployment(&opts, &profile.profile, exe)?;
+            let (supervisor, detail) = match reason {
+                UnrouteReason::SystemdStartLimit => (
+                    "systemd",
+                    format!(
+                        "it stopped restarting the proxy after {} failed starts within {} s",
+                        headroom_deploy::supervisors::systemd::START_LIMIT_BURST,
+                        headroom_deploy::supervisors::systemd::START_LIMIT_INTERVAL_SEC
+                    ),
+                ),
+            };
+            let line = install::agent_unroute(&opts, &d, supervisor, &detail)?;
+            println!("headroom {}: {line}", d.profile());
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -227,6 +286,26 @@ fn print_notes(notes: &[String]) {
 fn report(r: anyhow::Result<lifecycle::Report>) -> anyhow::Result<ExitCode> {
     print_report(r?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Print what a command did; tool files it could not restore are warnings and fail the
+/// command (scripts must not take a half-restored machine for a clean run).
+fn finish(
+    report: lifecycle::Report,
+    unrestored: &[String],
+    what: &str,
+) -> anyhow::Result<ExitCode> {
+    print_report(report);
+    if unrestored.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for line in unrestored {
+        eprintln!("headroom: warning: {line}");
+    }
+    anyhow::bail!(
+        "{what}, but {} tool file(s) could not be restored (see above)",
+        unrestored.len()
+    )
 }
 
 fn print_report(report: lifecycle::Report) {

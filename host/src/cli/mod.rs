@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod doctor;
 mod health;
 mod install;
 mod plugins;
@@ -42,6 +43,9 @@ enum Command {
     Wrap(wrap::WrapArgs),
     /// Undo `wrap` for tools whose routing is persisted in their config (openclaw).
     Unwrap(wrap::UnwrapArgs),
+    /// Check a deployment and that every tool it selects really goes through it; each problem
+    /// with the command that fixes it.
+    Doctor(doctor::DoctorArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -63,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Health(args) => health::run(args),
         Command::Wrap(args) => wrap::run_wrap(args),
         Command::Unwrap(args) => wrap::run_unwrap(args),
+        Command::Doctor(args) => doctor::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,355 @@
+//! Whether a tool is routed through headroom: the one place that decides it. The adapters report
+//! where each tool sends its requests (its effective base URL, resolved with the tool's own
+//! precedence); the host compares that URL with the deployment's proxy origin. `headroom doctor`
+//! prints it, `install apply` checks it before writing ([`blocked`]) and after.
+
+use std::collections::BTreeMap;
+
+use headroom_plugins::{AdapterContext, AdapterHost, PluginEntry, Route, RouteSource, Scope};
+
+/// One selected tool's effective routing.
+#[derive(Debug, Clone)]
+pub struct ToolRoute {
+    pub target: String,
+    /// The adapter that reported it.
+    pub adapter: String,
+    pub route: Route,
+    /// `route.url` is the deployment's proxy.
+    pub routed: bool,
+}
+
+/// A tool whose routing could not be read (its adapter failed or refused, e.g. a config file
+/// broken by hand); `message` is the adapter's one line.
+#[derive(Debug, Clone)]
+pub struct RouteError {
+    pub target: String,
+    pub adapter: Option<String>,
+    pub message: String,
+}
+
+/// `http://<probe host>:<port>`: what a tool must send to, as [`normalise`]d.
+pub fn proxy_origin(bind_host: &str, port: u16) -> String {
+    let host = headroom_deploy::manifest::probe_host(bind_host);
+    normalise(&format!("http://{host}:{port}")).unwrap_or_default()
+}
+
+/// A base URL reduced to what decides where requests go: lower-case scheme and host, the path
+/// without a trailing slash or a trailing `/v1` (clients append `/v1/...` themselves), no query
+/// or fragment. `None` for text that is not an absolute `scheme://host` URL.
+pub fn normalise(url: &str) -> Option<String> {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
+        return None;
+    }
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    // userinfo never decides the destination; the host after it does.
+    let authority = authority.rsplit('@').next().unwrap_or("");
+    if authority.is_empty() {
+        return None;
+    }
+    let mut path = path.trim_end_matches('/');
+    if let Some(p) = path.strip_suffix("/v1") {
+        path = p.trim_end_matches('/');
+    }
+    Some(format!(
+        "{}://{}{}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase(),
+        path
+    ))
+}
+
+/// `url` points at `origin` (already [`normalise`]d, e.g. [`proxy_origin`]).
+pub fn is_routed(url: Option<&str>, origin: &str) -> bool {
+    url.and_then(normalise).is_some_and(|u| u == origin)
+}
+
+/// The adapter that knows where `target` really sends its requests: the tool's own one (serving
+/// it at provider scope: it knows the tool's precedence, e.g. Claude's settings.json `env` over
+/// the environment), else the one serving it at the deployment's scope (shell-env for tools
+/// configured only through the environment). With the scope its context is built at.
+pub fn reporting_adapter<'h>(
+    host: &'h AdapterHost,
+    target: &str,
+    deploy_scope: Scope,
+) -> Option<(&'h PluginEntry, Scope)> {
+    host.for_target(target, Scope::Provider)
+        .map(|e| (e, Scope::Provider))
+        .or_else(|| {
+            host.for_target(target, deploy_scope)
+                .map(|e| (e, deploy_scope))
+        })
+}
+
+/// Each of `targets`' effective routing, in `targets`' order, compared with the proxy at
+/// `bind_host:port`. One adapter call per reporting adapter (a failure is every one of its
+/// targets' error).
+pub fn routes(
+    host: &AdapterHost,
+    targets: &[String],
+    deploy_scope: Scope,
+    bind_host: &str,
+    port: u16,
+    profile: &str,
+) -> Vec<Result<ToolRoute, RouteError>> {
+    let origin = proxy_origin(bind_host, port);
+    // adapter id → (scope, its targets), so shell-env answers for all its tools at once.
+    let mut by_adapter: BTreeMap<String, (Scope, Vec<String>)> = BTreeMap::new();
+    let mut unserved = Vec::new();
+    for t in targets {
+        match reporting_adapter(host, t, deploy_scope) {
+            Some((e, scope)) => by_adapter
+                .entry(e.id.clone())
+                .or_insert_with(|| (scope, Vec::new()))
+                .1
+                .push(t.clone()),
+            None => unserved.push(t.clone()),
+        }
+    }
+    let mut found: BTreeMap<String, Result<ToolRoute, RouteError>> = BTreeMap::new();
+    for (id, (scope, served)) in by_adapter {
+        let ctx = AdapterContext {
+            port,
+            scope,
+            profile: profile.to_owned(),
+            targets: served.clone(),
+        };
+        match host.routing(&id, &ctx) {
+            Ok(list) => {
+                for route in list {
+                    let routed = is_routed(route.url.as_deref(), &origin);
+                    found.insert(
+                        route.target.clone(),
+                        Ok(ToolRoute {
+                            target: route.target.clone(),
+                            adapter: id.clone(),
+                            route,
+                            routed,
+                        }),
+                    );
+                }
+            }
+            Err(e) => {
+                let message = one_line(&e);
+                for t in &served {
+                    found.insert(
+                        t.clone(),
+                        Err(RouteError {
+                            target: t.clone(),
+                            adapter: Some(id.clone()),
+                            message: message.clone(),
+                        }),
+                    );
+                }
+            }
+        }
+    }
+    targets
+        .iter()
+        .map(|t| {
+            found.remove(t).unwrap_or_else(|| {
+                Err(RouteError {
+                    target: t.clone(),
+                    adapter: None,
+                    message: if unserved.contains(t) {
+                        format!(
+                            "no usable adapter reports {t}'s routing (see `headroom plugins list`)"
+                        )
+                    } else {
+                        format!("its adapter did not report {t}'s routing")
+                    },
+                })
+            })
+        })
+        .collect()
+}
+
+/// An error's whole context chain on one line, control characters removed (adapter text).
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// An edit `install apply` is about to make that would not route the tool: a setting of higher
+/// precedence in the tool's own config beats it. `line` names the file and key and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    pub target: String,
+    pub line: String,
+}
+
+/// Before writing: for each `(target, writing adapter)` of the selection, the reporting
+/// adapter's route (from [`routes`]) blocks the edit when the tool's own config decides its URL
+/// (`source` config, not already the proxy) and the writer is another adapter writing the
+/// environment, which the tool reads only after its config. `deploy_scope` is the install's.
+pub fn blocked(
+    writers: &[(String, String)],
+    reported: &[ToolRoute],
+    deploy_scope: Scope,
+    profile: &str,
+) -> Vec<Blocked> {
+    if deploy_scope == Scope::Provider {
+        // The writer is the tool's own adapter: it edits the very key that decides.
+        return Vec::new();
+    }
+    writers
+        .iter()
+        .filter_map(|(target, writer)| {
+            let r = reported.iter().find(|r| &r.target == target)?;
+            if r.routed || r.route.source != RouteSource::Config || &r.adapter == writer {
+                return None;
+            }
+            let url = r.route.url.as_deref().unwrap_or("its default endpoint");
+            Some(Blocked {
+                target: target.clone(),
+                line: format!(
+                    "{target}: {via} sets {url} and beats the environment variable {writer} would write; \
+                     let headroom own that key (restored on remove) with `headroom install apply --profile {profile} --scope provider --providers manual --target {target}`, \
+                     or remove it from {via} by hand",
+                    via = r.route.via,
+                ),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(target: &str, url: Option<&str>, source: RouteSource, via: &str) -> Route {
+        Route {
+            target: target.into(),
+            url: url.map(Into::into),
+            source,
+            via: via.into(),
+            notes: vec![],
+        }
+    }
+
+    fn tool(adapter: &str, r: Route, origin: &str) -> ToolRoute {
+        ToolRoute {
+            target: r.target.clone(),
+            adapter: adapter.into(),
+            routed: is_routed(r.url.as_deref(), origin),
+            route: r,
+        }
+    }
+
+    #[test]
+    fn the_origin_is_the_probe_host_and_port() {
+        assert_eq!(proxy_origin("127.0.0.1", 8787), "http://127.0.0.1:8787");
+        assert_eq!(proxy_origin("0.0.0.0", 9), "http://127.0.0.1:9");
+        assert_eq!(proxy_origin("::", 9), "http://[::1]:9");
+    }
+
+    #[test]
+    fn urls_are_compared_by_origin_and_path_without_v1_or_slash() {
+        let o = proxy_origin("127.0.0.1", 8787);
+        for yes in [
+            "http://127.0.0.1:8787",
+            "http://127.0.0.1:8787/",
+            "http://127.0.0.1:8787/v1",
+            "http://127.0.0.1:8787/v1/",
+            "HTTP://127.0.0.1:8787/v1",
+            " http://127.0.0.1:8787/v1?x=1 ",
+        ] {
+            assert!(is_routed(Some(yes), &o), "{yes}");
+        }
+        for no in [
+            "http://127.0.0.1:8788",
+            "https://127.0.0.1:8787",
+            "http://localhost:8787",
+            "http://127.0.0.1:8787/anthropic",
+            "http://127.0.0.1:8787/v1/v2",
+            "https://api.anthropic.com",
+            "127.0.0.1:8787",
+            "",
+        ] {
+            assert!(!is_routed(Some(no), &o), "{no}");
+        }
+        assert!(!is_routed(None, &o));
+        assert_eq!(
+            normalise("HTTPS://Gateway.Corp/Anthropic/").as_deref(),
+            Some("https://gateway.corp/Anthropic")
+        );
+    }
+
+    #[test]
+    fn a_config_setting_blocks_an_environment_writer_and_names_the_fix() {
+        let o = proxy_origin("127.0.0.1", 8787);
+        let claude = tool(
+            "claude",
+            route(
+                "claude",
+                Some("https://gateway.corp"),
+                RouteSource::Config,
+                "~/.claude/settings.json env.ANTHROPIC_BASE_URL",
+            ),
+            &o,
+        );
+        let writers = vec![("claude".to_owned(), "shell-env".to_owned())];
+        let b = blocked(
+            &writers,
+            std::slice::from_ref(&claude),
+            Scope::User,
+            "default",
+        );
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].target, "claude");
+        let line = &b[0].line;
+        assert!(
+            line.contains(
+                "~/.claude/settings.json env.ANTHROPIC_BASE_URL sets https://gateway.corp"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains("headroom install apply --profile default --scope provider"),
+            "{line}"
+        );
+        assert!(line.contains("by hand"), "{line}");
+        // The tool's own adapter writing the key, or a provider-scope install, is not blocked.
+        let own = vec![("claude".to_owned(), "claude".to_owned())];
+        assert!(blocked(&own, std::slice::from_ref(&claude), Scope::User, "p").is_empty());
+        assert!(
+            blocked(
+                &writers,
+                std::slice::from_ref(&claude),
+                Scope::Provider,
+                "p"
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn environment_default_or_already_routed_settings_do_not_block() {
+        let o = proxy_origin("127.0.0.1", 8787);
+        let writers = vec![("t".to_owned(), "shell-env".to_owned())];
+        for (url, source) in [
+            (Some("https://x"), RouteSource::Environment),
+            (None, RouteSource::Default),
+            (Some("http://127.0.0.1:8787/v1"), RouteSource::Config),
+        ] {
+            let r = tool("own", route("t", url, source, "v"), &o);
+            assert!(
+                blocked(&writers, &[r], Scope::User, "p").is_empty(),
+                "{url:?} {source:?}"
+            );
+        }
+        // A target nothing reported is not blocked here (the post-apply check catches it).
+        assert!(blocked(&writers, &[], Scope::User, "p").is_empty());
+    }
+}

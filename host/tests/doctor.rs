@@ -1,0 +1,672 @@
+//! `headroom doctor` with real parts: a real `headroom proxy` child on a free loopback port
+//! (announcing the deployment's profile, as a supervised one does), the stand-in upstream,
+//! temp HOMEs with real config files, the built-in adapters. The deployment's manifest is
+//! written as an apply records it (no supervisor is needed; the supervisor check then fails,
+//! which these tests do not look at); the exit-0 case drives real cron and skips without it.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use headroom_proxy::stub::Stub;
+use serde_json::{Value, json};
+use support::*;
+
+/// A proxy child serving `profile` on `port`, both upstreams at `upstream`; killed on drop.
+struct Proxy(Child);
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_deployment_proxy(port: u16, profile: &str, upstream: &str) -> Proxy {
+    let child = Command::new(headroom())
+        .args(["proxy", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .env("HEADROOM_DEPLOYMENT_PROFILE", profile)
+        .env("ANTHROPIC_TARGET_API_URL", upstream)
+        .env("OPENAI_TARGET_API_URL", upstream)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let p = Proxy(child);
+    assert!(
+        wait_until(Duration::from_secs(15), || proxy_ready(port)),
+        "the proxy did not come up on {port}"
+    );
+    p
+}
+
+/// The manifest `install apply` records for a cron deployment routing `targets` at `scope`,
+/// its proxy told to use `upstream` for both providers.
+fn write_manifest(
+    home: &Path,
+    profile: &str,
+    port: u16,
+    scope: &str,
+    targets: &[&str],
+    upstream: &str,
+) {
+    let dir = home.join(".headroom/deploy").join(profile);
+    fs::create_dir_all(&dir).unwrap();
+    let m = json!({
+        "profile": profile,
+        "preset": "persistent-task",
+        "runtime_kind": "native",
+        "supervisor_kind": "cron",
+        "scope": scope,
+        "provider_mode": "manual",
+        "targets": targets,
+        "port": port,
+        "host": "127.0.0.1",
+        "health_url": format!("http://127.0.0.1:{port}/readyz"),
+        "base_env": {
+            "ANTHROPIC_TARGET_API_URL": upstream,
+            "OPENAI_TARGET_API_URL": upstream,
+        },
+        "tool_envs": {},
+        "proxy_args": [],
+        "mutations": [],
+        "artifacts": [],
+        "created_at": "2026-12-01T10:00:00Z",
+        "updated_at": "2026-12-01T10:00:00Z",
+    });
+    fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(&m).unwrap(),
+    )
+    .unwrap();
+}
+
+/// `headroom doctor --json --profile P` in a cleared environment (HOME, PATH, SHELL=/bin/sh
+/// reading `~/.profile` as a login shell) plus `env`.
+fn doctor(home: &Path, profile: &str, env: &[(&str, &str)]) -> (Output, Value) {
+    let mut all = vec![("SHELL", "/bin/sh")];
+    all.extend_from_slice(env);
+    let out = run_in(home, &["doctor", "--json", "--profile", profile], &all);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "doctor --json: {e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out, v)
+}
+
+fn check<'a>(v: &'a Value, id: &str) -> &'a Value {
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id}: {v:#}"))
+}
+
+fn tool<'a>(v: &'a Value, target: &str) -> &'a Value {
+    v["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == target)
+        .unwrap_or_else(|| panic!("no tool {target}: {v:#}"))
+}
+
+fn codex_block(port: u16) -> String {
+    format!(
+        "model_provider = \"headroom\"\n\n[model_providers.headroom]\nname = \"headroom\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\nwire_api = \"responses\"\nenv_key = \"OPENAI_API_KEY\"\n"
+    )
+}
+
+#[test]
+fn codex_is_not_routed_by_an_exported_base_url_and_is_by_its_config() {
+    let stub = Stub::start().unwrap();
+    let home = Home::new();
+    let port = free_port();
+    let profile = "dr-codex";
+    let _proxy = start_deployment_proxy(port, profile, &stub.url());
+    write_manifest(home.path(), profile, port, "user", &["codex"], &stub.url());
+    let proxy_v1 = format!("http://127.0.0.1:{port}/v1");
+    fs::write(
+        home.path().join(".profile"),
+        format!("export OPENAI_BASE_URL={proxy_v1}\n"),
+    )
+    .unwrap();
+    fs::create_dir_all(home.path().join(".codex")).unwrap();
+    fs::write(
+        home.path().join(".codex/config.toml"),
+        "model = \"gpt-5\"\n",
+    )
+    .unwrap();
+    let before = user_files(home.path());
+
+    let (out, v) = doctor(home.path(), profile, &[("OPENAI_BASE_URL", &proxy_v1)]);
+    assert!(!out.status.success());
+    let routed = check(&v, "tool.codex.routed");
+    assert_eq!(routed["status"], "fail", "{routed}");
+    let msg = routed["message"].as_str().unwrap();
+    assert!(msg.starts_with("codex is not routed"), "{msg}");
+    assert!(
+        msg.contains(&format!("not http://127.0.0.1:{port}")),
+        "{msg}"
+    );
+    assert_eq!(
+        check(&v, "tool.codex.note")["message"],
+        "codex: OPENAI_BASE_URL is exported but Codex ignores it"
+    );
+    assert_eq!(tool(&v, "codex")["routed"], false);
+    assert_eq!(tool(&v, "codex")["source"], "default");
+    // The upstreams are the deployment's (the stand-in), reached over plain TCP.
+    assert_eq!(check(&v, "upstream.openai")["status"], "ok");
+    assert_eq!(check(&v, "upstream.anthropic")["status"], "ok");
+    assert_eq!(check(&v, "readyz")["status"], "ok");
+    assert_eq!(check(&v, "version")["status"], "ok");
+    assert_eq!(check(&v, "port")["status"], "ok");
+    assert_same_tree(&before, &user_files(home.path()), "HOME after doctor");
+
+    // Its own config routes it: routed, through config.toml, and that URL answers as this
+    // deployment's proxy.
+    fs::write(
+        home.path().join(".codex/config.toml"),
+        format!("{}model = \"gpt-5\"\n", codex_block(port)),
+    )
+    .unwrap();
+    let (_, v) = doctor(home.path(), profile, &[("OPENAI_BASE_URL", &proxy_v1)]);
+    let routed = check(&v, "tool.codex.routed");
+    assert_eq!(routed["status"], "ok", "{v:#}");
+    assert!(
+        routed["message"]
+            .as_str()
+            .unwrap()
+            .contains("~/.codex/config.toml"),
+        "{routed}"
+    );
+    assert_eq!(check(&v, "tool.codex.reaches")["status"], "ok", "{v:#}");
+    let t = tool(&v, "codex");
+    assert_eq!(t["routed"], true);
+    assert_eq!(t["source"], "config");
+    assert_eq!(t["url"], proxy_v1);
+    assert_eq!(t["reaches_proxy"], true);
+}
+
+#[test]
+fn claude_settings_env_beats_the_export_and_the_fix_is_provider_scope() {
+    let stub = Stub::start().unwrap();
+    let home = Home::new();
+    let port = free_port();
+    let profile = "dr-claude";
+    let _proxy = start_deployment_proxy(port, profile, &stub.url());
+    write_manifest(home.path(), profile, port, "user", &["claude"], &stub.url());
+    let proxy = format!("http://127.0.0.1:{port}");
+    fs::write(
+        home.path().join(".profile"),
+        format!("export ANTHROPIC_BASE_URL={proxy}\n"),
+    )
+    .unwrap();
+    fs::create_dir_all(home.path().join(".claude")).unwrap();
+    fs::write(
+        home.path().join(".claude/settings.json"),
+        r#"{"env": {"ANTHROPIC_BASE_URL": "https://gateway.corp/anthropic"}}"#,
+    )
+    .unwrap();
+
+    let (out, v) = doctor(home.path(), profile, &[("ANTHROPIC_BASE_URL", &proxy)]);
+    assert!(!out.status.success());
+    let routed = check(&v, "tool.claude.routed");
+    assert_eq!(routed["status"], "fail", "{routed}");
+    let msg = routed["message"].as_str().unwrap();
+    assert!(
+        msg.contains("https://gateway.corp/anthropic")
+            && msg.contains("~/.claude/settings.json env.ANTHROPIC_BASE_URL"),
+        "{msg}"
+    );
+    let fix = routed["fix"].as_str().unwrap();
+    assert!(
+        fix.contains(&format!(
+            "headroom install apply --profile {profile} --scope provider --providers manual --target claude"
+        )),
+        "{fix}"
+    );
+    assert_eq!(tool(&v, "claude")["source"], "config");
+    // A custom base URL costs Claude's own features: said once, as a warning.
+    let notes: Vec<&Value> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == "tool.claude.note")
+        .collect();
+    assert!(!notes.is_empty(), "{v:#}");
+    assert!(notes.iter().all(|n| n["status"] == "warn"));
+    let texts: Vec<&str> = notes
+        .iter()
+        .map(|n| n["message"].as_str().unwrap())
+        .collect();
+    let mut unique = texts.clone();
+    unique.dedup();
+    assert_eq!(texts, unique);
+
+    // The text form: one verdict line per check, the fix on it.
+    let out = run_in(
+        home.path(),
+        &["doctor", "--profile", profile],
+        &[("SHELL", "/bin/sh"), ("ANTHROPIC_BASE_URL", &proxy)],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("FAIL claude is not routed"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("; fix: claude: ~/.claude/settings.json"),
+        "{line}"
+    );
+    for l in text.lines() {
+        assert!(
+            l.starts_with("ok   ") || l.starts_with("warn ") || l.starts_with("FAIL "),
+            "{l}"
+        );
+    }
+}
+
+#[test]
+fn a_settings_file_broken_by_hand_is_one_line_naming_it_and_nothing_is_written() {
+    let stub = Stub::start().unwrap();
+    let home = Home::new();
+    let port = free_port();
+    let profile = "dr-broken";
+    let _proxy = start_deployment_proxy(port, profile, &stub.url());
+    write_manifest(
+        home.path(),
+        profile,
+        port,
+        "provider",
+        &["claude"],
+        &stub.url(),
+    );
+    fs::create_dir_all(home.path().join(".claude")).unwrap();
+    fs::write(
+        home.path().join(".claude/settings.json"),
+        "{\"env\": {\n  \"A\": 1,,\n}",
+    )
+    .unwrap();
+    let before = user_files(home.path());
+    let (out, v) = doctor(home.path(), profile, &[]);
+    assert!(!out.status.success());
+    let routed = check(&v, "tool.claude.routed");
+    assert_eq!(routed["status"], "fail");
+    let msg = routed["message"].as_str().unwrap();
+    assert!(msg.contains("settings.json"), "{msg}");
+    assert!(msg.contains("line 2"), "{msg}");
+    assert!(!msg.contains('\n'));
+    assert_same_tree(&before, &user_files(home.path()), "HOME after doctor");
+}
+
+#[test]
+fn a_linked_settings_file_is_named_and_one_leaving_home_is_one_line() {
+    let stub = Stub::start().unwrap();
+    let home = Home::new();
+    let port = free_port();
+    let profile = "dr-link";
+    let _proxy = start_deployment_proxy(port, profile, &stub.url());
+    write_manifest(
+        home.path(),
+        profile,
+        port,
+        "provider",
+        &["claude"],
+        &stub.url(),
+    );
+    fs::create_dir_all(home.path().join(".claude")).unwrap();
+    fs::create_dir_all(home.path().join("dotfiles")).unwrap();
+    fs::write(
+        home.path().join("dotfiles/claude.json"),
+        format!(r#"{{"env": {{"ANTHROPIC_BASE_URL": "http://127.0.0.1:{port}"}}}}"#),
+    )
+    .unwrap();
+    let link = home.path().join(".claude/settings.json");
+    std::os::unix::fs::symlink("../dotfiles/claude.json", &link).unwrap();
+    let before = user_files(home.path());
+    let (_, v) = doctor(home.path(), profile, &[]);
+    assert_eq!(check(&v, "tool.claude.routed")["status"], "ok", "{v:#}");
+    assert_eq!(
+        check(&v, "tool.claude.link")["message"],
+        "~/.claude/settings.json is a link to ~/dotfiles/claude.json: headroom reads and edits the target"
+    );
+    // A link leaving HOME: the adapter may not read it; one line naming the link and the fix.
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("s.json"), "{}").unwrap();
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("s.json"), &link).unwrap();
+    let (out, v) = doctor(home.path(), profile, &[]);
+    assert!(!out.status.success());
+    let c = check(&v, "tool.claude.routed");
+    assert_eq!(c["status"], "fail");
+    let msg = c["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "~/.claude/settings.json is a link to {} outside HOME",
+            outside.path().join("s.json").display()
+        )),
+        "{msg}"
+    );
+    assert!(
+        c["fix"].as_str().unwrap().contains("replace the link"),
+        "{c}"
+    );
+    let mut after = user_files(home.path());
+    let mut expect = before;
+    expect.remove(Path::new(".claude/settings.json"));
+    after.remove(Path::new(".claude/settings.json"));
+    assert_same_tree(&expect, &after, "HOME after doctor");
+}
+
+#[test]
+fn tools_un_routed_by_stop_are_a_failure_naming_start() {
+    let stub = Stub::start().unwrap();
+    let home = Home::new();
+    let port = free_port();
+    let profile = "dr-stopped";
+    let _proxy = start_deployment_proxy(port, profile, &stub.url());
+    write_manifest(home.path(), profile, port, "provider", &[], &stub.url());
+    let (_, v) = doctor(home.path(), profile, &[]);
+    assert_eq!(check(&v, "routing")["status"], "ok");
+    fs::write(
+        home.path()
+            .join(".headroom/deploy")
+            .join(profile)
+            .join("routing.json"),
+        r#"{"routed": false, "since": "2026-12-01T10:00:00Z", "reason": "stopped"}"#,
+    )
+    .unwrap();
+    let (_, v) = doctor(home.path(), profile, &[]);
+    let c = check(&v, "routing");
+    assert_eq!(c["status"], "fail");
+    assert_eq!(
+        c["message"],
+        "tools are un-routed since 2026-12-01T10:00:00Z: stopped by `headroom install stop`"
+    );
+    assert_eq!(
+        c["fix"],
+        format!("headroom install start --profile {profile}")
+    );
+}
+
+/// A loopback HTTP server answering every request with `200 body`, for as long as the test runs.
+fn serve_json(body: String) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn a_proxy_left_running_from_another_version_is_a_warning_naming_restart() {
+    let stub = Stub::start().unwrap();
+    let home = Home::new();
+    let profile = "dr-version";
+    let port = serve_json(
+        json!({"status": "ok", "version": "0.0.1", "deployment": {"profile": profile}}).to_string(),
+    );
+    write_manifest(home.path(), profile, port, "provider", &[], &stub.url());
+    let (_, v) = doctor(home.path(), profile, &[]);
+    assert_eq!(check(&v, "readyz")["status"], "ok", "{v:#}");
+    let c = check(&v, "version");
+    assert_eq!(c["status"], "warn");
+    assert_eq!(
+        c["message"],
+        format!(
+            "the proxy runs headroom 0.0.1; this binary is {}",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    assert_eq!(
+        c["fix"],
+        format!("headroom install restart --profile {profile}")
+    );
+}
+
+#[test]
+fn the_port_held_by_another_program_is_named() {
+    let stub = Stub::start().unwrap();
+    let home = Home::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        }
+    });
+    write_manifest(home.path(), "dr-port", port, "provider", &[], &stub.url());
+    let (out, v) = doctor(home.path(), "dr-port", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let c = check(&v, "port");
+    assert_eq!(c["status"], "fail");
+    let msg = c["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "port {port} is held by another program (pid {}",
+            std::process::id()
+        )),
+        "{msg}"
+    );
+    assert!(c["fix"].as_str().unwrap().contains("--port"), "{c}");
+    assert_eq!(check(&v, "readyz")["status"], "fail");
+}
+
+#[test]
+fn no_deployment_is_one_failing_line_and_the_json_shape_is_stable() {
+    let home = Home::new();
+    let (out, v) = doctor(home.path(), "nothing", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(v["profile"], "nothing");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["tools"], json!([]));
+    for c in v["checks"].as_array().unwrap() {
+        let mut keys: Vec<&String> = c.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["fix", "id", "message", "status"], "{c}");
+        assert!(["ok", "warn", "fail"].contains(&c["status"].as_str().unwrap()));
+    }
+    let m = check(&v, "manifest");
+    assert_eq!(m["status"], "fail");
+    assert_eq!(m["fix"], "headroom install apply --profile nothing");
+    // Offline or not, the default upstreams are probed and each verdict carries its reason.
+    for id in ["upstream.anthropic", "upstream.openai"] {
+        let c = check(&v, id);
+        if c["status"] == "fail" {
+            let msg = c["message"].as_str().unwrap();
+            assert!(
+                msg.contains("DNS: ") || msg.contains("TCP: ") || msg.contains("TLS: "),
+                "{msg}"
+            );
+        }
+    }
+    assert!(
+        !home.path().join(".headroom").exists(),
+        "doctor wrote state"
+    );
+    // A bad profile name is a one-line error.
+    let out = run_in(home.path(), &["doctor", "--profile", "a/b"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid profile name"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_zsh_login_export_routes_claude_through_the_environment() {
+    if !Path::new("/usr/bin/zsh").exists() {
+        skip("zsh is not installed");
+        return;
+    }
+    let stub = Stub::start().unwrap();
+    let home = Home::new();
+    let port = free_port();
+    let profile = "dr-zsh";
+    let _proxy = start_deployment_proxy(port, profile, &stub.url());
+    write_manifest(home.path(), profile, port, "user", &["claude"], &stub.url());
+    let proxy = format!("http://127.0.0.1:{port}");
+    fs::write(
+        home.path().join(".zprofile"),
+        format!("export ANTHROPIC_BASE_URL={proxy}\n"),
+    )
+    .unwrap();
+    let (_, v) = doctor(home.path(), profile, &[("SHELL", "/usr/bin/zsh")]);
+    assert_eq!(check(&v, "env.shell")["status"], "ok");
+    let c = check(&v, "tool.claude.routed");
+    assert_eq!(c["status"], "ok", "{v:#}");
+    assert_eq!(
+        c["message"],
+        format!("claude is routed to {proxy} through ANTHROPIC_BASE_URL (login shell)")
+    );
+    assert_eq!(tool(&v, "claude")["source"], "environment");
+    assert_eq!(check(&v, "tool.claude.reaches")["status"], "ok");
+}
+
+#[test]
+fn fish_and_custom_config_dirs_are_named() {
+    let home = Home::new();
+    let (_, v) = doctor(
+        home.path(),
+        "nothing",
+        &[
+            ("SHELL", "/usr/bin/fish"),
+            ("CODEX_HOME", "/srv/codex"),
+            ("CLAUDE_CONFIG_DIR", "/srv/claude"),
+        ],
+    );
+    let shell = check(&v, "env.shell");
+    assert_eq!(shell["status"], "warn");
+    assert!(
+        shell["message"].as_str().unwrap().contains("fish"),
+        "{shell}"
+    );
+    assert!(
+        check(&v, "env.codex_home")["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("CODEX_HOME=/srv/codex")
+    );
+    assert!(
+        check(&v, "env.claude_config_dir")["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("CLAUDE_CONFIG_DIR=/srv/claude")
+    );
+}
+
+#[test]
+fn a_healthy_cron_deployment_with_a_routed_tool_exits_zero() {
+    if !Path::new("/run/crond.pid").exists()
+        || !Command::new("sh")
+            .args(["-c", "command -v crontab"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    {
+        skip("cron is not running (run ../shared/ci/cron-up.sh)");
+        return;
+    }
+    let Some(_lock) = lock_with_serving_proxy("cron") else {
+        return;
+    };
+    let saved = Command::new("crontab").arg("-l").output().unwrap();
+    let _restore = RestoreCrontab(saved.status.success().then_some(saved.stdout));
+    let stub = Stub::start().unwrap();
+    let home = Home::new();
+    let profile = format!("dr-ok-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
+    let port = free_port().to_string();
+    fs::create_dir_all(home.path().join(".codex")).unwrap();
+    fs::write(home.path().join(".codex/config.toml"), "").unwrap();
+    let anthropic = format!("ANTHROPIC_TARGET_API_URL={}", stub.url());
+    let openai = format!("OPENAI_TARGET_API_URL={}", stub.url());
+    home.ok(&install_apply(
+        &profile,
+        &port,
+        &[
+            "--preset",
+            "persistent-task",
+            "--scope",
+            "provider",
+            "--providers",
+            "manual",
+            "--target",
+            "codex",
+            "--env",
+            &anthropic,
+            "--env",
+            &openai,
+        ],
+    ));
+    let out = home
+        .cmd(&["doctor", "--profile", &profile])
+        .env("SHELL", "/bin/sh")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("ok   codex is routed to"), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    assert!(text.contains("ok   cron: scheduled, running"), "{text}");
+    assert!(
+        text.contains("ok   1 managed file(s) as headroom wrote them: ~/.codex/config.toml"),
+        "{text}"
+    );
+}
+
+/// Puts the user's crontab back whatever happens.
+struct RestoreCrontab(Option<Vec<u8>>);
+
+impl Drop for RestoreCrontab {
+    fn drop(&mut self) {
+        match &self.0 {
+            None => {
+                let _ = Command::new("crontab")
+                    .arg("-r")
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            Some(t) => {
+                use std::io::Write;
+                let mut c = Command::new("crontab")
+                    .arg("-")
+                    .stdin(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                c.stdin.take().unwrap().write_all(t).unwrap();
+                let _ = c.wait();
+            }
+        }
+    }
+}
