@@ -97,6 +97,18 @@ pub fn session_routing(tool: &str, port: u16, home: &Path) -> Option<Routing> {
     })
 }
 
+/// What `tool` offers only against its own API and so loses behind the session's custom base
+/// URL: said once, before the session starts. (`install apply` and `doctor` get the same line
+/// from the claude adapter, which owns Claude Code's knowledge there.)
+pub fn session_warning(tool: &str) -> Option<&'static str> {
+    match tool {
+        "claude" => Some(
+            "Claude Code's Remote Control (and other claude.ai-only features) are not available behind a custom ANTHROPIC_BASE_URL",
+        ),
+        _ => None,
+    }
+}
+
 /// Whether Codex signs in with a ChatGPT account: the host's one bounded reading of auth.json
 /// (the same answer adapters get through API 0.2's `facts` import).
 fn codex_chatgpt_login(home: &Path) -> bool {

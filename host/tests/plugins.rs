@@ -474,8 +474,9 @@ fn install_shows_what_it_may_touch_and_needs_consent() {
         "sha256",
         "read any file under ~/.hostile/",
         "edit ~/.hostile/config.json: the JSON key /allowed only",
-        "read the environment variable HOSTILE_MODE",
+        "read the environment variable HOSTILE_MODE (as headroom has it, and as a new login shell exports it)",
         "It can never: run programs, use the network",
+        "headroom itself runs your $SHELL once",
     ] {
         assert!(screen.contains(want), "{want:?} not in:\n{screen}");
     }
@@ -624,9 +625,9 @@ fn upgrades_keep_their_grant_only_when_they_ask_for_nothing_new() {
     let screen = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(screen.contains("It asks for NEW permissions:"), "{screen}");
     assert!(
-        screen.contains("+ read the environment variable HOSTILE_EXTRA")
+        screen.contains("+ read the environment variable HOSTILE_EXTRA (as headroom")
             && screen.contains("+ edit ~/.hostile/config.json: the JSON key /more only")
-            && screen.contains("= read the environment variable HOSTILE_MODE"),
+            && screen.contains("= read the environment variable HOSTILE_MODE (as headroom"),
         "{screen}"
     );
     err_line(&o);

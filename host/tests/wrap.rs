@@ -74,6 +74,12 @@ fn an_ephemeral_proxy_lives_exactly_as_long_as_the_tool() {
         "the proxy served the tool"
     );
     assert!(!proxy_ready(port), "the ephemeral proxy is gone afterwards");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.matches("Remote Control").count(),
+        1,
+        "the feature Claude Code loses behind a custom base URL is said once: {err}"
+    );
 }
 
 #[test]

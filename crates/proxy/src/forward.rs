@@ -38,9 +38,7 @@ fn connector(http2: bool) -> Connector {
     http.set_nodelay(true);
     http.enforce_http(false);
     http.set_connect_timeout(Some(std::time::Duration::from_secs(10)));
-    let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
-        .https_or_http();
+    let builder = crate::probe::tls_roots().https_or_http();
     if http2 {
         builder.enable_http1().enable_http2().wrap_connector(http)
     } else {

@@ -476,7 +476,9 @@ fn screen(cand: &Candidate, opts: &HostOptions) -> String {
         "\nIt can never: run programs, use the network, read files or environment variables \
          not listed above, read API keys or tokens, touch ~/.ssh, ~/.aws or other \
          credentials, or change headroom's own state (including these grants). Every edit \
-         is shown by --dry-run, journaled, and undone by `headroom plugins remove {}`.",
+         is shown by --dry-run, journaled, and undone by `headroom plugins remove {}`. \
+         (To answer what a new login shell exports, headroom itself runs your $SHELL once, \
+         as a new terminal would, and hands the plugin only the variables listed above.)",
         s(&m.id)
     );
     out
@@ -521,7 +523,9 @@ fn words(cap: &Capability, env: &EnvLookup, home: &str, system: bool) -> String 
         Capability::Locate { binary } => {
             format!("locate `{binary}` on PATH (learn its path, never run it)")
         }
-        Capability::Env { name } => format!("read the environment variable {name}"),
+        Capability::Env { name } => format!(
+            "read the environment variable {name} (as headroom has it, and as a new login shell exports it)"
+        ),
         Capability::Fact { name } => match headroom_plugins::facts::words(name) {
             Some(words) => words.to_owned(),
             None => format!("learn the fact {name}"),

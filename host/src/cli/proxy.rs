@@ -9,6 +9,7 @@ use anyhow::Context;
 use headroom_compress::Mode;
 use headroom_core::env as vars;
 use headroom_proxy::config::{DEFAULT_ANTHROPIC_URL, DEFAULT_OPENAI_URL};
+use headroom_proxy::probe;
 use headroom_proxy::{BindError, DeploymentInfo, ProxyConfig, Upstream};
 
 #[derive(Debug, clap::Args)]
@@ -19,10 +20,10 @@ pub struct ProxyArgs {
     #[arg(long, env = "HEADROOM_PORT", default_value_t = 8787)]
     port: u16,
     /// Where Anthropic API requests go (a trailing /v1 is fine).
-    #[arg(long, env = "ANTHROPIC_TARGET_API_URL", default_value = DEFAULT_ANTHROPIC_URL)]
+    #[arg(long, env = probe::ANTHROPIC_URL_ENV, default_value = DEFAULT_ANTHROPIC_URL)]
     anthropic_api_url: String,
     /// Where OpenAI API requests go (a trailing /v1 is fine).
-    #[arg(long, env = "OPENAI_TARGET_API_URL", default_value = DEFAULT_OPENAI_URL)]
+    #[arg(long, env = probe::OPENAI_URL_ENV, default_value = DEFAULT_OPENAI_URL)]
     openai_api_url: String,
     /// Seconds an upstream may take to send response headers before the client gets a 504.
     #[arg(long, default_value_t = 600)]

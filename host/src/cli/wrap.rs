@@ -82,6 +82,9 @@ pub fn run_wrap(a: WrapArgs) -> anyhow::Result<ExitCode> {
             )
         }
     }
+    if let Some(w) = wrap::session_warning(&a.tool) {
+        eprintln!("headroom: note: {w}");
+    }
     let status = wrap::run_tool(&path, &routing, &a.args);
     wrap::stop(proxy);
     Ok(ExitCode::from(wrap::exit_code(status?)))

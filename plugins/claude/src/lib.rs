@@ -16,8 +16,7 @@ const TARGET: &str = "claude";
 const VAR: &str = "ANTHROPIC_BASE_URL";
 const DEFAULT_URL: &str = "https://api.anthropic.com";
 /// True of every custom base URL, headroom's included: say it wherever one is in effect.
-const CLAUDE_AI_ONLY: &str = "Claude Code's Remote Control (and other claude.ai-only features) are not available behind a custom ANTHROPIC_BASE_URL";
-const LATER_ONLY: &str = "only shells and programs started after the install see it";
+use headroom_adapter_sdk::route::notes::{CLAUDE_AI_ONLY, LATER_ONLY};
 
 fn config_dir() -> String {
     env_or("CLAUDE_CONFIG_DIR", "~/.claude")

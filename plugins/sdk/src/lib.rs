@@ -248,6 +248,15 @@ pub fn env_or(name: &str, default: &str) -> String {
 pub mod route {
     use super::{Context, Route, RouteSource};
 
+    /// Notes several adapters give, spelled once.
+    pub mod notes {
+        /// What Claude Code offers only against its own API (claude, and shell-env for claude).
+        pub const CLAUDE_AI_ONLY: &str = "Claude Code's Remote Control (and other claude.ai-only features) are not available behind a custom ANTHROPIC_BASE_URL";
+        /// A variable a new login shell exports, which this process (and every program already
+        /// running) does not have.
+        pub const LATER_ONLY: &str = "only shells and programs started after the install see it";
+    }
+
     /// Whether the host asked about `target` (a route for another target is dropped anyway).
     pub fn wanted(ctx: &Context, target: &str) -> bool {
         ctx.targets.iter().any(|t| t == target)

@@ -69,8 +69,7 @@ fn url_vars(target: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-const CLAUDE_AI_ONLY: &str = "Claude Code's Remote Control (and other claude.ai-only features) are not available behind a custom ANTHROPIC_BASE_URL";
-const LATER_ONLY: &str = "only shells and programs started after the install see it";
+use headroom_adapter_sdk::route::notes::{CLAUDE_AI_ONLY, LATER_ONLY};
 
 /// One target's route from its variables' values, (name, login shell's value, this process's
 /// value), in export order. A tool with two such variables goes through the proxy only if both
