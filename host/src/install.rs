@@ -243,11 +243,25 @@ fn route(opts: &HostOptions, d: &Deployment) -> anyhow::Result<Vec<String>> {
     let done = tools::executor(opts).apply_exclusive(&plans.plans, &d.paths.journal())?;
     Routing::on().save(&d.paths.routing())?;
     let mut lines = file_lines(&done);
-    lines.push(format!(
-        "routed {} through {}",
-        m.targets.join(", "),
-        m.health_url.trim_end_matches("/readyz")
-    ));
+    // Read back like `apply` does: a line per tool, "routed" only when it really is.
+    let mut notes = Vec::new();
+    let found = routing::routes(
+        &AdapterHost::load(opts.with_fresh_login()),
+        &m.targets,
+        scope,
+        &m.host,
+        m.port,
+        &m.profile,
+    );
+    let routes = route_lines(found, &mut notes);
+    let unrouted = routes.iter().filter(|r| !r.routed).count();
+    lines.extend(routes.into_iter().map(|r| r.line));
+    if unrouted > 0 {
+        lines.push(format!(
+            "{unrouted} tool(s) are not routed through this deployment; `headroom doctor --profile {}` explains",
+            m.profile
+        ));
+    }
     Ok(lines)
 }
 

@@ -424,7 +424,9 @@ fn claude_is_routed_while_installed_unrouted_while_stopped_and_restored_on_remov
     let out = home.ok(&["install", "start", "--profile", &profile]);
     assert!(out.contains("configured ~/.claude/settings.json"), "{out}");
     assert!(
-        out.contains(&format!("routed claude through http://127.0.0.1:{port}\n")),
+        out.contains(&format!(
+            "routed claude: ~/.claude/settings.json env.ANTHROPIC_BASE_URL = http://127.0.0.1:{port}\n"
+        )),
         "{out}"
     );
     assert_eq!(std::fs::read(&settings).unwrap(), routed);
