@@ -670,3 +670,58 @@ impl Drop for RestoreCrontab {
         }
     }
 }
+
+/// A tool on this machine the deployment does not select, whose exported variable routes
+/// nothing (Codex ignores OPENAI_BASE_URL): a warning saying so, with the apply command that adds
+/// it to the current targets. Selected tools are still judged as before.
+#[test]
+fn an_installed_tool_the_deployment_does_not_route_is_named() {
+    let stub = Stub::start().unwrap();
+    let home = Home::new();
+    let port = free_port();
+    let profile = "dr-unselected";
+    let _proxy = start_deployment_proxy(port, profile, &stub.url());
+    write_manifest(home.path(), profile, port, "user", &["claude"], &stub.url());
+    fs::write(
+        home.path().join(".profile"),
+        format!(
+            "export ANTHROPIC_BASE_URL=http://127.0.0.1:{port}\nexport OPENAI_BASE_URL=http://127.0.0.1:{port}/v1\n"
+        ),
+    )
+    .unwrap();
+    fs::create_dir_all(home.path().join(".claude")).unwrap();
+    fs::create_dir_all(home.path().join(".codex")).unwrap();
+    fs::write(home.path().join(".codex/config.toml"), "model = \"o3\"\n").unwrap();
+    let before = user_files(home.path());
+
+    let (_, v) = doctor(home.path(), profile, &[]);
+    assert_eq!(check(&v, "tool.claude.routed")["status"], "ok", "{v:#}");
+    let other = check(&v, "tool.codex.unselected");
+    assert_eq!(other["status"], "warn", "{other}");
+    assert!(
+        other["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("codex is installed but not routed"),
+        "{other}"
+    );
+    assert_eq!(
+        other["fix"],
+        format!(
+            "headroom install apply --profile {profile} --scope user --providers manual --target claude --target codex"
+        )
+    );
+    assert_eq!(
+        check(&v, "tool.codex.note")["message"],
+        "codex: OPENAI_BASE_URL is exported but Codex ignores it"
+    );
+    assert!(
+        v["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["target"] != "codex"),
+        "only selected tools are in `tools`: {v:#}"
+    );
+    assert_same_tree(&before, &user_files(home.path()), "HOME after doctor");
+}
