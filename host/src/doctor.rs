@@ -209,15 +209,13 @@ fn environment(r: &mut Report, opts: &HostOptions) {
             "$SHELL is not set: the environment a new terminal gets cannot be checked".to_owned(),
             Some("set SHELL to your login shell".to_owned()),
         ),
+        // fish reads neither ~/.profile nor ~/.bashrc: shell-env writes its conf.d for it.
         "fish" => (
-            Verdict::Warn,
+            Verdict::Ok,
             format!(
-                "$SHELL is {shell}: fish reads neither ~/.profile nor ~/.bashrc, so variables headroom exports there do not reach tools started from it"
+                "$SHELL is {shell}: routing through the environment is read from a new login shell of it (fish reads headroom's block from ~/.config/fish/conf.d/headroom.fish)"
             ),
-            Some(
-                "use --scope provider (each tool's own config), or export the variables in ~/.config/fish/config.fish"
-                    .to_owned(),
-            ),
+            None,
         ),
         _ => (
             Verdict::Ok,

@@ -561,9 +561,12 @@ fn fish_and_custom_config_dirs_are_named() {
         ],
     );
     let shell = check(&v, "env.shell");
-    assert_eq!(shell["status"], "warn");
+    assert_eq!(shell["status"], "ok");
     assert!(
-        shell["message"].as_str().unwrap().contains("fish"),
+        shell["message"]
+            .as_str()
+            .unwrap()
+            .contains("~/.config/fish/conf.d/headroom.fish"),
         "{shell}"
     );
     assert!(
