@@ -219,7 +219,9 @@ fn environment(r: &mut Report, opts: &HostOptions) {
         ),
         _ => (
             Verdict::Ok,
-            format!("$SHELL is {shell}: routing through the environment is read from a new login shell of it"),
+            format!(
+                "$SHELL is {shell}: routing through the environment is read from a new login shell of it"
+            ),
             None,
         ),
     };

@@ -13,6 +13,14 @@ use support::*;
 
 const STATE: &str = "/var/tmp/ci-systemd-system/ns1.pid";
 
+/// One test at a time: each compares /etc/systemd/system and /etc/profile.d before and after,
+/// and system-scope routing writes the one /etc/profile.d/headroom.sh.
+static MANAGER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    MANAGER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn ns1() -> Option<String> {
     let pid = std::fs::read_to_string(STATE).ok()?.trim().to_owned();
     let out = Command::new("nsenter")
@@ -76,6 +84,7 @@ fn healthy(ns: &str, home: &Home, profile: &str) -> bool {
 
 #[test]
 fn system_service_lifecycle_leaves_etc_byte_identical() {
+    let _serial = serial();
     let Some(ns) = ns1() else {
         return skip(
             "no namespaced system systemd (run ../shared/ci/systemd-system-ns-up.sh, alone)",
@@ -190,6 +199,7 @@ fn system_service_lifecycle_leaves_etc_byte_identical() {
 
 #[test]
 fn a_system_proxy_systemd_gives_up_on_is_unrouted_and_start_routes_it_again() {
+    let _serial = serial();
     let Some(ns) = ns1() else {
         return skip(
             "no namespaced system systemd (run ../shared/ci/systemd-system-ns-up.sh, alone)",
@@ -240,7 +250,13 @@ fn a_system_proxy_systemd_gives_up_on_is_unrouted_and_start_routes_it_again() {
             &home,
             &["install", "status", "--json", "--profile", &profile],
         );
-        serde_json::from_slice(&out.stdout).unwrap()
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "install status --json: {e}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
     };
 
     // The proxy dies and its port is taken: systemd gives up and the unroute unit runs.

@@ -58,7 +58,7 @@ fi
 
 check "install --yes" hr plugins install --yes "$WASM"
 check "list shows it installed, ok and detected" \
-    sh -c "'$HEADROOM' plugins list | grep -E '^crush +0\.1\.0 +0\.2\.0 +installed +yes +ok '"
+    sh -c "'$HEADROOM' plugins list | grep -E '^crush +0\.1\.0 +0\.3\.0 +installed +yes +ok '"
 
 # 3. The user takes capabilities back: the adapter runs without them, and what it can no longer do
 #    is said in one line (the SDK turns a host refusal into "not granted: …"), with nothing written.
@@ -74,7 +74,7 @@ else
     fail "apply without its grants (rc=$rc)"; cat "$WORK/denied.err"
 fi
 check "revoke locate" hr plugins revoke crush "locate crush"
-if hr plugins list >"$WORK/list.out" 2>&1 && grep -Eq '^crush +0\.1\.0 +0\.2\.0 +installed +error +ok ' "$WORK/list.out" \
+if hr plugins list >"$WORK/list.out" 2>&1 && grep -Eq '^crush +0\.1\.0 +0\.3\.0 +installed +error +ok ' "$WORK/list.out" \
     && grep -qx '    detect failed: adapter crush failed: not granted: locate crush' "$WORK/list.out"; then
     pass "list: a failed detection keeps the table's columns and says why below the row"
 else
