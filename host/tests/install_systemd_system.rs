@@ -76,6 +76,25 @@ fn systemctl(ns: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Removes the profile (inside the namespace) when dropped: a failing assertion must not leave
+/// units in /etc/systemd/system or a block in /etc/profile.d, which every later login shell on
+/// the machine would read. Declare it after the `Home` (it must drop first).
+struct RemoveInNs<'a> {
+    ns: &'a str,
+    home: &'a Home,
+    profile: String,
+}
+
+impl Drop for RemoveInNs<'_> {
+    fn drop(&mut self) {
+        let _ = in_ns(
+            self.ns,
+            self.home,
+            &["install", "remove", "--profile", &self.profile],
+        );
+    }
+}
+
 fn healthy(ns: &str, home: &Home, profile: &str) -> bool {
     in_ns(ns, home, &["install", "status", "--profile", profile])
         .status
@@ -97,6 +116,11 @@ fn system_service_lifecycle_leaves_etc_byte_identical() {
     let etc_before = snapshot(Path::new("/etc/systemd/system"));
     let home_before = snapshot(home.path());
     let profile = format!("it-sys-{}", std::process::id());
+    let _cleanup = RemoveInNs {
+        ns: &ns,
+        home: &home,
+        profile: profile.clone(),
+    };
     let unit = format!("headroom-{profile}.service");
     let port = free_port().to_string();
 
@@ -213,6 +237,11 @@ fn a_system_proxy_systemd_gives_up_on_is_unrouted_and_start_routes_it_again() {
     let etc_before = snapshot(Path::new("/etc/systemd/system"));
     let profile_d_before = snapshot(profile_d);
     let profile = format!("it-sys-limit-{}", std::process::id());
+    let _cleanup = RemoveInNs {
+        ns: &ns,
+        home: &home,
+        profile: profile.clone(),
+    };
     let unit = format!("headroom-{profile}.service");
     let unroute_unit = format!("headroom-{profile}-unroute.service");
     let port = free_port();
