@@ -15,6 +15,7 @@ use headroom_deploy::status::FileState;
 use headroom_deploy::supervisors::systemd::Systemd;
 use headroom_deploy::{Deployment, ProfileName, ProfilePaths, lifecycle};
 use headroom_plugins::{AdapterHost, HostOptions, RouteSource};
+use headroom_proxy::config::Upstream;
 use headroom_proxy::errors::Provider;
 
 use crate::{routing, tools};
@@ -720,16 +721,16 @@ fn source_word(s: RouteSource) -> &'static str {
     }
 }
 
-/// `http://host:port/...` → (host, port); other schemes (a TLS proxy is not ours) → none.
+/// `http://host:port/...` → (host, port), read with the proxy's URL grammar; other schemes (a
+/// TLS endpoint is not ours) → none.
 fn host_port(url: &str) -> Option<(String, u16)> {
-    let rest = url.trim().strip_prefix("http://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit('@').next()?;
-    let (h, p) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse().ok()?),
-        _ => (authority, 80),
-    };
-    Some((h.to_owned(), p))
+    let up = Upstream::parse(url).ok()?;
+    (up.scheme.as_str() == "http").then(|| {
+        (
+            up.authority.host().to_owned(),
+            up.authority.port_u16().unwrap_or(80),
+        )
+    })
 }
 
 /// DNS, TCP and TLS to each upstream the deployment's proxy uses (its `--*-api-url` flags, its

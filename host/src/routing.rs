@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use headroom_plugins::{AdapterContext, AdapterHost, PluginEntry, Route, RouteSource, Scope};
+use headroom_proxy::config::Upstream;
 
 /// One selected tool's effective routing.
 #[derive(Debug, Clone)]
@@ -33,39 +34,19 @@ pub fn proxy_origin(bind_host: &str, port: u16) -> String {
     normalise(&format!("http://{host}:{port}")).unwrap_or_default()
 }
 
-/// A base URL reduced to what decides where requests go: lower-case scheme and host, the path
-/// without a trailing slash or a trailing `/v1` (clients append `/v1/...` themselves), no query
-/// or fragment. `None` for text that is not an absolute `scheme://host` URL.
+/// A base URL reduced to what decides where requests go, read with the proxy's own URL grammar
+/// ([`Upstream::parse`]: http(s) only, the path without a trailing slash or `/v1`, since clients
+/// append `/v1/...` themselves), the host lower-cased and any userinfo or query left out.
+/// `None` for text that is not an absolute http(s) URL.
 pub fn normalise(url: &str) -> Option<String> {
-    let url = url.trim();
-    let (scheme, rest) = url.split_once("://")?;
-    if scheme.is_empty()
-        || !scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-    {
-        return None;
-    }
-    let rest = rest.split(['?', '#']).next().unwrap_or("");
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    // userinfo never decides the destination; the host after it does.
-    let authority = authority.rsplit('@').next().unwrap_or("");
-    if authority.is_empty() {
-        return None;
-    }
-    let mut path = path.trim_end_matches('/');
-    if let Some(p) = path.strip_suffix("/v1") {
-        path = p.trim_end_matches('/');
-    }
-    Some(format!(
-        "{}://{}{}",
-        scheme.to_ascii_lowercase(),
-        authority.to_ascii_lowercase(),
-        path
-    ))
+    let up = Upstream::parse(url).ok()?;
+    let host = up.authority.host().to_ascii_lowercase();
+    let port = up
+        .authority
+        .port()
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
+    Some(format!("{}://{host}{port}{}", up.scheme, up.prefix))
 }
 
 /// `url` points at `origin` (already [`normalise`]d, e.g. [`proxy_origin`]).
