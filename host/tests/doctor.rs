@@ -84,6 +84,30 @@ fn write_manifest(
     .unwrap();
 }
 
+/// A deployment doctor can judge, in a fresh HOME: a real proxy for `profile` on a free port
+/// (both upstreams the stand-in) and the manifest `install apply` records for it at `scope`.
+struct Deployed {
+    // Dropped in this order: the proxy before its upstream, then the HOME.
+    _proxy: Proxy,
+    _stub: Stub,
+    home: Home,
+    port: u16,
+}
+
+fn deployed(profile: &str, scope: &str, targets: &[&str]) -> Deployed {
+    let stub = Stub::start().unwrap();
+    let home = Home::new();
+    let port = free_port();
+    let proxy = start_deployment_proxy(port, profile, &stub.url());
+    write_manifest(home.path(), profile, port, scope, targets, &stub.url());
+    Deployed {
+        _proxy: proxy,
+        _stub: stub,
+        home,
+        port,
+    }
+}
+
 /// `headroom doctor --json --profile P` in a cleared environment (HOME, PATH, SHELL=/bin/sh
 /// reading `~/.profile` as a login shell) plus `env`.
 fn doctor(home: &Path, profile: &str, env: &[(&str, &str)]) -> (Output, Value) {
@@ -126,12 +150,9 @@ fn codex_block(port: u16) -> String {
 
 #[test]
 fn codex_is_not_routed_by_an_exported_base_url_and_is_by_its_config() {
-    let stub = Stub::start().unwrap();
-    let home = Home::new();
-    let port = free_port();
     let profile = "dr-codex";
-    let _proxy = start_deployment_proxy(port, profile, &stub.url());
-    write_manifest(home.path(), profile, port, "user", &["codex"], &stub.url());
+    let d = deployed(profile, "user", &["codex"]);
+    let (home, port) = (&d.home, d.port);
     let proxy_v1 = format!("http://127.0.0.1:{port}/v1");
     fs::write(
         home.path().join(".profile"),
@@ -197,12 +218,9 @@ fn codex_is_not_routed_by_an_exported_base_url_and_is_by_its_config() {
 
 #[test]
 fn claude_settings_env_beats_the_export_and_the_fix_is_provider_scope() {
-    let stub = Stub::start().unwrap();
-    let home = Home::new();
-    let port = free_port();
     let profile = "dr-claude";
-    let _proxy = start_deployment_proxy(port, profile, &stub.url());
-    write_manifest(home.path(), profile, port, "user", &["claude"], &stub.url());
+    let d = deployed(profile, "user", &["claude"]);
+    let (home, port) = (&d.home, d.port);
     let proxy = format!("http://127.0.0.1:{port}");
     fs::write(
         home.path().join(".profile"),
@@ -277,19 +295,9 @@ fn claude_settings_env_beats_the_export_and_the_fix_is_provider_scope() {
 
 #[test]
 fn a_settings_file_broken_by_hand_is_one_line_naming_it_and_nothing_is_written() {
-    let stub = Stub::start().unwrap();
-    let home = Home::new();
-    let port = free_port();
     let profile = "dr-broken";
-    let _proxy = start_deployment_proxy(port, profile, &stub.url());
-    write_manifest(
-        home.path(),
-        profile,
-        port,
-        "provider",
-        &["claude"],
-        &stub.url(),
-    );
+    let d = deployed(profile, "provider", &["claude"]);
+    let home = &d.home;
     fs::create_dir_all(home.path().join(".claude")).unwrap();
     fs::write(
         home.path().join(".claude/settings.json"),
@@ -310,19 +318,9 @@ fn a_settings_file_broken_by_hand_is_one_line_naming_it_and_nothing_is_written()
 
 #[test]
 fn a_linked_settings_file_is_named_and_one_leaving_home_is_one_line() {
-    let stub = Stub::start().unwrap();
-    let home = Home::new();
-    let port = free_port();
     let profile = "dr-link";
-    let _proxy = start_deployment_proxy(port, profile, &stub.url());
-    write_manifest(
-        home.path(),
-        profile,
-        port,
-        "provider",
-        &["claude"],
-        &stub.url(),
-    );
+    let d = deployed(profile, "provider", &["claude"]);
+    let (home, port) = (&d.home, d.port);
     fs::create_dir_all(home.path().join(".claude")).unwrap();
     fs::create_dir_all(home.path().join("dotfiles")).unwrap();
     fs::write(
@@ -369,12 +367,9 @@ fn a_linked_settings_file_is_named_and_one_leaving_home_is_one_line() {
 
 #[test]
 fn tools_un_routed_by_stop_are_a_failure_naming_start() {
-    let stub = Stub::start().unwrap();
-    let home = Home::new();
-    let port = free_port();
     let profile = "dr-stopped";
-    let _proxy = start_deployment_proxy(port, profile, &stub.url());
-    write_manifest(home.path(), profile, port, "provider", &[], &stub.url());
+    let d = deployed(profile, "provider", &[]);
+    let home = &d.home;
     let (_, v) = doctor(home.path(), profile, &[]);
     assert_eq!(check(&v, "routing")["status"], "ok");
     fs::write(
@@ -524,12 +519,9 @@ fn a_zsh_login_export_routes_claude_through_the_environment() {
         skip("zsh is not installed");
         return;
     }
-    let stub = Stub::start().unwrap();
-    let home = Home::new();
-    let port = free_port();
     let profile = "dr-zsh";
-    let _proxy = start_deployment_proxy(port, profile, &stub.url());
-    write_manifest(home.path(), profile, port, "user", &["claude"], &stub.url());
+    let d = deployed(profile, "user", &["claude"]);
+    let (home, port) = (&d.home, d.port);
     let proxy = format!("http://127.0.0.1:{port}");
     fs::write(
         home.path().join(".zprofile"),
@@ -679,12 +671,9 @@ impl Drop for RestoreCrontab {
 /// it to the current targets. Selected tools are still judged as before.
 #[test]
 fn an_installed_tool_the_deployment_does_not_route_is_named() {
-    let stub = Stub::start().unwrap();
-    let home = Home::new();
-    let port = free_port();
     let profile = "dr-unselected";
-    let _proxy = start_deployment_proxy(port, profile, &stub.url());
-    write_manifest(home.path(), profile, port, "user", &["claude"], &stub.url());
+    let d = deployed(profile, "user", &["claude"]);
+    let (home, port) = (&d.home, d.port);
     fs::write(
         home.path().join(".profile"),
         format!(
