@@ -872,3 +872,58 @@ fn wrap_recovers_a_stopped_deployment_and_leaves_it_running() {
     );
     home.ok(&["install", "remove", "--profile", &profile]);
 }
+
+/// `apply` calls a tool routed only when a new login shell proves it. A zsh user whose own
+/// `~/.zlogin` (read after `~/.zshrc`, where headroom's block goes) exports another
+/// ANTHROPIC_BASE_URL is not routed: apply says `NOT routed`, names what the tool uses, and
+/// exits 1; the edits stay journaled and `remove` puts every byte back.
+#[test]
+fn apply_exits_1_when_a_login_shell_still_sends_a_tool_elsewhere() {
+    let Some(zsh) = ["/usr/bin/zsh", "/bin/zsh"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        return skip("zsh is not installed");
+    };
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
+    let home = Home::new();
+    std::fs::create_dir_all(home.path().join(".claude")).unwrap();
+    std::fs::write(home.path().join(".zshrc"), "# mine\n").unwrap();
+    std::fs::write(
+        home.path().join(".zlogin"),
+        "export ANTHROPIC_BASE_URL=https://gw.example\n",
+    )
+    .unwrap();
+    let before = user_files(home.path());
+    let profile = format!("it-notrouted-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
+    let port = free_port().to_string();
+    let args = install_apply(
+        &profile,
+        &port,
+        &["--providers", "manual", "--target", "claude"],
+    );
+    let out = home.cmd(&args).env("SHELL", zsh).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("configured ~/.zshrc"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "NOT routed claude: it still uses https://gw.example (ANTHROPIC_BASE_URL (login shell))"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("routed claude")),
+        "never called routed: {stdout}"
+    );
+    assert!(
+        stderr.contains("1 selected tool(s) are not routed through this deployment"),
+        "{stderr}"
+    );
+    home.ok(&["install", "remove", "--profile", &profile]);
+    assert_same_tree(&before, &user_files(home.path()), "HOME after remove");
+}
