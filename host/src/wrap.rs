@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use headroom_deploy::health::{self, PortOwner};
 use headroom_deploy::lifecycle;
 use headroom_deploy::profile::ProfileName;
+use headroom_plugins::HostOptions;
 
 /// How a tool is routed: its binary, environment and leading arguments.
 pub struct Routing {
@@ -126,17 +127,18 @@ pub enum Proxy {
 }
 
 /// Reuse, recover, or start a proxy on `port`.
-pub fn ensure_proxy(home: &Path, exe: &Path, port: u16) -> anyhow::Result<Proxy> {
-    if let Some(how) = ensure_persistent_proxy(home, exe, port)? {
+pub fn ensure_proxy(opts: &HostOptions, exe: &Path, port: u16) -> anyhow::Result<Proxy> {
+    if let Some(how) = ensure_persistent_proxy(opts, exe, port)? {
         return Ok(Proxy::Existing(how));
     }
     spawn_ephemeral(exe, port)
 }
 
 /// A proxy on `port` that outlives this command: a ready headroom reused, or a stopped deployment
-/// recorded for the port recovered; `None` when there is neither.
+/// recorded for the port recovered (by `install start`: its tools are routed to it again, as
+/// after any start); `None` when there is neither.
 pub fn ensure_persistent_proxy(
-    home: &Path,
+    opts: &HostOptions,
     exe: &Path,
     port: u16,
 ) -> anyhow::Result<Option<String>> {
@@ -160,8 +162,8 @@ pub fn ensure_persistent_proxy(
             other.describe()
         ),
     }
-    if let Some(profile) = deployment_on_port(home, exe, port) {
-        let report = lifecycle::start(home, &profile, exe)
+    if let Some(profile) = deployment_on_port(&opts.home, exe, port) {
+        let report = crate::install::start(opts, profile.as_str(), exe)
             .with_context(|| format!("recovering the headroom deployment {profile}"))?;
         if health::wait_ready("127.0.0.1", port, profile.as_str(), Duration::from_secs(20)) {
             return Ok(Some(format!(
@@ -331,14 +333,14 @@ pub struct Persisted {
 /// Route a config-only tool persistently: the proxy on `port` must outlive this command (a
 /// deployment reused or recovered), then the adapter's edits are applied and journaled.
 pub fn route_persistently(
-    opts: &headroom_plugins::HostOptions,
+    opts: &HostOptions,
     host: &headroom_plugins::AdapterHost,
     exe: &Path,
     tool: &str,
     adapter: &str,
     port: u16,
 ) -> anyhow::Result<Persisted> {
-    let Some(proxy) = ensure_persistent_proxy(&opts.home, exe, port)? else {
+    let Some(proxy) = ensure_persistent_proxy(opts, exe, port)? else {
         bail!(
             "no headroom proxy on port {port}; {tool}'s routing is persistent, so start one that stays up: `headroom install apply --port {port}`"
         );
@@ -368,7 +370,7 @@ pub fn route_persistently(
 /// Undo [`route_persistently`] from its journal (works after the adapter is gone); the proxy is
 /// never stopped here (it may serve other tools).
 pub fn unroute(
-    opts: &headroom_plugins::HostOptions,
+    opts: &HostOptions,
     host: &headroom_plugins::AdapterHost,
     tool: &str,
 ) -> anyhow::Result<Vec<String>> {

@@ -835,11 +835,20 @@ fn wrap_recovers_a_stopped_deployment_and_leaves_it_running() {
         return;
     };
     let home = Home::new();
+    let settings = home.path().join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(&settings, "{ \"model\": \"sonnet\" }").unwrap();
     let profile = format!("it-wrap-{}", std::process::id());
     let _cleanup = home.remove_on_drop(&profile);
     let port = free_port().to_string();
-    home.ok(&apply_args(&profile, &port, &[]));
+    home.ok(&install_apply(&profile, &port, CLAUDE_AT_PROVIDER));
+    let routed = std::fs::read(&settings).unwrap();
     home.ok(&["install", "stop", "--profile", &profile]);
+    assert_eq!(
+        std::fs::read(&settings).unwrap(),
+        b"{ \"model\": \"sonnet\" }",
+        "un-routed by stop"
+    );
     assert_eq!(
         http_status(port.parse().unwrap(), "/readyz"),
         None,
@@ -870,6 +879,11 @@ fn wrap_recovers_a_stopped_deployment_and_leaves_it_running() {
         Some(200),
         "left running"
     );
+    // Recovered like `install start`: a running deployment's tools point at it again.
+    assert_eq!(std::fs::read(&settings).unwrap(), routed, "routed again");
+    let (ok, st) = home.status_json(&profile);
+    assert!(ok, "{st}");
+    assert_eq!(st["routing"]["routed"], true, "{st}");
     home.ok(&["install", "remove", "--profile", &profile]);
 }
 

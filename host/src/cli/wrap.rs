@@ -72,7 +72,7 @@ pub fn run_wrap(a: WrapArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     let exe = std::env::current_exe().context("locating the headroom executable")?;
-    let proxy = wrap::ensure_proxy(&opts.home, &exe, a.port)?;
+    let proxy = wrap::ensure_proxy(&opts, &exe, a.port)?;
     match &proxy {
         wrap::Proxy::Existing(how) => eprintln!("headroom: {how}"),
         wrap::Proxy::Ephemeral(_) => {
