@@ -300,7 +300,7 @@ pub struct Done {
 /// `install start`: the proxy up and healthy, then its tools routed to it again.
 pub fn start(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Report> {
     let name = ProfileName::new(profile)?;
-    lifecycle::start_then(&opts.home, &name, exe, &mut |d, report| {
+    lifecycle::start(&opts.home, &name, exe, &mut |d, report| {
         routed_again(opts, d, report)
     })
 }
@@ -318,7 +318,7 @@ fn routed_again(opts: &HostOptions, d: &Deployment, report: &mut Report) -> anyh
 pub fn stop(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Done> {
     let name = ProfileName::new(profile)?;
     let mut unrestored = Vec::new();
-    let report = lifecycle::stop_then(&opts.home, &name, exe, &mut |d, report| {
+    let report = lifecycle::stop(&opts.home, &name, exe, &mut |d, report| {
         let done = unroute(opts, d, OffReason::Stopped)?;
         report.done.extend(done.lines);
         unrestored = done.unrestored;
@@ -332,7 +332,7 @@ pub fn stop(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Don
 pub fn restart(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Done> {
     let name = ProfileName::new(profile)?;
     let mut unrestored = Vec::new();
-    let report = lifecycle::restart_then(
+    let report = lifecycle::restart(
         &opts.home,
         &name,
         exe,

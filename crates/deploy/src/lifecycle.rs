@@ -360,12 +360,8 @@ fn apply_locked(plan: Plan) -> anyhow::Result<Applied> {
 /// sees the proxy and the tools disagree.
 pub type Then<'a> = &'a mut dyn FnMut(&Deployment, &mut Report) -> anyhow::Result<()>;
 
-pub fn start(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<Report> {
-    start_then(home, profile, exe, &mut |_, _| Ok(()))
-}
-
-/// `start`, then `then` (still under the profile lock) once the proxy is healthy.
-pub fn start_then(
+/// Start the proxy, wait until it is healthy, then run `then` (still under the profile lock).
+pub fn start(
     home: &Path,
     profile: &ProfileName,
     exe: &Path,
@@ -390,12 +386,8 @@ fn start_locked(d: &Deployment, then: Then<'_>) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-pub fn stop(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<Report> {
-    stop_then(home, profile, exe, &mut |_, _| Ok(()))
-}
-
-/// `stop`, then `then` (still under the profile lock) once the proxy is down.
-pub fn stop_then(
+/// Stop the proxy (only our own), then run `then` (still under the profile lock).
+pub fn stop(
     home: &Path,
     profile: &ProfileName,
     exe: &Path,
@@ -432,13 +424,9 @@ fn stop_locked(d: &Deployment, then: Then<'_>) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-pub fn restart(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<Report> {
-    restart_then(home, profile, exe, &mut |_, _| Ok(()), &mut |_, _| Ok(()))
-}
-
 /// Stop (then `stopped`), move the supervisor to `exe` when it runs another binary, start
 /// (then `started`), all under one hold of the profile lock.
-pub fn restart_then(
+pub fn restart(
     home: &Path,
     profile: &ProfileName,
     exe: &Path,
