@@ -350,19 +350,8 @@ fn deployment(r: &mut Report, opts: &HostOptions, d: &Deployment) {
 
 /// `systemd --user` stops the proxy at logout unless the user lingers.
 fn linger(r: &mut Report) {
-    let user = std::env::var("USER")
-        .ok()
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .unwrap_or_default();
-    let out = std::process::Command::new("loginctl")
-        .args(["show-user", &user, "-p", "Linger", "--value"])
-        .stderr(std::process::Stdio::null())
-        .output();
-    let answer = out
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    let (status, message, fix) = linger_verdict(&user, answer.as_deref());
+    let answer = Systemd::linger_enabled().map(|on| if on { "yes" } else { "no" });
+    let (status, message, fix) = linger_verdict(&Systemd::linger_user(), answer);
     r.push("linger", status, message, fix);
 }
 

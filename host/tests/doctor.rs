@@ -717,3 +717,38 @@ fn an_installed_tool_the_deployment_does_not_route_is_named() {
     );
     assert_same_tree(&before, &user_files(home.path()), "HOME after doctor");
 }
+
+/// The lingering fix names a user even where `$USER` is unset (cron, a bare `env -i`): the
+/// uid, as `install apply` does. (It used to print `loginctl enable-linger ` with no one.)
+#[test]
+fn the_lingering_fix_always_names_a_user() {
+    let home = Home::new();
+    let profile = "dr-linger";
+    write_manifest(
+        home.path(),
+        profile,
+        free_port(),
+        "user",
+        &[],
+        "http://127.0.0.1:9",
+    );
+    let path = home
+        .path()
+        .join(".headroom/deploy")
+        .join(profile)
+        .join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    m["preset"] = "persistent-service".into();
+    m["supervisor_kind"] = "systemd".into();
+    fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let (_, v) = doctor(home.path(), profile, &[]);
+    let uid = unsafe { libc::geteuid() };
+    let linger = check(&v, "linger");
+    if linger["status"] != "ok" {
+        assert_eq!(
+            linger["fix"],
+            format!("loginctl enable-linger {uid}"),
+            "{linger}"
+        );
+    }
+}

@@ -192,27 +192,41 @@ impl Systemd {
         ))
     }
 
-    /// Keep the user's manager (and so the proxy) running after logout and at boot. Returns
-    /// `Ok(true)` when lingering was turned on by this call, `Ok(false)` when already on.
-    pub fn enable_linger() -> Result<bool, String> {
+    /// Whether logind keeps this user's manager running after logout (lingering); `None` when
+    /// it does not answer (no logind, no loginctl).
+    pub fn linger_enabled() -> Option<bool> {
         let uid = crate::platform::uid().to_string();
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| uid.clone());
-        let manual = format!(
-            "run `sudo loginctl enable-linger {user}` so it also runs while you are logged out"
-        );
-        if !command::on_path("loginctl") {
-            return Err(format!("loginctl not found; {manual}"));
-        }
-        if let Ok(out) = command::capture(
+        let out = command::capture(
             "loginctl",
             &["show-user", &uid, "-p", "Linger", "--value"],
             &[],
             None,
-        ) && out.ok
-            && out.stdout.trim() == "yes"
-        {
+        )
+        .ok()?;
+        out.ok.then(|| out.stdout.trim() == "yes")
+    }
+
+    /// The name `loginctl enable-linger` is shown with: the login name, else the uid.
+    pub fn linger_user() -> String {
+        std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| crate::platform::uid().to_string())
+    }
+
+    /// Keep the user's manager (and so the proxy) running after logout and at boot. Returns
+    /// `Ok(true)` when lingering was turned on by this call, `Ok(false)` when already on.
+    pub fn enable_linger() -> Result<bool, String> {
+        let uid = crate::platform::uid().to_string();
+        let manual = format!(
+            "run `sudo loginctl enable-linger {}` so it also runs while you are logged out",
+            Self::linger_user()
+        );
+        if !command::on_path("loginctl") {
+            return Err(format!("loginctl not found; {manual}"));
+        }
+        if Self::linger_enabled() == Some(true) {
             return Ok(false);
         }
         match command::capture("loginctl", &["enable-linger", &uid], &[], None) {
