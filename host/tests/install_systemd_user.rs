@@ -941,3 +941,41 @@ fn apply_exits_1_when_a_login_shell_still_sends_a_tool_elsewhere() {
     home.ok(&["install", "remove", "--profile", &profile]);
     assert_same_tree(&before, &user_files(home.path()), "HOME after remove");
 }
+
+/// With a usable supervisor, the real apply is refused like the dry run when the user's own
+/// settings.json `env.ANTHROPIC_BASE_URL` would beat the export: one line, nothing written,
+/// nothing registered.
+#[test]
+fn a_higher_precedence_setting_refuses_the_real_apply_before_anything_is_written() {
+    let Some(_lock) = lock_systemd_user() else {
+        return;
+    };
+    let home = Home::new();
+    std::fs::create_dir_all(home.path().join(".claude")).unwrap();
+    std::fs::write(
+        home.path().join(".claude/settings.json"),
+        "{ \"env\": { \"ANTHROPIC_BASE_URL\": \"https://gateway.example\" } }",
+    )
+    .unwrap();
+    let before = user_files(home.path());
+    let profile = format!("it-blocked-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
+    let port = free_port().to_string();
+    let err = home.fails(&install_apply(
+        &profile,
+        &port,
+        &["--providers", "manual", "--target", "claude"],
+    ));
+    assert!(err.contains("env.ANTHROPIC_BASE_URL"), "{err}");
+    assert!(err.contains("--scope provider"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_same_tree(&before, &user_files(home.path()), "HOME after the refusal");
+    let unit = home
+        .path()
+        .join(format!(".config/systemd/user/headroom-{profile}.service"));
+    assert!(!unit.exists(), "nothing registered");
+    assert!(
+        !home.path().join(".headroom/deploy").join(&profile).exists(),
+        "no deployment recorded"
+    );
+}
