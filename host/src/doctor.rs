@@ -16,6 +16,7 @@ use headroom_deploy::supervisors::systemd::Systemd;
 use headroom_deploy::{Deployment, ProfileName, ProfilePaths, lifecycle};
 use headroom_plugins::{AdapterHost, HostOptions, RouteSource};
 use headroom_proxy::config::Upstream;
+use headroom_proxy::egress::{Egress, EgressOptions};
 use headroom_proxy::errors::Provider;
 
 use crate::{routing, tools};
@@ -737,6 +738,19 @@ fn upstreams(r: &mut Report, proxy_args: &[String], env: impl Fn(&str) -> Option
         );
         return;
     };
+    let options = EgressOptions::from_args(proxy_args);
+    let egress = match Egress::load(&options, &|n| env(n)) {
+        Ok(e) => e,
+        Err(e) => {
+            r.push(
+                "network",
+                Verdict::Fail,
+                format!("the proxy's network settings are invalid: {e}"),
+                None,
+            );
+            return;
+        }
+    };
     for (provider, name, var) in [
         (
             Provider::Anthropic,
@@ -750,7 +764,7 @@ fn upstreams(r: &mut Report, proxy_args: &[String], env: impl Fn(&str) -> Option
         ),
     ] {
         let url = headroom_proxy::probe::upstream_url(provider, proxy_args, &env);
-        match rt.block_on(headroom_proxy::probe::probe(&url)) {
+        match rt.block_on(headroom_proxy::probe::probe(&url, &egress)) {
             Ok(reached) => r.push(
                 format!("upstream.{name}"),
                 Verdict::Ok,

@@ -30,6 +30,9 @@ pub struct ProxyConfig {
     /// Where the `full` tier keeps what it cut (`--retrieve-dir`, by default the state dir's
     /// `retrieve/`); `None` when there is none.
     pub retrieve_dir: Option<PathBuf>,
+    /// How upstreams are reached: outbound proxy and trusted CAs (`--upstream-proxy`,
+    /// `--ca-file`, the `*_PROXY` and `SSL_CERT_*` variables).
+    pub egress: crate::egress::Egress,
 }
 
 impl ProxyConfig {
@@ -45,6 +48,7 @@ impl ProxyConfig {
             deployment: None,
             compress: headroom_compress::Mode::Lossless,
             retrieve_dir: None,
+            egress: crate::egress::Egress::direct(),
         })
     }
 

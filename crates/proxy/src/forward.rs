@@ -9,7 +9,6 @@ use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::body::{Body, Tapped};
@@ -23,8 +22,7 @@ use crate::metrics::Metrics;
 /// and so an unreachable upstream costs the client nothing); this bounds what one request may hold.
 pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-type UpstreamClient = Client<Connector, Full<Bytes>>;
+type UpstreamClient = Client<crate::egress::Connector, Full<Bytes>>;
 
 /// Upstream connection pools: one that may negotiate HTTP/2, and an HTTP/1.1-only one for
 /// WebSocket handshakes (an upgrade cannot happen on an HTTP/2 connection).
@@ -33,38 +31,19 @@ pub struct Upstreams {
     upgrade_client: UpstreamClient,
 }
 
-fn connector(http2: bool) -> Connector {
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(std::time::Duration::from_secs(10)));
-    let builder = crate::probe::tls_roots().https_or_http();
-    if http2 {
-        builder.enable_http1().enable_http2().wrap_connector(http)
-    } else {
-        builder.enable_http1().wrap_connector(http)
-    }
-}
-
 impl Upstreams {
-    pub fn new() -> Self {
+    pub fn new(egress: &crate::egress::Egress) -> Self {
         let build = |http2| {
             Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(std::time::Duration::from_secs(90))
                 // Hidden retries would double-charge the user: clients retry themselves.
                 .retry_canceled_requests(false)
-                .build(connector(http2))
+                .build(egress.connector(http2))
         };
         Self {
             client: build(true),
             upgrade_client: build(false),
         }
-    }
-}
-
-impl Default for Upstreams {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -8,11 +8,13 @@
 //! * [`ws`]: the frame-aware WebSocket relay that lets client text messages be rewritten.
 //! * [`errors`]: errors in each provider's own shape (JSON or an SSE `error` event).
 //! * [`health`], [`metrics`]: `/livez` `/readyz` `/health`, `/metrics`.
+//! * [`egress`]: how upstreams are reached: the outbound proxy and the trusted CAs.
 //! * [`probe`]: can an upstream be reached (DNS, TCP, TLS), and which upstreams a proxy uses.
 
 pub mod body;
 pub mod compression;
 pub mod config;
+pub mod egress;
 pub mod errors;
 pub mod forward;
 pub mod headers;

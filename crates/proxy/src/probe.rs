@@ -8,14 +8,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Empty;
-use hyper_rustls::HttpsConnectorBuilder;
-use hyper_rustls::builderstates::WantsSchemes;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 
 use crate::config::{DEFAULT_ANTHROPIC_URL, DEFAULT_OPENAI_URL, Upstream};
+use crate::egress::Egress;
 use crate::errors::Provider;
 
 /// Each step's bound.
@@ -26,12 +24,6 @@ pub const ANTHROPIC_URL_ENV: &str = "ANTHROPIC_TARGET_API_URL";
 pub const OPENAI_URL_ENV: &str = "OPENAI_TARGET_API_URL";
 pub const ANTHROPIC_URL_FLAG: &str = "--anthropic-api-url";
 pub const OPENAI_URL_FLAG: &str = "--openai-api-url";
-
-/// The roots the proxy trusts upstream. One place, so the probe judges a certificate exactly as
-/// forwarding will (custom CAs are added here).
-pub fn tls_roots() -> HttpsConnectorBuilder<WantsSchemes> {
-    HttpsConnectorBuilder::new().with_webpki_roots()
-}
 
 /// Where a proxy started with `args` and environment `env` sends `provider`'s requests: the
 /// flag (last one wins, `--flag value` or `--flag=value`), else the variable, else the default;
@@ -98,7 +90,7 @@ pub struct Reached {
 }
 
 /// DNS, TCP and (for `https://`) TLS to `url`'s host, each within [`STEP_TIMEOUT`].
-pub async fn probe(url: &str) -> Result<Reached, ProbeFailure> {
+pub async fn probe(url: &str, egress: &Egress) -> Result<Reached, ProbeFailure> {
     let fail = |step, reason: String| ProbeFailure { step, reason };
     let up = Upstream::parse(url).map_err(|e| fail(Step::Url, format!("{e:#}")))?;
     let https = up.scheme == http::uri::Scheme::HTTPS;
@@ -131,7 +123,9 @@ pub async fn probe(url: &str) -> Result<Reached, ProbeFailure> {
         Ok(Ok(s)) => s.peer_addr().unwrap_or(addrs[0]),
     };
     if https {
-        tls_handshake(&up).await.map_err(|r| fail(Step::Tls, r))?;
+        tls_handshake(&up, egress)
+            .await
+            .map_err(|r| fail(Step::Tls, r))?;
     }
     Ok(Reached { addr, tls: https })
 }
@@ -158,14 +152,11 @@ fn tcp_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// A HEAD request through an HTTPS-only client built from [`tls_roots`]: any HTTP answer means
-/// the handshake (certificate, name, protocol) succeeded; a connect error carries the TLS cause.
-async fn tls_handshake(up: &Upstream) -> Result<(), String> {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(STEP_TIMEOUT));
-    let connector = tls_roots().https_only().enable_http1().wrap_connector(http);
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+/// A HEAD request through the proxy's own connector ([`Egress`]): any HTTP answer means the
+/// handshake (certificate, name, protocol) succeeded; a connect error carries the TLS cause.
+async fn tls_handshake(up: &Upstream, egress: &Egress) -> Result<(), String> {
+    let client: Client<_, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build(egress.connector(false));
     let uri = up.join("/").map_err(|e| e.to_string())?;
     let req = http::Request::head(uri)
         .header(http::header::USER_AGENT, "headroom-doctor")
@@ -234,7 +225,7 @@ mod tests {
             l.local_addr().unwrap().port()
         };
         let err = rt()
-            .block_on(probe(&format!("http://127.0.0.1:{port}")))
+            .block_on(probe(&format!("http://127.0.0.1:{port}"), &Egress::direct()))
             .unwrap_err();
         assert_eq!(err.step, Step::Tcp);
         assert_eq!(err.to_string(), "TCP: connection refused");
@@ -244,7 +235,7 @@ mod tests {
     fn an_http_upstream_that_listens_is_reached_without_tls() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/v1", l.local_addr().unwrap());
-        let r = rt().block_on(probe(&url)).unwrap();
+        let r = rt().block_on(probe(&url, &Egress::direct())).unwrap();
         assert_eq!(r.addr, l.local_addr().unwrap());
         assert!(!r.tls);
     }
@@ -263,7 +254,7 @@ mod tests {
             }
         });
         let err = rt()
-            .block_on(probe(&format!("https://{addr}")))
+            .block_on(probe(&format!("https://{addr}"), &Egress::direct()))
             .unwrap_err();
         assert_eq!(err.step, Step::Tls, "{err}");
         assert!(err.to_string().starts_with("TLS: "), "{err}");
@@ -273,7 +264,7 @@ mod tests {
     #[test]
     fn an_unknown_host_is_a_dns_failure() {
         let err = rt()
-            .block_on(probe("https://no-such-host.invalid"))
+            .block_on(probe("https://no-such-host.invalid", &Egress::direct()))
             .unwrap_err();
         assert_eq!(err.step, Step::Dns, "{err}");
         assert!(err.reason.contains("no-such-host.invalid"), "{err}");
@@ -281,7 +272,7 @@ mod tests {
 
     #[test]
     fn a_bad_url_is_named() {
-        let err = rt().block_on(probe("ftp://x")).unwrap_err();
+        let err = rt().block_on(probe("ftp://x", &Egress::direct())).unwrap_err();
         assert_eq!(err.step, Step::Url);
     }
 }

@@ -75,13 +75,14 @@ pub async fn serve(
     let drain = config.drain_timeout;
     let compression = Arc::new(Stage::new(&config));
     compression.warm();
+    let upstreams = Upstreams::new(&config.egress);
     let state = Arc::new(State {
         compression,
         config,
         metrics: Arc::new(Metrics::default()),
         started: Instant::now(),
         ready: AtomicBool::new(true),
-        upstreams: Upstreams::new(),
+        upstreams,
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

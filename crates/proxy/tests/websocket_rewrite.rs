@@ -36,7 +36,7 @@ fn marker_transform() -> MessageTransform {
 /// WebSocket transform (the production server's comes from its compression stage).
 async fn transforming_proxy(upstream: &str, transform: MessageTransform) -> SocketAddr {
     let config = Arc::new(ProxyConfig::loopback(0, upstream).unwrap());
-    let upstreams = Arc::new(Upstreams::new());
+    let upstreams = Arc::new(Upstreams::new(&headroom_proxy::egress::Egress::direct()));
     let metrics = Arc::new(Metrics::default());
     let compression = Arc::new(Stage::new(&config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -9,6 +9,7 @@ use anyhow::Context;
 use headroom_compress::Mode;
 use headroom_core::env as vars;
 use headroom_proxy::config::{DEFAULT_ANTHROPIC_URL, DEFAULT_OPENAI_URL};
+use headroom_proxy::egress::{Egress, EgressOptions};
 use headroom_proxy::probe;
 use headroom_proxy::{BindError, DeploymentInfo, ProxyConfig, Upstream};
 
@@ -54,9 +55,24 @@ pub struct ProxyArgs {
         value_parser = super::absolute_path
     )]
     retrieve_dir: Option<PathBuf>,
+    /// Send upstream connections through this HTTP proxy (CONNECT; `http://user:pass@host:port`
+    /// for basic auth). Default: HTTPS_PROXY / HTTP_PROXY / ALL_PROXY, minus NO_PROXY.
+    #[arg(long, value_name = "URL")]
+    upstream_proxy: Option<String>,
+    /// Also trust the CA certificates in this PEM file upstream (repeatable), beside the
+    /// system's store (SSL_CERT_FILE / SSL_CERT_DIR where set).
+    #[arg(long = "ca-file", value_name = "PEM")]
+    ca_files: Vec<PathBuf>,
 }
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let egress = Egress::load(
+        &EgressOptions {
+            upstream_proxy: args.upstream_proxy.clone(),
+            ca_files: args.ca_files.clone(),
+        },
+        &|name| std::env::var(name).ok(),
+    )?;
     let config = ProxyConfig {
         listen: SocketAddr::new(args.host, args.port),
         anthropic: Upstream::parse(&args.anthropic_api_url).context("--anthropic-api-url")?,
@@ -71,6 +87,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         retrieve_dir: args
             .retrieve_dir
             .or_else(headroom_proxy::config::default_retrieve_dir),
+        egress,
     };
     config.check_exposure(args.allow_unauthenticated_remote)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
