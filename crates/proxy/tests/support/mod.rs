@@ -4,6 +4,9 @@
 // Each test crate compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
+pub mod forward_proxy;
+pub mod tls;
+
 use std::net::SocketAddr;
 
 use bytes::Bytes;

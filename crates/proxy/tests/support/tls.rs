@@ -1,0 +1,1 @@
+//! A throwaway CA and server certificates for TLS upstream stand-ins (being built).
