@@ -18,6 +18,7 @@ use headroom_plugins::{AdapterHost, HostOptions, RouteSource};
 use headroom_proxy::config::Upstream;
 use headroom_proxy::egress::{Egress, EgressOptions};
 use headroom_proxy::errors::Provider;
+use headroom_proxy::probe::Step;
 
 use crate::{routing, tools};
 
@@ -162,7 +163,8 @@ pub fn run(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Repo
                 ),
                 Some(apply_cmd(profile)),
             );
-            upstreams(&mut r, &[], |_| None);
+            // What a `headroom proxy` started here would use: this environment's settings.
+            upstreams(&mut r, &[], |n| std::env::var(n).ok());
         }
         Err(e) => r.push(
             "manifest",
@@ -740,13 +742,20 @@ fn upstreams(r: &mut Report, proxy_args: &[String], env: impl Fn(&str) -> Option
     };
     let options = EgressOptions::from_args(proxy_args);
     let egress = match Egress::load(&options, &|n| env(n)) {
-        Ok(e) => e,
+        Ok(e) => {
+            r.push("network", Verdict::Ok, e.summary(), None);
+            e
+        }
+        // The proxy would refuse to start with these: nothing to probe.
         Err(e) => {
             r.push(
                 "network",
                 Verdict::Fail,
-                format!("the proxy's network settings are invalid: {e}"),
-                None,
+                format!("the proxy cannot start with these network settings: {e}"),
+                Some(
+                    "fix the variable or file named (`headroom install apply` records HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE/SSL_CERT_DIR and takes --upstream-proxy/--ca-file), then `headroom install restart`"
+                        .to_owned(),
+                ),
             );
             return;
         }
@@ -769,20 +778,37 @@ fn upstreams(r: &mut Report, proxy_args: &[String], env: impl Fn(&str) -> Option
                 format!("upstream.{name}"),
                 Verdict::Ok,
                 format!(
-                    "{name} upstream {url} is reachable ({}{})",
+                    "{name} upstream {url} is reachable ({}{}{})",
                     reached.addr,
+                    reached
+                        .via
+                        .as_ref()
+                        .map(|v| format!(" via proxy {v}"))
+                        .unwrap_or_default(),
                     if reached.tls { ", TLS ok" } else { "" }
                 ),
                 None,
             ),
-            Err(e) => r.push(
-                format!("upstream.{name}"),
-                Verdict::Fail,
-                format!("{name} upstream {url} is unreachable: {e}"),
-                Some(format!(
-                    "check the network, DNS or proxy settings; or point {var} at a reachable endpoint (`headroom install apply --env {var}=<url>`)"
-                )),
-            ),
+            Err(e) => {
+                // A DNS or TCP failure on the way to the outbound proxy is the proxy's.
+                let proxy_failed = e.step == Step::Proxy
+                    || (e.via.is_some() && matches!(e.step, Step::Dns | Step::Tcp));
+                let fix = if proxy_failed {
+                    "check the outbound proxy (HTTPS_PROXY or --upstream-proxy): its address, the user and password in its URL, and whether it allows this host; or add the host to NO_PROXY".to_owned()
+                } else if e.step == Step::Tls {
+                    "if a TLS-inspecting proxy or gateway signs this certificate, trust its CA: `headroom install apply --ca-file <pem>` (or SSL_CERT_FILE)".to_owned()
+                } else {
+                    format!(
+                        "check the network, DNS or proxy settings; or point {var} at a reachable endpoint (`headroom install apply --env {var}=<url>`)"
+                    )
+                };
+                r.push(
+                    format!("upstream.{name}"),
+                    Verdict::Fail,
+                    format!("{name} upstream {url} is unreachable: {e}"),
+                    Some(fix),
+                )
+            }
         }
     }
 }

@@ -752,3 +752,161 @@ fn the_lingering_fix_always_names_a_user() {
         );
     }
 }
+
+/// `write_manifest`, then `edit` applied to the manifest JSON (network settings a test adds).
+fn edit_manifest(home: &Path, profile: &str, edit: impl FnOnce(&mut Value)) {
+    let path = home
+        .join(".headroom/deploy")
+        .join(profile)
+        .join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    edit(&mut m);
+    fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+}
+
+#[test]
+fn an_unreachable_outbound_proxy_is_named_masked_with_the_proxy_fix() {
+    let profile = "dr-proxy";
+    let d = deployed(profile, "provider", &[]);
+    let dead = free_port();
+    edit_manifest(d.home.path(), profile, |m| {
+        m["base_env"]["HTTP_PROXY"] = json!(format!("http://ann:s3cret@127.0.0.1:{dead}"));
+    });
+    let (out, v) = doctor(d.home.path(), profile, &[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !text.contains("s3cret"),
+        "the proxy password was printed: {text}"
+    );
+    let net = check(&v, "network");
+    assert_eq!(net["status"], "ok", "{net}");
+    let shown = format!("outbound proxy http://ann:***@127.0.0.1:{dead} (from HTTP_PROXY)");
+    assert!(
+        net["message"].as_str().unwrap().starts_with(&shown),
+        "{net}"
+    );
+    for id in ["upstream.anthropic", "upstream.openai"] {
+        let c = check(&v, id);
+        assert_eq!(c["status"], "fail", "{c}");
+        let msg = c["message"].as_str().unwrap();
+        assert!(
+            msg.contains(&format!("proxy http://ann:***@127.0.0.1:{dead}"))
+                && msg.contains("connection refused"),
+            "{msg}"
+        );
+        assert!(c["fix"].as_str().unwrap().contains("NO_PROXY"), "{c}");
+    }
+    // NO_PROXY for the upstream's host: reached directly again.
+    edit_manifest(d.home.path(), profile, |m| {
+        m["base_env"]["NO_PROXY"] = json!("127.0.0.1");
+    });
+    let (_, v) = doctor(d.home.path(), profile, &[]);
+    assert_eq!(check(&v, "upstream.anthropic")["status"], "ok", "{v:#}");
+}
+
+#[test]
+fn network_settings_the_proxy_would_refuse_are_one_failing_line() {
+    let profile = "dr-net-bad";
+    let d = deployed(profile, "provider", &[]);
+    let cases: [(&str, Value, Value, &str); 3] = [
+        (
+            "a CA file that does not exist",
+            json!(["--ca-file", "/nonexistent/corp-ca.pem"]),
+            json!({}),
+            "/nonexistent/corp-ca.pem",
+        ),
+        (
+            "a proxy URL that does not parse",
+            json!([]),
+            json!({ "HTTPS_PROXY": "http://[bad" }),
+            "HTTPS_PROXY",
+        ),
+        (
+            "a SOCKS proxy",
+            json!(["--upstream-proxy=socks5://127.0.0.1:1080"]),
+            json!({}),
+            "--upstream-proxy",
+        ),
+    ];
+    let pem = d.home.path().join("not-a-cert.pem");
+    fs::write(
+        &pem,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let not_cert = (
+        "a PEM file that holds no certificate",
+        json!(["--ca-file", pem.to_str().unwrap()]),
+        json!({}),
+        pem.to_str().unwrap(),
+    );
+    for (what, args, env, named) in cases.into_iter().chain([not_cert]) {
+        edit_manifest(d.home.path(), profile, |m| {
+            m["proxy_args"] = args.clone();
+            for (k, val) in env.as_object().unwrap() {
+                m["base_env"][k] = val.clone();
+            }
+        });
+        let (out, v) = doctor(d.home.path(), profile, &[]);
+        assert_eq!(out.status.code(), Some(1), "{what}");
+        let net = check(&v, "network");
+        assert_eq!(net["status"], "fail", "{what}: {net}");
+        let msg = net["message"].as_str().unwrap();
+        assert!(!msg.contains('\n') && msg.contains(named), "{what}: {msg}");
+        assert!(
+            net["fix"].as_str().unwrap().contains("install restart"),
+            "{what}"
+        );
+        // Nothing is probed with settings the proxy would not start with.
+        assert!(
+            !v["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["id"] == "upstream.anthropic"),
+            "{what}: {v:#}"
+        );
+        edit_manifest(d.home.path(), profile, |m| {
+            for k in env.as_object().unwrap().keys() {
+                m["base_env"].as_object_mut().unwrap().remove(k);
+            }
+        });
+    }
+}
+
+#[test]
+fn a_tls_inspecting_upstream_names_its_unknown_ca_until_the_ca_file_is_given() {
+    use headroom_proxy::stub::StubOptions;
+    use headroom_proxy::stub::ca::TestCa;
+    let profile = "dr-tls";
+    let d = deployed(profile, "provider", &[]);
+    let ca = TestCa::new("Corp Inspection Root CA");
+    let tls = Stub::start_with(StubOptions {
+        tls: Some(ca.server_cert(&["127.0.0.1"])),
+        ..StubOptions::default()
+    })
+    .unwrap();
+    assert!(tls.url().starts_with("https://"), "{}", tls.url());
+    edit_manifest(d.home.path(), profile, |m| {
+        m["base_env"]["ANTHROPIC_TARGET_API_URL"] = json!(tls.url());
+    });
+    let (_, v) = doctor(d.home.path(), profile, &[]);
+    let c = check(&v, "upstream.anthropic");
+    assert_eq!(c["status"], "fail", "{c}");
+    let msg = c["message"].as_str().unwrap();
+    assert!(
+        msg.contains("TLS: certificate signed by unknown authority 'Corp Inspection Root CA'; add it with --ca-file"),
+        "{msg}"
+    );
+    assert!(c["fix"].as_str().unwrap().contains("--ca-file"), "{c}");
+    let pem = ca.write_pem(d.home.path());
+    edit_manifest(d.home.path(), profile, |m| {
+        m["proxy_args"] = json!(["--ca-file", pem.to_str().unwrap()]);
+    });
+    let (_, v) = doctor(d.home.path(), profile, &[]);
+    let c = check(&v, "upstream.anthropic");
+    assert_eq!(c["status"], "ok", "{c}");
+    assert!(c["message"].as_str().unwrap().ends_with(", TLS ok)"), "{c}");
+    let net = check(&v, "network")["message"].as_str().unwrap().to_owned();
+    assert!(net.contains("Corp Inspection Root CA"), "{net}");
+}

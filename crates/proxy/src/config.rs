@@ -33,7 +33,13 @@ pub struct ProxyConfig {
     /// How upstreams are reached: outbound proxy and trusted CAs (`--upstream-proxy`,
     /// `--ca-file`, the `*_PROXY` and `SSL_CERT_*` variables).
     pub egress: crate::egress::Egress,
+    /// Upstreams a loopback caller may pick per request with [`UPSTREAM_HEADER`]
+    /// (`--allow-upstream`); empty (the default) refuses the header.
+    pub allowed_upstreams: Vec<Upstream>,
 }
+
+/// The per-request upstream override header (advanced setups: one proxy, several gateways).
+pub const UPSTREAM_HEADER: &str = "x-headroom-upstream";
 
 impl ProxyConfig {
     /// Loopback defaults for tests and embedding: both upstreams at `upstream`.
@@ -49,6 +55,7 @@ impl ProxyConfig {
             compress: headroom_compress::Mode::Lossless,
             retrieve_dir: None,
             egress: crate::egress::Egress::direct(),
+            allowed_upstreams: Vec::new(),
         })
     }
 
@@ -113,6 +120,61 @@ impl Upstream {
 
     pub fn display(&self) -> String {
         format!("{}://{}{}", self.scheme, self.authority, self.prefix)
+    }
+
+    /// The same destination: scheme, host (case-insensitively), port and prefix.
+    pub fn same_as(&self, other: &Upstream) -> bool {
+        self.scheme == other.scheme
+            && self
+                .authority
+                .host()
+                .eq_ignore_ascii_case(other.authority.host())
+            && self.authority.port_u16() == other.authority.port_u16()
+            && self.prefix == other.prefix
+    }
+}
+
+/// Why a request's [`UPSTREAM_HEADER`] was refused (403: the request is not forwarded anywhere,
+/// never silently sent to the default upstream instead).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OverrideRefused {
+    #[error("{UPSTREAM_HEADER} is accepted only from callers on this machine")]
+    NotLocal,
+    #[error("{UPSTREAM_HEADER} is not enabled: start headroom proxy with --allow-upstream URL")]
+    NotEnabled,
+    #[error("{UPSTREAM_HEADER} {0:?} is not an allowed upstream (see --allow-upstream)")]
+    NotAllowed(String),
+}
+
+impl ProxyConfig {
+    /// The upstream for a request to `provider`: the configured one, or the allowed one its
+    /// [`UPSTREAM_HEADER`] names.
+    pub fn upstream_for(
+        &self,
+        provider: crate::errors::Provider,
+        headers: &http::HeaderMap,
+        local: bool,
+    ) -> Result<&Upstream, OverrideRefused> {
+        let Some(value) = headers.get(UPSTREAM_HEADER) else {
+            return Ok(match provider {
+                crate::errors::Provider::Anthropic => &self.anthropic,
+                crate::errors::Provider::OpenAi => &self.openai,
+            });
+        };
+        if !local {
+            return Err(OverrideRefused::NotLocal);
+        }
+        if self.allowed_upstreams.is_empty() {
+            return Err(OverrideRefused::NotEnabled);
+        }
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let shown: String = text.chars().take(200).collect();
+        let asked =
+            Upstream::parse(&text).map_err(|_| OverrideRefused::NotAllowed(shown.clone()))?;
+        self.allowed_upstreams
+            .iter()
+            .find(|u| u.same_as(&asked))
+            .ok_or(OverrideRefused::NotAllowed(shown))
     }
 }
 
@@ -195,6 +257,49 @@ mod tests {
     fn upstream_rejects_what_cannot_be_forwarded_to() {
         for bad in ["127.0.0.1:9000", "ftp://x", "not a url", "/v1"] {
             assert!(Upstream::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_upstream_header_picks_only_an_allowed_upstream_and_only_for_local_callers() {
+        use crate::errors::Provider;
+        let mut c = ProxyConfig::loopback(1, "http://127.0.0.1:2").unwrap();
+        let none = http::HeaderMap::new();
+        assert_eq!(
+            c.upstream_for(Provider::OpenAi, &none, false).unwrap(),
+            &c.openai
+        );
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            UPSTREAM_HEADER,
+            "https://GW.example/corp/v1/".parse().unwrap(),
+        );
+        // Never by default.
+        assert_eq!(
+            c.upstream_for(Provider::OpenAi, &h, true),
+            Err(OverrideRefused::NotEnabled)
+        );
+        c.allowed_upstreams = vec![Upstream::parse("https://gw.example/corp").unwrap()];
+        let picked = c.upstream_for(Provider::Anthropic, &h, true).unwrap();
+        assert_eq!(picked.display(), "https://gw.example/corp");
+        assert_eq!(
+            c.upstream_for(Provider::Anthropic, &h, false),
+            Err(OverrideRefused::NotLocal)
+        );
+        for other in [
+            "https://gw.example/other",
+            "http://gw.example/corp",
+            "https://gw.example:444/corp",
+            "not a url",
+        ] {
+            h.insert(UPSTREAM_HEADER, other.parse().unwrap());
+            assert!(
+                matches!(
+                    c.upstream_for(Provider::OpenAi, &h, true),
+                    Err(OverrideRefused::NotAllowed(_))
+                ),
+                "{other}"
+            );
         }
     }
 

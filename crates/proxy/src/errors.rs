@@ -33,6 +33,8 @@ pub enum ProxyFault {
     Unauthorized,
     /// Not a provider API path this proxy forwards.
     NotFound,
+    /// A request this proxy will not forward as asked (an upstream override it does not allow).
+    Forbidden,
 }
 
 impl ProxyFault {
@@ -42,6 +44,7 @@ impl ProxyFault {
             ProxyFault::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyFault::Unauthorized => StatusCode::UNAUTHORIZED,
             ProxyFault::NotFound => StatusCode::NOT_FOUND,
+            ProxyFault::Forbidden => StatusCode::FORBIDDEN,
         }
     }
 
@@ -52,6 +55,7 @@ impl ProxyFault {
             ProxyFault::Timeout => ("timeout_error", "timeout"),
             ProxyFault::Unauthorized => ("authentication_error", "invalid_request_error"),
             ProxyFault::NotFound => ("not_found_error", "invalid_request_error"),
+            ProxyFault::Forbidden => ("permission_error", "invalid_request_error"),
         }
     }
 }
@@ -99,6 +103,7 @@ pub fn error_response(
             ProxyFault::Timeout => "upstream-timeout",
             ProxyFault::Unauthorized => "unauthorized",
             ProxyFault::NotFound => "not-found",
+            ProxyFault::Forbidden => "forbidden",
         }),
     );
     resp

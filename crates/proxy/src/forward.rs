@@ -101,9 +101,16 @@ pub struct Forward<'a> {
 impl Forward<'_> {
     pub async fn handle(&self, provider: Provider, req: Request<Incoming>) -> Response<Body> {
         let started = Instant::now();
-        let upstream = match provider {
-            Provider::Anthropic => &self.config.anthropic,
-            Provider::OpenAi => &self.config.openai,
+        let upstream = match self
+            .config
+            .upstream_for(provider, req.headers(), self.local)
+        {
+            Ok(u) => u,
+            Err(refused) => {
+                let message = refused.to_string();
+                tracing::warn!("{message}");
+                return error_response(provider, ProxyFault::Forbidden, &message, false);
+            }
         };
         if headers::is_websocket_upgrade(req.headers()) {
             return self.websocket(provider, upstream, req, started).await;
@@ -180,7 +187,7 @@ impl Forward<'_> {
                         "headroom could not reach {} at {}: {}",
                         provider.as_str(),
                         upstream.display(),
-                        error_chain(&e)
+                        upstream_cause(&e)
                     ),
                     streaming,
                     started,
@@ -311,7 +318,7 @@ impl Forward<'_> {
                     "headroom could not reach {} at {}: {}",
                     provider.as_str(),
                     upstream.display(),
-                    error_chain(&e)
+                    upstream_cause(&e)
                 );
                 return self.fail(provider, ProxyFault::Unreachable, &msg, false, started);
             }
@@ -367,6 +374,14 @@ fn upstream_uri(upstream: &Upstream, client_uri: &Uri) -> Result<Uri, ErrorRespo
         Box::new(move |provider| error_response(provider, ProxyFault::NotFound, &message, false))
             as ErrorResponder
     })
+}
+
+/// Why an upstream could not be reached, for the 502 body: a certificate rejection is its own
+/// clean line (the issuer and the fix), anything else the whole chain.
+fn upstream_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::egress::trust::rejection(e)
+        .map(ToString::to_string)
+        .unwrap_or_else(|| error_chain(e))
 }
 
 /// An error and its causes on one line ("client error (Connect): tcp connect error: Connection refused").

@@ -23,6 +23,7 @@ const NEVER_UPSTREAM: &[&str] = &[
     "forwarded",
     "x-real-ip",
     "x-headroom-proxy-token",
+    crate::config::UPSTREAM_HEADER,
 ];
 
 /// Remove hop-by-hop headers, including any the `Connection` header names. With `keep_upgrade`

@@ -2,13 +2,14 @@
 //! install must come up healthy. Upstream reachability is a separate, opt-in check.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::json;
 
 use crate::body::{Body, full};
 use crate::config::{ProxyConfig, Upstream};
+use crate::egress::Egress;
+use crate::probe;
 use crate::server::State;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -43,9 +44,10 @@ pub fn readyz(state: &State) -> Response<Body> {
 pub async fn health(state: &State, local: bool, check_upstreams: bool) -> Response<Body> {
     let ready = state.ready.load(Ordering::SeqCst);
     let upstreams = if check_upstreams {
+        let egress = &state.config.egress;
         let (a, o) = tokio::join!(
-            reachable(&state.config.anthropic),
-            reachable(&state.config.openai)
+            reachable(&state.config.anthropic, egress),
+            reachable(&state.config.openai, egress)
         );
         json!({ "anthropic": a, "openai": o })
     } else {
@@ -89,34 +91,38 @@ fn describe_config(config: &ProxyConfig, local: bool, body: &mut serde_json::Val
             "openai_api_url": config.openai.display(),
             "token_required_for_remote": config.token.is_some(),
             "retrieve_dir": config.retrieve_dir.as_ref().map(|p| p.display().to_string()),
+            // Proxy credentials masked: loopback callers may be other local users' tools.
+            "egress": config.egress.describe(),
+            "allowed_upstreams": config
+                .allowed_upstreams
+                .iter()
+                .map(Upstream::display)
+                .collect::<Vec<_>>(),
         });
     }
 }
 
-/// A TCP connect to the upstream's host and port, bounded: a reachability hint, not a readiness
-/// condition.
-async fn reachable(upstream: &Upstream) -> serde_json::Value {
-    let port =
-        upstream
-            .authority
-            .port_u16()
-            .unwrap_or(if upstream.scheme == http::uri::Scheme::HTTPS {
-                443
-            } else {
-                80
-            });
-    let target = format!("{}:{port}", upstream.authority.host());
-    let outcome = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(target.as_str()),
-    )
-    .await;
-    let (ok, detail) = match outcome {
-        Ok(Ok(_)) => (true, "reachable".to_owned()),
-        Ok(Err(e)) => (false, e.to_string()),
-        Err(_) => (false, "timed out after 2 s".to_owned()),
-    };
-    json!({ "url": upstream.display(), "reachable": ok, "detail": detail })
+/// The doctor's probe, through the egress the forwarding uses (outbound proxy, CONNECT, TLS), so a
+/// refused tunnel or an untrusted certificate is reported with its cause: a reachability hint,
+/// not a readiness condition.
+async fn reachable(upstream: &Upstream, egress: &Egress) -> serde_json::Value {
+    let url = upstream.display();
+    match probe::probe(&url, egress).await {
+        Ok(r) => {
+            let mut detail = format!("reachable ({}", r.addr);
+            if let Some(via) = &r.via {
+                detail.push_str(&format!(" via proxy {via}"));
+            }
+            if r.tls {
+                detail.push_str(", TLS ok");
+            }
+            detail.push(')');
+            json!({ "url": url, "reachable": true, "detail": detail })
+        }
+        Err(e) => {
+            json!({ "url": url, "reachable": false, "step": e.step, "detail": e.to_string() })
+        }
+    }
 }
 
 #[cfg(test)]

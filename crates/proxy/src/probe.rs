@@ -1,6 +1,7 @@
-//! Can this machine reach an upstream the way the proxy would? DNS, TCP connect, then the TLS
-//! handshake through the proxy's own HTTPS client configuration, each bounded, each failure with
-//! its reason (`headroom doctor`). Also how a proxy's upstreams are resolved from its arguments
+//! Can this machine reach an upstream the way the proxy would? DNS, TCP connect, the outbound
+//! proxy's `CONNECT` when one applies, then the TLS handshake through the proxy's own HTTPS client
+//! configuration, each bounded, each failure with its reason (`headroom doctor`,
+//! `/health?upstream=1`). Also how a proxy's upstreams are resolved from its arguments
 //! and environment, so the doctor probes what the proxy really uses.
 
 use std::net::SocketAddr;
@@ -58,6 +59,8 @@ pub enum Step {
     Url,
     Dns,
     Tcp,
+    /// The outbound proxy's `CONNECT` to the upstream.
+    Proxy,
     Tls,
 }
 
@@ -67,6 +70,7 @@ impl Step {
             Step::Url => "URL",
             Step::Dns => "DNS",
             Step::Tcp => "TCP",
+            Step::Proxy => "CONNECT",
             Step::Tls => "TLS",
         }
     }
@@ -78,56 +82,103 @@ impl Step {
 pub struct ProbeFailure {
     pub step: Step,
     pub reason: String,
+    /// The outbound proxy (masked) the failed step went to or through, if one applies: a DNS or
+    /// TCP failure is then the proxy's, not the upstream's.
+    pub via: Option<String>,
 }
 
 /// What a successful probe found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reached {
-    /// The address TCP connected to.
+    /// The address TCP connected to: the outbound proxy's when one applies.
     pub addr: SocketAddr,
     /// Whether a TLS handshake was made (an `http://` upstream has none).
     pub tls: bool,
+    /// The outbound proxy the upstream was reached through (masked), if any.
+    pub via: Option<String>,
 }
 
-/// DNS, TCP and (for `https://`) TLS to `url`'s host, each within [`STEP_TIMEOUT`].
+/// DNS, TCP, the outbound proxy's `CONNECT` when one applies to `url` (DNS and TCP are then to
+/// the proxy), and (for `https://`) TLS, each within [`STEP_TIMEOUT`].
 pub async fn probe(url: &str, egress: &Egress) -> Result<Reached, ProbeFailure> {
-    let fail = |step, reason: String| ProbeFailure { step, reason };
-    let up = Upstream::parse(url).map_err(|e| fail(Step::Url, format!("{e:#}")))?;
+    let direct = |step, reason: String| ProbeFailure {
+        step,
+        reason,
+        via: None,
+    };
+    let up = Upstream::parse(url).map_err(|e| direct(Step::Url, format!("{e:#}")))?;
     let https = up.scheme == http::uri::Scheme::HTTPS;
-    let host = up.authority.host().trim_matches(['[', ']']).to_owned();
-    let port = up
-        .authority
-        .port_u16()
-        .unwrap_or(if https { 443 } else { 80 });
+    let dst = up.join("/").map_err(|e| direct(Step::Url, e.to_string()))?;
+    let via = egress.outbound.via(&dst);
+    let shown = via.as_ref().map(|v| v.shown.clone());
+    let fail = |step, reason: String| ProbeFailure {
+        step,
+        reason,
+        via: shown.clone(),
+    };
+    let (host, port, whose) = match &via {
+        Some(v) => (
+            v.proxy.host().unwrap_or_default().to_owned(),
+            v.proxy.port_u16().unwrap_or(80),
+            format!("proxy {}: ", v.shown),
+        ),
+        None => (
+            up.authority.host().to_owned(),
+            up.authority
+                .port_u16()
+                .unwrap_or(if https { 443 } else { 80 }),
+            String::new(),
+        ),
+    };
+    let host = host.trim_matches(['[', ']']).to_owned();
     let addrs: Vec<SocketAddr> =
         match tokio::time::timeout(STEP_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
             .await
         {
-            Err(_) => return Err(fail(Step::Dns, format!("{host}: no answer in {}s", secs()))),
-            Ok(Err(e)) => return Err(fail(Step::Dns, dns_reason(&host, &e))),
+            Err(_) => {
+                return Err(fail(
+                    Step::Dns,
+                    format!("{whose}{host}: no answer in {}s", secs()),
+                ));
+            }
+            Ok(Err(e)) => return Err(fail(Step::Dns, format!("{whose}{}", dns_reason(&host, &e)))),
             Ok(Ok(a)) => a.collect(),
         };
     if addrs.is_empty() {
-        return Err(fail(Step::Dns, format!("no such host {host}")));
+        return Err(fail(Step::Dns, format!("{whose}no such host {host}")));
     }
-    let addr = match tokio::time::timeout(STEP_TIMEOUT, tokio::net::TcpStream::connect(&addrs[..]))
-        .await
+    let mut stream = match tokio::time::timeout(
+        STEP_TIMEOUT,
+        tokio::net::TcpStream::connect(&addrs[..]),
+    )
+    .await
     {
         Err(_) => {
             return Err(fail(
                 Step::Tcp,
-                format!("{host}:{port}: no answer in {}s", secs()),
+                format!("{whose}{host}:{port}: no answer in {}s", secs()),
             ));
         }
-        Ok(Err(e)) => return Err(fail(Step::Tcp, tcp_reason(&e))),
-        Ok(Ok(s)) => s.peer_addr().unwrap_or(addrs[0]),
+        Ok(Err(e)) => return Err(fail(Step::Tcp, format!("{whose}{}", tcp_reason(&e)))),
+        Ok(Ok(s)) => s,
     };
+    let addr = stream.peer_addr().unwrap_or(addrs[0]);
+    if let Some(v) = &via {
+        v.open(&mut stream, &dst, STEP_TIMEOUT)
+            .await
+            .map_err(|e| fail(Step::Proxy, e.to_string()))?;
+    }
+    drop(stream);
     if https {
         tls_handshake(&up, egress)
             .await
             .map_err(|r| fail(Step::Tls, r))?;
     }
-    Ok(Reached { addr, tls: https })
+    Ok(Reached {
+        addr,
+        tls: https,
+        via: via.map(|v| v.shown),
+    })
 }
 
 fn secs() -> u64 {
@@ -165,7 +216,10 @@ async fn tls_handshake(up: &Upstream, egress: &Egress) -> Result<(), String> {
     match tokio::time::timeout(STEP_TIMEOUT, client.request(req)).await {
         Err(_) => Err(format!("no handshake in {}s", secs())),
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) if e.is_connect() => Err(innermost(&e)),
+        Ok(Err(e)) if e.is_connect() => {
+            Err(crate::egress::trust::rejection(&e)
+                .map_or_else(|| innermost(&e), ToString::to_string))
+        }
         // The connection was made (TLS included); the HTTP exchange after it is not our question.
         Ok(Err(_)) => Ok(()),
     }
@@ -225,7 +279,10 @@ mod tests {
             l.local_addr().unwrap().port()
         };
         let err = rt()
-            .block_on(probe(&format!("http://127.0.0.1:{port}"), &Egress::direct()))
+            .block_on(probe(
+                &format!("http://127.0.0.1:{port}"),
+                &Egress::direct(),
+            ))
             .unwrap_err();
         assert_eq!(err.step, Step::Tcp);
         assert_eq!(err.to_string(), "TCP: connection refused");
@@ -272,7 +329,9 @@ mod tests {
 
     #[test]
     fn a_bad_url_is_named() {
-        let err = rt().block_on(probe("ftp://x", &Egress::direct())).unwrap_err();
+        let err = rt()
+            .block_on(probe("ftp://x", &Egress::direct()))
+            .unwrap_err();
         assert_eq!(err.step, Step::Url);
     }
 }

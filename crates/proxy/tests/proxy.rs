@@ -503,3 +503,69 @@ async fn a_busy_port_is_a_typed_error() {
     );
     assert!(err.to_string().contains("already in use"));
 }
+
+#[tokio::test]
+async fn an_upstream_override_reaches_only_an_allowed_gateway_and_never_leaks_the_header() {
+    let default = Stub::start().unwrap();
+    let gateway = Stub::start().unwrap();
+    let allowed = format!("{}/corp/", gateway.url());
+    let c = client();
+    let body = r#"{"model":"claude-x","max_tokens":5,"messages":[]}"#;
+    fn with_header(url: &str) -> Vec<(&str, &str)> {
+        let mut h = ANTHROPIC.to_vec();
+        h.push(("x-headroom-upstream", url));
+        h
+    }
+
+    // Never by default: refused, and sent nowhere (not to the default upstream either).
+    let proxy = Proxy::start(&default.url(), |_| {}).await;
+    let (status, headers, resp) = send(
+        &c,
+        "POST",
+        &proxy.url("/v1/messages"),
+        &with_header(&allowed),
+        body,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(headers["x-headroom-error"], "forbidden");
+    let msg = json(&resp)["error"]["message"].as_str().unwrap().to_owned();
+    assert!(msg.contains("--allow-upstream"), "{msg}");
+    assert!(default.requests().is_empty() && gateway.requests().is_empty());
+    proxy.shutdown().await;
+
+    let allow = headroom_proxy::Upstream::parse(&allowed).unwrap();
+    let proxy = Proxy::start(&default.url(), |c| c.allowed_upstreams = vec![allow]).await;
+    let (status, _, _) = send(
+        &c,
+        "POST",
+        &proxy.url("/v1/messages?beta=true"),
+        &with_header(&format!("{}/corp/v1", gateway.url())),
+        body,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let seen = gateway.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["path"], "/corp/v1/messages");
+    assert!(
+        seen[0]["headers"].get("x-headroom-upstream").is_none(),
+        "the override header must not reach the upstream: {:?}",
+        seen[0]["headers"]
+    );
+    // An upstream outside the list is refused; without the header the default is used.
+    let (status, _, _) = send(
+        &c,
+        "POST",
+        &proxy.url("/v1/messages"),
+        &with_header(&format!("{}/other", gateway.url())),
+        body,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = send(&c, "POST", &proxy.url("/v1/messages"), ANTHROPIC, body).await;
+    assert_eq!(status, 200);
+    assert_eq!(default.requests().len(), 1);
+    assert_eq!(gateway.requests().len(), 1);
+    proxy.shutdown().await;
+}

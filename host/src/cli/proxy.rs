@@ -63,6 +63,10 @@ pub struct ProxyArgs {
     /// system's store (SSL_CERT_FILE / SSL_CERT_DIR where set).
     #[arg(long = "ca-file", value_name = "PEM")]
     ca_files: Vec<PathBuf>,
+    /// An upstream a local caller may choose per request with the x-headroom-upstream header
+    /// (repeatable). None by default: the header is then refused.
+    #[arg(long = "allow-upstream", value_name = "URL")]
+    allow_upstreams: Vec<String>,
 }
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
@@ -88,6 +92,11 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             .retrieve_dir
             .or_else(headroom_proxy::config::default_retrieve_dir),
         egress,
+        allowed_upstreams: args
+            .allow_upstreams
+            .iter()
+            .map(|u| Upstream::parse(u).context("--allow-upstream"))
+            .collect::<anyhow::Result<_>>()?,
     };
     config.check_exposure(args.allow_unauthenticated_remote)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

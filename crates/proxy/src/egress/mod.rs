@@ -126,11 +126,68 @@ impl Egress {
             "trust": self.trust.describe(),
         })
     }
+
+    /// [`Egress::describe`] as one line for people (`headroom doctor`).
+    pub fn summary(&self) -> String {
+        let d = self.describe();
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        let proxy = &d["proxy"];
+        let mut out = if proxy.is_null() {
+            "no outbound proxy (direct connections)".to_owned()
+        } else {
+            let mut p = format!(
+                "outbound proxy {} (from {}",
+                text(&proxy["url"]),
+                text(&proxy["source"])
+            );
+            if let Some(no) = proxy["no_proxy"].as_str() {
+                p.push_str(&format!(", NO_PROXY={no}"));
+            }
+            p.push(')');
+            if !proxy["http"].is_null() {
+                p.push_str(&format!(
+                    ", {} for http:// upstreams (from {})",
+                    text(&proxy["http"]["url"]),
+                    text(&proxy["http"]["source"])
+                ));
+            }
+            p
+        };
+        let trust = &d["trust"];
+        out.push_str(&format!("; trusting {}", text(&trust["system"])));
+        if let Some(extra) = trust["extra"].as_array().filter(|e| !e.is_empty()) {
+            let names: Vec<String> = extra.iter().map(text).collect();
+            out.push_str(&format!(" and {}", names.join(", ")));
+        }
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_summary_names_the_proxy_masked_and_the_trust_sources() {
+        let env = |n: &str| match n {
+            "HTTPS_PROXY" => Some("http://ann:s3cret@127.0.0.1:3128".to_owned()),
+            "NO_PROXY" => Some("localhost".to_owned()),
+            _ => None,
+        };
+        let e = Egress::load(&EgressOptions::default(), &env).unwrap();
+        let s = e.summary();
+        assert!(
+            s.starts_with("outbound proxy http://ann:***@127.0.0.1:3128 (from HTTPS_PROXY, NO_PROXY=localhost); trusting "),
+            "{s}"
+        );
+        assert!(!s.contains("s3cret"), "{s}");
+        let direct = Egress::load(&EgressOptions::default(), &|_| None).unwrap();
+        assert!(
+            direct
+                .summary()
+                .starts_with("no outbound proxy (direct connections); trusting ")
+        );
+    }
 
     #[test]
     fn options_are_read_from_recorded_arguments_as_clap_reads_them() {
@@ -148,7 +205,14 @@ mod tests {
         .to_vec();
         let o = EgressOptions::from_args(&args);
         assert_eq!(o.upstream_proxy.as_deref(), Some("http://b:2"));
-        assert_eq!(o.ca_files, [PathBuf::from("/x.pem"), PathBuf::from("/y.pem")]);
-        assert!(EgressOptions::from_args(&["--ca-file".into()]).ca_files.is_empty());
+        assert_eq!(
+            o.ca_files,
+            [PathBuf::from("/x.pem"), PathBuf::from("/y.pem")]
+        );
+        assert!(
+            EgressOptions::from_args(&["--ca-file".into()])
+                .ca_files
+                .is_empty()
+        );
     }
 }

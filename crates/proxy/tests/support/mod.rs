@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 pub mod forward_proxy;
-pub mod tls;
 
 use std::net::SocketAddr;
 

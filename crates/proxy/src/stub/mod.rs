@@ -8,6 +8,11 @@
 //! * `stall`: never answer;
 //! * `slow-stream:<ms>`: SSE events `<ms>` apart;
 //! * `echo`: answer with the headers that arrived (header-hygiene tests).
+//!
+//! With [`StubOptions::tls`] it serves HTTPS (h2 or HTTP/1.1 by ALPN) with the given certificate,
+//! as a real provider or a corporate gateway would.
+
+pub mod ca;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -41,18 +46,71 @@ pub struct StubOptions {
     pub record_file: Option<PathBuf>,
     /// Refuse WebSocket upgrades (426), as a server without WebSocket support would.
     pub no_websocket: bool,
+    /// Serve HTTPS with this certificate instead of plain HTTP.
+    pub tls: Option<StubTls>,
+}
+
+/// The stand-in's server certificate, in PEM.
+#[derive(Debug, Clone)]
+pub struct StubTls {
+    /// The leaf first, then any intermediates.
+    pub cert_chain_pem: String,
+    pub key_pem: String,
+}
+
+impl StubTls {
+    /// A TLS acceptor for this certificate; a certificate or key that does not load is
+    /// `InvalidInput` naming which.
+    fn acceptor(&self) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let invalid = |what: &str, e: &dyn std::fmt::Display| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("stub TLS {what}: {e}"),
+            )
+        };
+        let chain = CertificateDer::pem_slice_iter(self.cert_chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid("certificate", &e))?;
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
+            .map_err(|e| invalid("key", &e))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid("protocol versions", &e))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| invalid("certificate", &e))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    }
 }
 
 #[derive(Clone)]
 struct Shared {
     records: Arc<Mutex<Vec<Value>>>,
     ws_messages: Arc<Mutex<Vec<Vec<u8>>>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     options: StubOptions,
+}
+
+impl Shared {
+    fn new(options: StubOptions) -> std::io::Result<Self> {
+        Ok(Self {
+            records: Arc::default(),
+            ws_messages: Arc::default(),
+            tls: options.tls.as_ref().map(StubTls::acceptor).transpose()?,
+            options,
+        })
+    }
 }
 
 /// A running stub on its own thread and runtime, stopped on drop. Usable from sync and async tests.
 pub struct Stub {
     pub addr: SocketAddr,
+    https: bool,
     records: Arc<Mutex<Vec<Value>>>,
     ws_messages: Arc<Mutex<Vec<Vec<u8>>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -68,11 +126,8 @@ impl Stub {
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", options.port))?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
-        let shared = Shared {
-            records: Arc::default(),
-            ws_messages: Arc::default(),
-            options,
-        };
+        let shared = Shared::new(options)?;
+        let https = shared.tls.is_some();
         let records = shared.records.clone();
         let ws_messages = shared.ws_messages.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -95,6 +150,7 @@ impl Stub {
             })?;
         Ok(Self {
             addr,
+            https,
             records,
             ws_messages,
             stop: Some(stop),
@@ -102,8 +158,10 @@ impl Stub {
         })
     }
 
+    /// `https://` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Every request received so far: `{method, path, query, headers, body_len, stream, body}`.
@@ -140,32 +198,44 @@ async fn serve(listener: TcpListener, shared: Shared) {
         let shared = shared.clone();
         let builder = builder.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(shared, req).await) }
-            });
-            let _ = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .await;
+            match shared.tls.clone() {
+                // A failed handshake is the client's to report (an untrusted certificate).
+                Some(acceptor) => {
+                    if let Ok(Ok(tls)) =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        serve_connection(tls, shared, builder).await;
+                    }
+                }
+                None => serve_connection(stream, shared, builder).await,
+            }
         });
     }
 }
 
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn serve_connection<I>(io: I, shared: Shared, builder: auto::Builder<TokioExecutor>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(handle(shared, req).await) }
+    });
+    let _ = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .await;
+}
+
 /// The standalone form (`cargo run --example upstream_stub`): serve until the process ends.
 pub async fn serve_forever(options: StubOptions) -> std::io::Result<()> {
-    let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
+    let shared = Shared::new(options)?;
+    let listener = TcpListener::bind(("127.0.0.1", shared.options.port)).await?;
     println!("listening on {}", listener.local_addr()?);
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    serve(
-        listener,
-        Shared {
-            records: Arc::default(),
-            ws_messages: Arc::default(),
-            options,
-        },
-    )
-    .await;
+    serve(listener, shared).await;
     Ok(())
 }
 
@@ -197,6 +267,12 @@ async fn handle(shared: Shared, mut req: Request<Incoming>) -> Response<Body> {
             "body": if body.len() <= 64 * 1024 { body_json.clone() } else { Value::Null },
         }),
     );
+    // A gateway serves the API under a prefix (`/corp/v1/messages`): answer as the API would,
+    // while the record keeps the full path the proxy sent.
+    let path = match path.find("/v1/") {
+        Some(at) if at > 0 => path[at..].to_owned(),
+        _ => path,
+    };
     let anthropic = path.starts_with("/v1/messages")
         || headers.contains_key("anthropic-version")
         || headers.contains_key("x-api-key");
