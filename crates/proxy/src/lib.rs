@@ -8,12 +8,14 @@
 //! * [`ws`]: the frame-aware WebSocket relay that lets client text messages be rewritten.
 //! * [`errors`]: errors in each provider's own shape (JSON or an SSE `error` event).
 //! * [`health`], [`metrics`]: `/livez` `/readyz` `/health`, `/metrics`.
+//! * [`dashboard`]: `/dashboard`, the savings page, and its JSON API (loopback callers only).
 //! * [`egress`]: how upstreams are reached: the outbound proxy and the trusted CAs.
 //! * [`probe`]: can an upstream be reached (DNS, TCP, TLS), and which upstreams a proxy uses.
 
 pub mod body;
 pub mod compression;
 pub mod config;
+pub mod dashboard;
 pub mod egress;
 pub mod errors;
 pub mod forward;

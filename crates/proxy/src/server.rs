@@ -175,6 +175,10 @@ async fn dispatch(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Re
         }
         // Some clients probe the base URL before their first request.
         (&Method::HEAD, "/") => empty_response(StatusCode::OK),
+        // Its own loopback and token rules: a page a browser opens, not an API path.
+        (_, p) if p == "/dashboard" || p.starts_with("/dashboard/") => {
+            crate::dashboard::handle(state, local, req).await
+        }
         _ => {
             let provider = route(path, req.headers());
             if !local && !authorized(state, &req) {
