@@ -3,13 +3,17 @@
 //! [`crate::tools`] decides which adapter edits which file; this module orders them and undoes
 //! exactly its own run when a step fails. The CLI (`cli/install.rs`) parses and prints.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use headroom_core::FileLock;
 use headroom_deploy::agent::{self, EnsureOutcome};
 use headroom_deploy::lifecycle::{self, Report};
-use headroom_deploy::manifest::{ProviderMode, SupervisorKind};
+use headroom_deploy::manifest::{
+    Manifest, NETWORK_ENV, Preset, ProviderMode, Runtime, SupervisorKind, UpstreamRecord,
+    is_proxy_url_var,
+};
 use headroom_deploy::planner::{self, ApplyRequest};
 use headroom_deploy::routing_state::{FAILURES_BEFORE_UNROUTE, Failures, OffReason, Routing};
 use headroom_deploy::status::{self, Status};
@@ -17,23 +21,39 @@ use headroom_deploy::supervisors::docker::Docker;
 use headroom_deploy::{Deployment, ProfileName, ProfilePaths};
 use headroom_edits::Applied as EditsApplied;
 use headroom_plugins::{AdapterHost, HostOptions};
+use headroom_proxy::config::Upstream;
+use headroom_proxy::egress::{CA_FILE_FLAG, Egress, EgressOptions, UPSTREAM_PROXY_FLAG};
+use headroom_proxy::errors::Provider;
+use headroom_proxy::probe;
 
 use crate::{routing, tools};
 
 /// What `install apply` was asked for: the deployment's settings as typed (`targets` are the
-/// `--target` names, resolved here against the adapters' manifests), and whether to only show
-/// the plan.
+/// `--target` names, resolved here against the adapters' manifests), the upstreams and network
+/// options the user chose, and whether to only show the plan.
 pub struct Request {
     pub deploy: ApplyRequest,
     pub dry_run: bool,
+    /// `--anthropic-api-url` / `--openai-api-url`: the upstream chosen, beating a tool's own.
+    pub anthropic_api_url: Option<String>,
+    pub openai_api_url: Option<String>,
+    /// `--upstream-proxy` / `--ca-file`, passed on to `headroom proxy`.
+    pub upstream_proxy: Option<String>,
+    pub ca_files: Vec<PathBuf>,
 }
 
 /// What `install apply` did (or, for a dry run, would do), in lines for the user.
 pub enum Outcome {
     /// The plan, every file's diff; nothing was changed.
-    DryRun { notes: Vec<String>, text: String },
+    DryRun {
+        notes: Vec<String>,
+        /// The upstreams and network settings recorded (`upstream anthropic: …`), masked.
+        network: Vec<String>,
+        text: String,
+    },
     Applied {
         notes: Vec<String>,
+        network: Vec<String>,
         report: Report,
         /// One line per tool file written or put back.
         files: Vec<String>,
@@ -66,19 +86,31 @@ impl Outcome {
 /// then records exactly what this deployment routes: what a previous apply of the profile
 /// routed and this one does not is put back in the same transaction. If the tool edits fail,
 /// the files are as they were and the previous deployment is back.
+///
+/// The URLs the tools used before (a company gateway) stay the upstreams, and the network
+/// environment of this command is recorded for the proxy: routing through headroom never
+/// changes where or how the traffic finally goes.
 pub fn apply(req: Request, opts: &HostOptions) -> anyhow::Result<Outcome> {
     let mode = req.deploy.providers;
+    let mut deploy = req.deploy.clone();
+    let mut notes = Vec::new();
+    let mut network = egress_flags(&req, &mut deploy)?;
+    network.extend(capture_network_env(opts, &mut deploy, &mut notes)?);
     // Adapters are read (manifests only; nothing compiles) only when tools are configured.
     let adapters = (mode != ProviderMode::None).then(|| AdapterHost::load(opts.clone()));
-    let scope = tools::scope(req.deploy.scope);
-    let deploy_request = |targets: Vec<String>, adapters| ApplyRequest {
+    let scope = tools::scope(deploy.scope);
+    let deploy_request = |deploy: &ApplyRequest, targets: Vec<String>, adapters| ApplyRequest {
         targets,
         adapters,
-        ..req.deploy.clone()
+        ..deploy.clone()
     };
     // Manifests only: `auto` cannot know its targets before adapters detect.
-    let early = tools::select(adapters.as_ref(), mode, scope, &req.deploy.targets, None)?;
-    let preflight = planner::plan(&deploy_request(early.targets.clone(), Default::default()))?;
+    let early = tools::select(adapters.as_ref(), mode, scope, &deploy.targets, None)?;
+    let preflight = planner::plan(&deploy_request(
+        &deploy,
+        early.targets.clone(),
+        Default::default(),
+    ))?;
     if !req.dry_run {
         lifecycle::preflight(&preflight)?;
     }
@@ -91,29 +123,54 @@ pub fn apply(req: Request, opts: &HostOptions) -> anyhow::Result<Outcome> {
     };
     let port = preflight.deployment.manifest.port;
     let profile = preflight.deployment.manifest.profile.clone();
+    let bind = preflight.deployment.manifest.host.clone();
     let tool_plans = tools::plan(adapters.as_ref(), &selection, scope, port, &profile)?;
-    let plan = planner::plan(&deploy_request(
+    // Where each tool sends its requests now, before anything is written.
+    let reported: Vec<routing::ToolRoute> = match &adapters {
+        Some(host) => routing::routes(host, &selection.targets, scope, &bind, port, &profile)
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect(),
+        None => Vec::new(),
+    };
+    // A setting of higher precedence (the tool's own config, when this install writes the
+    // environment) would beat the edit: refuse before anything is written, naming the fix.
+    let blocked = routing::blocked(&selection.writers(), &reported, scope, &profile);
+    if !blocked.is_empty() {
+        let lines: Vec<String> = blocked.into_iter().map(|b| b.line).collect();
+        anyhow::bail!("{}; nothing was changed", lines.join("; "));
+    }
+    let (found, unknown) = routing::gateways(&reported);
+    notes.extend(unknown);
+    let previous = Manifest::load(&preflight.deployment.paths.manifest()).ok();
+    let upstreams = choose_upstreams(
+        &req,
+        &mut deploy,
+        &found,
+        previous.as_ref(),
+        &selection.targets,
+    )?;
+    validate_egress(&deploy)?;
+    let mut plan = planner::plan(&deploy_request(
+        &deploy,
         selection.targets.clone(),
         tool_plans.adapters.clone(),
     ))?;
-    let bind = plan.deployment.manifest.host.clone();
-    // A setting of higher precedence (the tool's own config, when this install writes the
-    // environment) would beat the edit: refuse before anything is written, naming the fix.
-    if let Some(host) = &adapters {
-        let reported: Vec<routing::ToolRoute> =
-            routing::routes(host, &selection.targets, scope, &bind, port, &profile)
-                .into_iter()
-                .filter_map(Result::ok)
-                .collect();
-        let blocked = routing::blocked(&selection.writers(), &reported, scope, &profile);
-        if !blocked.is_empty() {
-            let lines: Vec<String> = blocked.into_iter().map(|b| b.line).collect();
-            anyhow::bail!("{}; nothing was changed", lines.join("; "));
-        }
-    }
+    let mut settings: Vec<String> = upstreams
+        .iter()
+        .map(|(provider, u)| {
+            format!(
+                "upstream {provider}: {} ({})",
+                masked(&u.url),
+                shown_from(u)
+            )
+        })
+        .collect();
+    settings.extend(network);
+    plan.deployment.manifest.upstreams = upstreams;
     let exec = tools::executor(opts);
     let journal = plan.deployment.paths.journal();
-    let mut notes = selection.skipped.clone();
+    notes.splice(0..0, selection.skipped.iter().cloned());
     for n in tool_plans.plans.iter().flat_map(|p| &p.plan().notes) {
         if !notes.contains(n) {
             notes.push(n.clone());
@@ -122,13 +179,17 @@ pub fn apply(req: Request, opts: &HostOptions) -> anyhow::Result<Outcome> {
     // Every file's new contents first: a config we cannot edit stops the install here.
     let preview = exec.preview_exclusive(&tool_plans.plans, &journal)?;
     if req.dry_run {
-        let mut text = plan.describe();
+        let mut text = plan.describe(&masked);
         for c in preview.changed.iter().chain(&preview.reverted) {
             if !c.is_noop() {
                 text.push_str(&c.unified_diff());
             }
         }
-        return Ok(Outcome::DryRun { notes, text });
+        return Ok(Outcome::DryRun {
+            notes,
+            network: settings,
+            text,
+        });
     }
     // The proxy is up and healthy before any tool is pointed at it.
     let applied = lifecycle::apply(plan)?;
@@ -151,6 +212,7 @@ pub fn apply(req: Request, opts: &HostOptions) -> anyhow::Result<Outcome> {
             };
             Ok(Outcome::Applied {
                 notes,
+                network: settings,
                 report: applied.report,
                 files: file_lines(&done),
                 routes,
@@ -162,6 +224,208 @@ pub fn apply(req: Request, opts: &HostOptions) -> anyhow::Result<Outcome> {
             anyhow::bail!("{e}; no tool file was changed and {restored}")
         }
     }
+}
+
+/// The one masking rule for proxy URLs (a password becomes `***`).
+fn masked(url: &str) -> String {
+    headroom_proxy::egress::outbound::masked(url)
+}
+
+/// How an upstream's origin is shown: the tool setting it was kept from, or the option.
+fn shown_from(u: &UpstreamRecord) -> String {
+    match u.tool {
+        Some(_) => format!("kept from {}", u.from),
+        None => u.from.clone(),
+    }
+}
+
+/// `--upstream-proxy` and `--ca-file` become `headroom proxy`'s own flags; a line each for
+/// the output.
+fn egress_flags(req: &Request, deploy: &mut ApplyRequest) -> anyhow::Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let mut args = Vec::new();
+    let given = EgressOptions::from_args(&deploy.proxy_args);
+    if let Some(url) = &req.upstream_proxy {
+        if given.upstream_proxy.is_some() {
+            anyhow::bail!(
+                "{UPSTREAM_PROXY_FLAG} is given to install apply and after `--`: keep one"
+            );
+        }
+        args.extend([UPSTREAM_PROXY_FLAG.to_owned(), url.clone()]);
+        lines.push(format!("network {UPSTREAM_PROXY_FLAG} {}", masked(url)));
+    }
+    for ca in &req.ca_files {
+        if !ca.is_absolute() {
+            anyhow::bail!(
+                "{CA_FILE_FLAG} {} is not an absolute path (the supervisor runs the proxy from another directory): give the full path",
+                ca.display()
+            );
+        }
+        if is_docker(deploy) {
+            anyhow::bail!(
+                "{CA_FILE_FLAG} is not supported with persistent-docker (the file is not in the container): build the CA into the image, or use persistent-service"
+            );
+        }
+        let path = ca.to_string_lossy().into_owned();
+        lines.push(format!("network {CA_FILE_FLAG} {path}"));
+        args.extend([CA_FILE_FLAG.to_owned(), path]);
+    }
+    args.append(&mut deploy.proxy_args);
+    deploy.proxy_args = args;
+    Ok(lines)
+}
+
+/// The proxy runs in a container (whose files are not this machine's).
+fn is_docker(deploy: &ApplyRequest) -> bool {
+    deploy.preset == Some(Preset::Docker) || deploy.runtime == Some(Runtime::Docker)
+}
+
+/// The outbound-proxy and trust variables of this command's environment, recorded for the
+/// proxy (a supervisor does not inherit them) unless the user set the key with `--env`. A
+/// container gets no host paths (`SSL_CERT_*`): a note says so.
+fn capture_network_env(
+    opts: &HostOptions,
+    deploy: &mut ApplyRequest,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Vec<String>> {
+    let user = planner::parse_env(&deploy.env)?;
+    let docker = is_docker(deploy);
+    let mut lines = Vec::new();
+    for key in NETWORK_ENV {
+        let Some(value) = (opts.env)(key).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if user.contains_key(*key) {
+            continue;
+        }
+        if docker && key.starts_with("SSL_CERT_") {
+            notes.push(format!(
+                "{key}={value} is not passed to the container (a path on this machine); the image's trust store is used"
+            ));
+            continue;
+        }
+        let shown = if is_proxy_url_var(key) {
+            masked(&value)
+        } else {
+            value.clone()
+        };
+        lines.push(format!(
+            "network {key}={shown} (recorded from this environment)"
+        ));
+        deploy.env.push(format!("{key}={value}"));
+    }
+    Ok(lines)
+}
+
+/// The network options as the proxy will read them (its recorded arguments and environment),
+/// checked now: a bad proxy URL or CA file stops the install before anything is written.
+fn validate_egress(deploy: &ApplyRequest) -> anyhow::Result<()> {
+    let env = planner::parse_env(&deploy.env)?;
+    let options = EgressOptions::from_args(&deploy.proxy_args);
+    Egress::load(&options, &|k: &str| env.get(k).cloned())
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("{e}; nothing was changed"))
+}
+
+/// Each provider's upstream: the user's explicit choice (`--anthropic-api-url`, `--env
+/// ANTHROPIC_TARGET_API_URL=…`, `-- --anthropic-api-url …`), else the gateway the selected
+/// tools used until now (two different ones: refused, naming both and the option), else the
+/// gateway the profile's previous apply kept (its tools point at headroom by now). A gateway
+/// not already given to the proxy is added to its environment.
+fn choose_upstreams(
+    req: &Request,
+    deploy: &mut ApplyRequest,
+    found: &[routing::Gateway],
+    previous: Option<&Manifest>,
+    targets: &[String],
+) -> anyhow::Result<BTreeMap<String, UpstreamRecord>> {
+    let user_env = planner::parse_env(&deploy.env)?;
+    let mut chosen = BTreeMap::new();
+    for (provider, option) in [
+        (Provider::Anthropic, &req.anthropic_api_url),
+        (Provider::OpenAi, &req.openai_api_url),
+    ] {
+        let (name, flag, var) = (provider.as_str(), probe_flag(provider), probe_var(provider));
+        let in_args = deploy
+            .proxy_args
+            .iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+        let explicit: Vec<(String, String)> = [
+            option.clone().map(|u| (u, flag.to_owned())),
+            in_args.then(|| {
+                (
+                    probe::upstream_url(provider, &deploy.proxy_args, |_| None),
+                    format!("-- {flag}"),
+                )
+            }),
+            user_env
+                .get(var)
+                .map(|u| (u.clone(), format!("--env {var}"))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if option.is_some() && explicit.len() > 1 {
+            anyhow::bail!(
+                "{flag} and {} both choose the {name} upstream: keep one",
+                explicit[1].1
+            );
+        }
+        let record = if let Some((url, from)) = explicit.into_iter().next() {
+            UpstreamRecord {
+                url,
+                from,
+                tool: None,
+            }
+        } else {
+            let mut candidates: Vec<UpstreamRecord> = found
+                .iter()
+                .filter(|g| g.provider == provider)
+                .map(|g| UpstreamRecord {
+                    url: g.url.clone(),
+                    from: g.via.clone(),
+                    tool: Some(g.target.clone()),
+                })
+                .collect();
+            let kept = previous
+                .and_then(|m| m.upstreams.get(name))
+                .filter(|u| u.tool.as_ref().is_some_and(|t| targets.contains(t)));
+            candidates.extend(kept.cloned());
+            let Some(first) = candidates.first().cloned() else {
+                continue;
+            };
+            let same =
+                |u: &UpstreamRecord| routing::normalise(&u.url).unwrap_or_else(|| u.url.clone());
+            if let Some(other) = candidates.iter().find(|u| same(u) != same(&first)) {
+                let who = |u: &UpstreamRecord| {
+                    format!(
+                        "{} uses {} ({})",
+                        u.tool.as_deref().unwrap_or("?"),
+                        u.url,
+                        u.from
+                    )
+                };
+                anyhow::bail!(
+                    "two different {name} gateways: {} and {}; the deployment forwards {name} to one: choose it with `{flag} URL`; nothing was changed",
+                    who(&first),
+                    who(other)
+                );
+            }
+            first
+        };
+        if let Err(e) = Upstream::parse(&record.url) {
+            anyhow::bail!(
+                "the {name} upstream ({}) is not usable: {e:#}; set it with `{flag} URL`",
+                shown_from(&record)
+            );
+        }
+        // What the user gave the proxy themselves (`--env`, `--`) is already there.
+        if !in_args && !user_env.contains_key(var) {
+            deploy.env.push(format!("{var}={}", record.url));
+        }
+        chosen.insert(name.to_owned(), record);
+    }
+    Ok(chosen)
 }
 
 /// "routed claude: … → URL" or "NOT routed codex: …" per selected tool; the routes' notes join
@@ -223,8 +487,84 @@ pub fn status(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<S
     let d = lifecycle::load(&opts.home, &name, exe)?;
     let mut st = status::status(&d);
     st.edits = tools::edit_states(&tools::executor(opts), &d.paths.journal())?;
+    st.upstreams = upstream_rows(&d);
+    st.network = network_settings(&d);
     st.compare_version(env!("CARGO_PKG_VERSION"));
     Ok(st)
+}
+
+/// Each provider's upstream as the deployment's proxy resolves it (its arguments and
+/// environment), with the setting the manifest says it came from.
+fn upstream_rows(d: &Deployment) -> Vec<status::UpstreamRow> {
+    let env: BTreeMap<String, String> = d.proxy_env().into_iter().collect();
+    let args = d.proxy_args();
+    [Provider::Anthropic, Provider::OpenAi]
+        .into_iter()
+        .map(|p| {
+            let url = probe::upstream_url(p, &args, |k| env.get(k).cloned());
+            let recorded = d
+                .manifest
+                .upstreams
+                .get(p.as_str())
+                .filter(|u| routing::normalise(&u.url) == routing::normalise(&url));
+            let from = match recorded {
+                Some(u) => shown_from(u),
+                None if args.iter().any(|a| a.starts_with(probe_flag(p))) => {
+                    format!("-- {}", probe_flag(p))
+                }
+                None if env.contains_key(probe_var(p)) => format!("--env {}", probe_var(p)),
+                None => "default".to_owned(),
+            };
+            status::UpstreamRow {
+                provider: p.as_str().to_owned(),
+                url: masked(&url),
+                from,
+            }
+        })
+        .collect()
+}
+
+fn probe_flag(p: Provider) -> &'static str {
+    match p {
+        Provider::Anthropic => probe::ANTHROPIC_URL_FLAG,
+        Provider::OpenAi => probe::OPENAI_URL_FLAG,
+    }
+}
+
+fn probe_var(p: Provider) -> &'static str {
+    match p {
+        Provider::Anthropic => probe::ANTHROPIC_URL_ENV,
+        Provider::OpenAi => probe::OPENAI_URL_ENV,
+    }
+}
+
+/// The outbound-proxy and trust settings the deployment gives its proxy, proxy URLs masked.
+fn network_settings(d: &Deployment) -> Vec<status::NetworkSetting> {
+    let m = &d.manifest;
+    let mut out: Vec<status::NetworkSetting> = NETWORK_ENV
+        .iter()
+        .filter_map(|k| {
+            let v = m.base_env.get(*k)?;
+            Some(status::NetworkSetting {
+                name: (*k).to_owned(),
+                value: if is_proxy_url_var(k) {
+                    masked(v)
+                } else {
+                    v.clone()
+                },
+            })
+        })
+        .collect();
+    let given = EgressOptions::from_args(&m.proxy_args);
+    out.extend(given.upstream_proxy.map(|u| status::NetworkSetting {
+        name: UPSTREAM_PROXY_FLAG.to_owned(),
+        value: masked(&u),
+    }));
+    out.extend(given.ca_files.iter().map(|p| status::NetworkSetting {
+        name: CA_FILE_FLAG.to_owned(),
+        value: p.display().to_string(),
+    }));
+    out
 }
 
 /// Point a recorded deployment's tools at its proxy again: its manifest's targets, at its

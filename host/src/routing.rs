@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use headroom_plugins::{AdapterContext, AdapterHost, PluginEntry, Route, RouteSource, Scope};
-use headroom_proxy::config::Upstream;
+use headroom_proxy::config::{DEFAULT_ANTHROPIC_URL, DEFAULT_OPENAI_URL, Upstream};
+use headroom_proxy::errors::Provider;
 
 /// One selected tool's effective routing.
 #[derive(Debug, Clone)]
@@ -205,6 +206,75 @@ pub fn blocked(
         .collect()
 }
 
+/// The API a tool's reported URL serves, for the targets whose URL has one meaning: Claude Code
+/// speaks Anthropic's, Codex OpenAI's; aider and Cursor both, by the variable reported (`via`
+/// names it). `None` for the others: OpenClaw's providers mix both APIs, OpenCode adds its own
+/// provider, and Copilot is switched to Anthropic's API by the export while its own URL may be
+/// of either kind.
+pub fn provider_of(target: &str, via: &str) -> Option<Provider> {
+    match target {
+        "claude" => Some(Provider::Anthropic),
+        "codex" => Some(Provider::OpenAi),
+        "aider" | "cursor" if via.starts_with("ANTHROPIC_BASE_URL") => Some(Provider::Anthropic),
+        "aider" | "cursor" => Some(Provider::OpenAi),
+        _ => None,
+    }
+}
+
+/// The provider's public API, as [`normalise`]d.
+fn public_api(provider: Provider) -> String {
+    let url = match provider {
+        Provider::Anthropic => DEFAULT_ANTHROPIC_URL,
+        Provider::OpenAi => DEFAULT_OPENAI_URL,
+    };
+    normalise(url).unwrap_or_default()
+}
+
+/// A tool's own base URL that routing it through headroom sets aside: where its provider's
+/// requests must keep going, through the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gateway {
+    pub target: String,
+    pub provider: Provider,
+    /// As the tool has it.
+    pub url: String,
+    /// The file and key, or the variable, it is set in.
+    pub via: String,
+}
+
+/// What the pre-write `reported` routes set aside: each tool whose URL is set (config or
+/// environment), not the proxy and not its provider's public API. Tools whose API is not known
+/// ([`provider_of`]) give a note instead: their URL is not carried over.
+pub fn gateways(reported: &[ToolRoute]) -> (Vec<Gateway>, Vec<String>) {
+    let mut found = Vec::new();
+    let mut notes = Vec::new();
+    for r in reported {
+        let Some(url) = r.route.url.as_deref() else {
+            continue;
+        };
+        if r.routed || r.route.source == RouteSource::Default {
+            continue;
+        }
+        let provider = provider_of(&r.target, &r.route.via);
+        if provider.is_some_and(|p| normalise(url).is_some_and(|u| u == public_api(p))) {
+            continue;
+        }
+        match provider {
+            Some(provider) => found.push(Gateway {
+                target: r.target.clone(),
+                provider,
+                url: url.to_owned(),
+                via: r.route.via.clone(),
+            }),
+            None => notes.push(format!(
+                "{}: its own URL {url} ({}) is not carried over: headroom forwards to each provider's public API unless `--anthropic-api-url`/`--openai-api-url` sets the upstream",
+                r.target, r.route.via
+            )),
+        }
+    }
+    (found, notes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,5 +402,81 @@ mod tests {
         }
         // A target nothing reported is not blocked here (the post-apply check catches it).
         assert!(blocked(&writers, &[], Scope::User, "p").is_empty());
+    }
+
+    #[test]
+    fn a_tools_own_url_is_its_providers_gateway_unless_default_or_the_proxy() {
+        let o = proxy_origin("127.0.0.1", 8787);
+        let reported = [
+            tool(
+                "claude",
+                route(
+                    "claude",
+                    Some("https://gw.corp/anthropic/"),
+                    RouteSource::Config,
+                    "~/.claude/settings.json env.ANTHROPIC_BASE_URL",
+                ),
+                &o,
+            ),
+            tool(
+                "codex",
+                route(
+                    "codex",
+                    Some("https://api.openai.com/v1/"),
+                    RouteSource::Config,
+                    "c",
+                ),
+                &o,
+            ),
+            tool(
+                "shell-env",
+                route(
+                    "cursor",
+                    Some("https://gw.corp/a"),
+                    RouteSource::Environment,
+                    "ANTHROPIC_BASE_URL (login shell)",
+                ),
+                &o,
+            ),
+            tool(
+                "shell-env",
+                route(
+                    "aider",
+                    Some("http://127.0.0.1:8787/v1"),
+                    RouteSource::Environment,
+                    "OPENAI_API_BASE (login shell)",
+                ),
+                &o,
+            ),
+            tool(
+                "openclaw",
+                route(
+                    "openclaw",
+                    Some("https://mixed.corp"),
+                    RouteSource::Config,
+                    "openclaw.json",
+                ),
+                &o,
+            ),
+        ];
+        let (found, notes) = gateways(&reported);
+        assert_eq!(
+            found
+                .iter()
+                .map(|g| (g.target.as_str(), g.provider, g.url.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("claude", Provider::Anthropic, "https://gw.corp/anthropic/"),
+                ("cursor", Provider::Anthropic, "https://gw.corp/a"),
+            ]
+        );
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].starts_with(
+                "openclaw: its own URL https://mixed.corp (openclaw.json) is not carried over"
+            ),
+            "{notes:?}"
+        );
+        assert!(notes[0].contains("--anthropic-api-url"), "{notes:?}");
     }
 }

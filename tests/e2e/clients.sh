@@ -164,5 +164,11 @@ if [[ $(tail -n 1 "$WORK/routing.out") =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\
     PASSED=$((PASSED + BASH_REMATCH[1])) FAILED=$((FAILED + BASH_REMATCH[2])) SKIPPED=$((SKIPPED + BASH_REMATCH[3]))
 else fail "tests/e2e/routing.sh ended without its summary"; fi
 
+# The user's own gateway kept as the upstream, with the real CLIs (its own cron daemon, here).
+"$HERE/gateway.sh" "$HEADROOM" "$STUB" "$CLIENTS" 2>&1 | tee "$WORK/gateway.out" | grep -v '^[0-9]* passed, '
+if [[ $(tail -n 1 "$WORK/gateway.out") =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+    PASSED=$((PASSED + BASH_REMATCH[1])) FAILED=$((FAILED + BASH_REMATCH[2])) SKIPPED=$((SKIPPED + BASH_REMATCH[3]))
+else fail "tests/e2e/gateway.sh ended without its summary"; fi
+
 echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" = 0 ]

@@ -164,6 +164,7 @@ pub(crate) fn test_deployment(
         executable: None,
         home: None,
         compress: headroom_compress::Mode::Full,
+        upstreams: Default::default(),
         extra: Default::default(),
     };
     Deployment {

@@ -79,6 +79,41 @@ string_enum!(
     }
 );
 
+/// The outbound-proxy and trust variables `install apply` records from its own environment
+/// into the proxy's (a supervisor does not inherit the login shell's), both spellings.
+pub const NETWORK_ENV: &[&str] = &[
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
+/// Whether `key` holds a proxy URL, which may carry a password (shown masked).
+pub fn is_proxy_url_var(key: &str) -> bool {
+    let k = key.to_ascii_uppercase();
+    k.ends_with("_PROXY") && k != "NO_PROXY"
+}
+
+/// Where a deployment forwards one provider's requests instead of its public API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamRecord {
+    /// As the user wrote it (the proxy reads it with its own grammar).
+    pub url: String,
+    /// The setting it came from: a tool's file and key (`~/.claude/settings.json
+    /// env.ANTHROPIC_BASE_URL`) or the user's option (`--anthropic-api-url`).
+    pub from: String,
+    /// The tool whose own setting it was. Such a gateway outlives the tool's setting (which
+    /// points at headroom after the apply), so a re-apply keeps it; an option does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+}
+
 /// Something a deployment created, recorded so `remove` takes away exactly that.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -176,6 +211,11 @@ pub struct Manifest {
     /// `lossless`, the proxy's default.
     #[serde(default, with = "compress_mode")]
     pub compress: headroom_compress::Mode,
+    /// Provider (`anthropic`, `openai`) → the upstream it is forwarded to when that is not the
+    /// provider's public API (a user's gateway kept, or chosen). The proxy gets it in its
+    /// environment or arguments; this records where it came from.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub upstreams: BTreeMap<String, UpstreamRecord>,
 
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -367,6 +407,25 @@ mod tests {
             PYTHON_MANIFEST.replace("\"port\": 8787,", "\"port\": 8787, \"compress\": \"max\",");
         let err = Manifest::parse(bad.as_bytes()).unwrap_err();
         assert!(err.contains("unknown compression mode \"max\""), "{err}");
+    }
+
+    #[test]
+    fn upstreams_default_to_none_and_round_trip() {
+        let old = Manifest::parse(PYTHON_MANIFEST.as_bytes()).unwrap();
+        assert!(old.upstreams.is_empty());
+        assert!(!old.to_json().contains("upstreams"));
+        let mut m = old.clone();
+        m.upstreams.insert(
+            "anthropic".into(),
+            UpstreamRecord {
+                url: "https://gw.corp/anthropic/".into(),
+                from: "~/.claude/settings.json env.ANTHROPIC_BASE_URL".into(),
+                tool: Some("claude".into()),
+            },
+        );
+        assert_eq!(Manifest::parse(m.to_json().as_bytes()).unwrap(), m);
+        assert!(is_proxy_url_var("https_proxy") && is_proxy_url_var("ALL_PROXY"));
+        assert!(!is_proxy_url_var("NO_PROXY") && !is_proxy_url_var("SSL_CERT_FILE"));
     }
 
     #[test]

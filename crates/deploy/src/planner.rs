@@ -171,6 +171,7 @@ pub fn plan(req: &ApplyRequest) -> Result<Plan, anyhow::Error> {
         executable: Some(req.exe.clone()),
         home: Some(req.home.clone()),
         compress: req.compress,
+        upstreams: BTreeMap::new(),
         extra: serde_json::Map::new(),
     };
     let deployment = Deployment {
@@ -192,8 +193,24 @@ impl Plan {
     }
 
     /// The human-readable plan `--dry-run` prints: every file with its diff, the crontab block,
-    /// the manifest, and the commands.
-    pub fn describe(&self) -> String {
+    /// the manifest, and the commands. Proxy URLs (this plan's and the profile's previous
+    /// manifest's) are shown as `mask` makes them: the files keep the real values, the screen
+    /// gets no password.
+    pub fn describe(&self, mask: &dyn Fn(&str) -> String) -> String {
+        let mut text = self.describe_raw();
+        let previous = Manifest::load(&self.deployment.paths.manifest()).ok();
+        for m in std::iter::once(&self.deployment.manifest).chain(previous.as_ref()) {
+            for secret in proxy_urls(m) {
+                let shown = mask(secret);
+                if shown != secret {
+                    text = text.replace(secret, &shown);
+                }
+            }
+        }
+        text
+    }
+
+    fn describe_raw(&self) -> String {
         let d = &self.deployment;
         let m = &d.manifest;
         let mut out = String::new();
@@ -264,6 +281,27 @@ impl Plan {
         }
         out
     }
+}
+
+/// The proxy URLs a manifest gives the proxy: its proxy variables and `--upstream-proxy`
+/// arguments (`--flag value` or `--flag=value`).
+fn proxy_urls(m: &Manifest) -> Vec<&str> {
+    const FLAG: &str = "--upstream-proxy";
+    let mut out: Vec<&str> = m
+        .base_env
+        .iter()
+        .filter(|(k, v)| crate::manifest::is_proxy_url_var(k) && !v.is_empty())
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let mut args = m.proxy_args.iter();
+    while let Some(a) = args.next() {
+        if a == FLAG {
+            out.extend(args.next().map(String::as_str));
+        } else if let Some(v) = a.strip_prefix(FLAG).and_then(|r| r.strip_prefix('=')) {
+            out.push(v);
+        }
+    }
+    out
 }
 
 /// A whole-file line diff: unchanged lines with ' ', removed '-', added '+' (LCS-free: old
@@ -415,7 +453,7 @@ mod tests {
 
     #[test]
     fn dry_run_text_shows_the_unit_manifest_and_commands() {
-        let text = plan(&request()).unwrap().describe();
+        let text = plan(&request()).unwrap().describe(&|u| u.to_owned());
         if cfg!(target_os = "linux") {
             assert!(
                 text.contains("+ExecStart=\"/opt/head room/headroom\" \"install\""),
@@ -431,12 +469,32 @@ mod tests {
             ..request()
         })
         .unwrap()
-        .describe();
+        .describe(&|u| u.to_owned());
         assert!(
             full.contains(
                 "compression: full (full keeps what it cuts in /home/a b/.headroom/retrieve)"
             ),
             "{full}"
+        );
+    }
+
+    #[test]
+    fn dry_run_text_shows_proxy_urls_masked() {
+        let p = plan(&ApplyRequest {
+            env: vec!["HTTPS_PROXY=http://u:s3cret@127.0.0.1:3128".into()],
+            proxy_args: vec!["--upstream-proxy=http://v:t0p@127.0.0.1:3129".into()],
+            ..request()
+        })
+        .unwrap();
+        let text = p.describe(&|u| u.replace("s3cret", "***").replace("t0p", "***"));
+        assert!(!text.contains("s3cret") && !text.contains("t0p"), "{text}");
+        assert!(
+            text.contains(r#""HTTPS_PROXY": "http://u:***@127.0.0.1:3128""#),
+            "{text}"
+        );
+        assert!(
+            text.contains("--upstream-proxy=http://v:***@127.0.0.1:3129"),
+            "{text}"
         );
     }
 }

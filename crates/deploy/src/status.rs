@@ -38,6 +38,24 @@ impl std::fmt::Display for FileState {
     }
 }
 
+/// Where the proxy forwards one provider's requests, and which setting decided it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpstreamRow {
+    /// `anthropic` or `openai`.
+    pub provider: String,
+    pub url: String,
+    /// `default`, a user's option, or `kept from <the tool's file and key>`.
+    pub from: String,
+}
+
+/// One network setting the proxy is given (an outbound-proxy or trust variable, or
+/// `--upstream-proxy`/`--ca-file`), credentials masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkSetting {
+    pub name: String,
+    pub value: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub profile: String,
@@ -58,6 +76,11 @@ pub struct Status {
     /// Each tool file the deployment's journal records, and whether it is still what headroom
     /// wrote (filled in by the host, which owns the journal). Empty when it manages none.
     pub edits: Vec<ManagedFile>,
+    /// Each provider's upstream (filled in by the host, which resolves them as the proxy does).
+    pub upstreams: Vec<UpstreamRow>,
+    /// The network settings recorded for the proxy, masked (filled in by the host, which owns
+    /// the masking rule). Empty: it connects directly and trusts the defaults.
+    pub network: Vec<NetworkSetting>,
     /// Whether the tools point at this proxy now (`None`: the deployment has no targets).
     pub routing: Option<Routing>,
     /// `version` of the running proxy's `/health` (when one answers).
@@ -144,6 +167,16 @@ impl Status {
             },
         );
         row(&mut out, "compression", &self.compress);
+        for u in &self.upstreams {
+            row(
+                &mut out,
+                "upstream",
+                &format!("{}: {} ({})", u.provider, u.url, u.from),
+            );
+        }
+        for n in &self.network {
+            row(&mut out, "network", &format!("{}={}", n.name, n.value));
+        }
         row(
             &mut out,
             "version",
@@ -219,6 +252,8 @@ pub fn status(d: &Deployment) -> Status {
         targets: m.targets.clone(),
         compress: m.compress.to_string(),
         edits: vec![],
+        upstreams: vec![],
+        network: vec![],
         routing,
         proxy_version,
         headroom_version: String::new(),
@@ -252,6 +287,8 @@ mod tests {
             targets: vec![],
             compress: "full".into(),
             edits: vec![],
+            upstreams: vec![],
+            network: vec![],
             routing: None,
             proxy_version: Some("0.1.0".into()),
             headroom_version: String::new(),
@@ -268,7 +305,8 @@ mod tests {
             st.table()
         );
         assert_eq!(serde_json::to_value(&st).unwrap()["compress"], "full");
-        // No targets: no routing row.
+        // No targets: no routing row; no upstream or network rows until the host fills them.
+        assert!(!st.table().contains("upstream"), "{}", st.table());
         assert!(!st.table().contains("routing"), "{}", st.table());
     }
 
@@ -298,5 +336,34 @@ mod tests {
             serde_json::to_value(&st).unwrap()["routing"]["routed"],
             true
         );
+    }
+
+    #[test]
+    fn upstreams_and_network_settings_have_a_row_each() {
+        let mut st = test_status();
+        st.upstreams = vec![UpstreamRow {
+            provider: "anthropic".into(),
+            url: "https://gw.corp/anthropic/".into(),
+            from: "kept from ~/.claude/settings.json env.ANTHROPIC_BASE_URL".into(),
+        }];
+        st.network = vec![NetworkSetting {
+            name: "HTTPS_PROXY".into(),
+            value: "http://u:***@127.0.0.1:3128".into(),
+        }];
+        let t = st.table();
+        assert!(
+            t.contains("\nupstream     anthropic: https://gw.corp/anthropic/ (kept from ~/.claude/settings.json env.ANTHROPIC_BASE_URL)\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("\nnetwork      HTTPS_PROXY=http://u:***@127.0.0.1:3128\n"),
+            "{t}"
+        );
+        let v = serde_json::to_value(&st).unwrap();
+        assert_eq!(
+            v["upstreams"][0]["from"],
+            "kept from ~/.claude/settings.json env.ANTHROPIC_BASE_URL"
+        );
+        assert_eq!(v["network"][0]["name"], "HTTPS_PROXY");
     }
 }

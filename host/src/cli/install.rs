@@ -15,7 +15,7 @@ use crate::{install, tools};
 #[derive(Debug, clap::Subcommand)]
 pub enum InstallCommand {
     /// Install (or replace) a persistent deployment and start it.
-    Apply(ApplyArgs),
+    Apply(Box<ApplyArgs>),
     /// Show supervisor state, PID, health, port owner; exits 1 when stopped or unhealthy.
     Status {
         #[command(flatten)]
@@ -108,9 +108,25 @@ pub struct ApplyArgs {
     /// Container image for persistent-docker (default headroom:local).
     #[arg(long)]
     image: Option<String>,
-    /// Extra environment of the proxy, KEY=VALUE (repeatable).
+    /// Extra environment of the proxy, KEY=VALUE (repeatable). The outbound-proxy and trust
+    /// variables of this shell (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE, …) are recorded unless
+    /// set here.
     #[arg(long = "env")]
     env: Vec<String>,
+    /// Where the proxy forwards Anthropic requests (default: the gateway a tool used until
+    /// now, else https://api.anthropic.com).
+    #[arg(long, value_name = "URL")]
+    anthropic_api_url: Option<String>,
+    /// Where the proxy forwards OpenAI requests (default: the gateway a tool used until now,
+    /// else https://api.openai.com).
+    #[arg(long, value_name = "URL")]
+    openai_api_url: Option<String>,
+    /// The outbound HTTP(S) proxy of the upstream connections (beats HTTPS_PROXY & co.).
+    #[arg(long, value_name = "URL")]
+    upstream_proxy: Option<String>,
+    /// A CA certificate (PEM, absolute path) trusted upstream besides the system's (repeatable).
+    #[arg(long = "ca-file", value_name = "PEM")]
+    ca_files: Vec<std::path::PathBuf>,
     /// The proxy's compression: off, lossless or full (see `headroom proxy --help`).
     #[arg(
         long,
@@ -135,6 +151,7 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
     let exe = install::current_exe()?;
     match cmd {
         InstallCommand::Apply(a) => {
+            let a = *a;
             // Apply never prompts; --yes is accepted for scripts.
             let _ = a.yes;
             let profile_name = a.profile.clone();
@@ -158,22 +175,37 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
                     exe: exe.clone(),
                 },
                 dry_run: a.dry_run,
+                anthropic_api_url: a.anthropic_api_url,
+                openai_api_url: a.openai_api_url,
+                upstream_proxy: a.upstream_proxy,
+                ca_files: a.ca_files,
             };
             let outcome = install::apply(req, &opts)?;
             let unrouted = outcome.unrouted();
             match outcome {
-                install::Outcome::DryRun { notes, text } => {
+                install::Outcome::DryRun {
+                    notes,
+                    network,
+                    text,
+                } => {
                     print_notes(&notes);
+                    for line in network {
+                        println!("{line}");
+                    }
                     print!("{text}");
                     println!("\ndry run: nothing was changed");
                 }
                 install::Outcome::Applied {
                     notes,
+                    network,
                     report,
                     files,
                     routes,
                 } => {
                     print_report(report);
+                    for line in network {
+                        println!("{line}");
+                    }
                     for f in files {
                         println!("{f}");
                     }
