@@ -591,8 +591,7 @@ fn a_healthy_cron_deployment_with_a_routed_tool_exits_zero() {
     let Some(_lock) = lock_with_serving_proxy("cron") else {
         return;
     };
-    let saved = Command::new("crontab").arg("-l").output().unwrap();
-    let _restore = RestoreCrontab(saved.status.success().then_some(saved.stdout));
+    let _restore = RestoreCrontab(crontab_l());
     let stub = Stub::start().unwrap();
     let home = Home::new();
     let profile = format!("dr-ok-{}", std::process::id());
@@ -638,32 +637,6 @@ fn a_healthy_cron_deployment_with_a_routed_tool_exits_zero() {
         text.contains("ok   1 managed file(s) as headroom wrote them: ~/.codex/config.toml"),
         "{text}"
     );
-}
-
-/// Puts the user's crontab back whatever happens.
-struct RestoreCrontab(Option<Vec<u8>>);
-
-impl Drop for RestoreCrontab {
-    fn drop(&mut self) {
-        match &self.0 {
-            None => {
-                let _ = Command::new("crontab")
-                    .arg("-r")
-                    .stderr(Stdio::null())
-                    .status();
-            }
-            Some(t) => {
-                use std::io::Write;
-                let mut c = Command::new("crontab")
-                    .arg("-")
-                    .stdin(Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                c.stdin.take().unwrap().write_all(t).unwrap();
-                let _ = c.wait();
-            }
-        }
-    }
 }
 
 /// A tool on this machine the deployment does not select, whose exported variable routes

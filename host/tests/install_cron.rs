@@ -9,47 +9,11 @@ use std::time::Duration;
 
 use support::*;
 
-fn crontab_l() -> Option<String> {
-    let out = Command::new("crontab").arg("-l").output().unwrap();
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn crontab_set(text: Option<&str>) {
-    match text {
-        None => {
-            let _ = Command::new("crontab")
-                .arg("-r")
-                .stderr(Stdio::null())
-                .status();
-        }
-        Some(t) => {
-            let mut c = Command::new("crontab")
-                .arg("-")
-                .stdin(Stdio::piped())
-                .spawn()
-                .unwrap();
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(t.as_bytes()).unwrap();
-            assert!(c.wait().unwrap().success());
-        }
-    }
-}
-
 fn cron_running() -> bool {
     std::fs::read_to_string("/run/crond.pid")
         .ok()
         .and_then(|p| p.trim().parse::<u32>().ok())
         .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
-}
-
-/// Puts the user's crontab back whatever happens.
-struct RestoreCrontab(Option<String>);
-impl Drop for RestoreCrontab {
-    fn drop(&mut self) {
-        crontab_set(self.0.as_deref());
-    }
 }
 
 fn proxy_pid(home: &Home, profile: &str) -> Option<u32> {

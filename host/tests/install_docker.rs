@@ -164,35 +164,6 @@ fn docker_lifecycle_restarts_after_kill_and_removes_the_container() {
     let _ = docker(&["rmi", "--force", &tag]);
 }
 
-fn crontab_l() -> Option<String> {
-    let out = Command::new("crontab").arg("-l").output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Puts the user's crontab back whatever happens.
-struct RestoreCrontab(Option<String>);
-impl Drop for RestoreCrontab {
-    fn drop(&mut self) {
-        match &self.0 {
-            None => {
-                let _ = Command::new("crontab").arg("-r").output();
-            }
-            Some(t) => {
-                use std::io::Write;
-                let mut c = Command::new("crontab")
-                    .arg("-")
-                    .stdin(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                c.stdin.take().unwrap().write_all(t.as_bytes()).unwrap();
-                let _ = c.wait();
-            }
-        }
-    }
-}
-
 fn cron_running() -> bool {
     std::fs::read_to_string("/run/crond.pid")
         .ok()

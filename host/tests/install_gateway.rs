@@ -6,7 +6,7 @@ mod support;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use headroom_proxy::stub::Stub;
@@ -391,42 +391,6 @@ fn network_options_are_checked_before_anything_is_written() {
 }
 
 // ---- a real deployment under cron ----
-
-fn crontab_l() -> Option<String> {
-    let out = Command::new("crontab").arg("-l").output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn crontab_set(text: Option<&str>) {
-    match text {
-        None => {
-            let _ = Command::new("crontab")
-                .arg("-r")
-                .stderr(Stdio::null())
-                .status();
-        }
-        Some(t) => {
-            use std::io::Write;
-            let mut c = Command::new("crontab")
-                .arg("-")
-                .stdin(Stdio::piped())
-                .spawn()
-                .unwrap();
-            c.stdin.take().unwrap().write_all(t.as_bytes()).unwrap();
-            assert!(c.wait().unwrap().success());
-        }
-    }
-}
-
-/// Puts the user's crontab back whatever happens.
-struct RestoreCrontab(Option<String>);
-impl Drop for RestoreCrontab {
-    fn drop(&mut self) {
-        crontab_set(self.0.as_deref());
-    }
-}
 
 fn cron_lock() -> Option<SupervisorLock> {
     let running = fs::read_to_string("/run/crond.pid")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # "My company gateway stays my upstream": the user's Claude Code settings.json and Codex
-# config.toml point at their own gateway (a loopback stand-in under a path prefix, /corp). After
+# config.toml point at their own gateway (a loopback stand-in under a path prefix, /corp; Codex's
+# base_url Azure-style, with the version in the base, so it calls /corp/responses). After
 # `install apply` the real `claude -p` and `codex exec` requests still reach that gateway, now
 # THROUGH headroom (its counters move); after `install remove` both configs are byte-identical and
 # the clients reach the gateway directly again. Runs inside a network namespace where only loopback
@@ -66,7 +67,7 @@ model_provider = "corp" # the company's
 
 [model_providers.corp]
 name = "Corp gateway"
-base_url = "$GATEWAY/v1"
+base_url = "$GATEWAY"
 env_key = "OPENAI_API_KEY"
 wire_api = "responses"
 EOF
@@ -106,7 +107,7 @@ reaches_gateway() { # name provider path runner through|direct
 
 # 0. The stand-in really is the user's working route before headroom.
 reaches_gateway claude-before anthropic /v1/messages claude_run direct
-reaches_gateway codex-before openai /v1/responses codex_run direct
+reaches_gateway codex-before openai /responses codex_run direct
 
 # 1. Both tools routed through headroom at provider scope; their gateways kept as its upstreams.
 APPLY=(install apply --profile e2e-gateway --preset persistent-task --port "$PORT" --scope provider
@@ -114,7 +115,7 @@ APPLY=(install apply --profile e2e-gateway --preset persistent-task --port "$POR
 if H "${APPLY[@]}" >"$WORK/apply.out" 2>&1; then pass "install apply (claude, codex at provider scope)"
 else fail "install apply"; sed 's/^/    /' "$WORK/apply.out"; summary; fi
 grep -qxF "upstream anthropic: $GATEWAY/ (kept from ~/.claude/settings.json env.ANTHROPIC_BASE_URL)" "$WORK/apply.out" &&
-    grep -qxF "upstream openai: $GATEWAY/v1 (kept from ~/.codex/config.toml model_providers.corp.base_url)" "$WORK/apply.out" &&
+    grep -qxF "upstream openai: $GATEWAY (kept from ~/.codex/config.toml model_providers.corp.base_url)" "$WORK/apply.out" &&
     pass "apply: both gateways named as kept, with where they came from" ||
     { fail "apply does not name the kept gateways"; sed 's/^/    /' "$WORK/apply.out"; }
 H install status --profile e2e-gateway --json >"$WORK/status.json" 2>&1
@@ -123,10 +124,10 @@ import json, sys
 st, gw = json.load(open(sys.argv[1])), sys.argv[2]
 up = {u["provider"]: u for u in st["upstreams"]}
 assert up["anthropic"]["url"] == gw + "/" and up["anthropic"]["from"].startswith("kept from ~/.claude/settings.json"), up
-assert up["openai"]["url"] == gw + "/v1" and "config.toml" in up["openai"]["from"], up
+assert up["openai"]["url"] == gw and "config.toml" in up["openai"]["from"], up
 EOF
 reaches_gateway claude anthropic /v1/messages claude_run through
-reaches_gateway codex openai /v1/responses codex_run through
+reaches_gateway codex openai /responses codex_run through
 
 # 2. Removed: the configs as the user had them, pointing at the gateway directly again.
 H install remove --profile e2e-gateway >"$WORK/remove.out" 2>&1 || { fail "install remove"; sed 's/^/    /' "$WORK/remove.out"; }

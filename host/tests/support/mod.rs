@@ -543,3 +543,42 @@ pub fn systemctl(args: &[&str]) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// The user's crontab, `None` when there is none (or no `crontab`).
+pub fn crontab_l() -> Option<String> {
+    let out = Command::new("crontab").arg("-l").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Install `text` as the user's crontab (`None` removes it).
+pub fn crontab_set(text: Option<&str>) {
+    match text {
+        None => {
+            let _ = Command::new("crontab")
+                .arg("-r")
+                .stderr(Stdio::null())
+                .status();
+        }
+        Some(t) => {
+            use std::io::Write;
+            let mut c = Command::new("crontab")
+                .arg("-")
+                .stdin(Stdio::piped())
+                .spawn()
+                .unwrap();
+            c.stdin.take().unwrap().write_all(t.as_bytes()).unwrap();
+            assert!(c.wait().unwrap().success());
+        }
+    }
+}
+
+/// Puts the user's crontab back whatever happens (`RestoreCrontab(crontab_l())`).
+pub struct RestoreCrontab(pub Option<String>);
+
+impl Drop for RestoreCrontab {
+    fn drop(&mut self) {
+        crontab_set(self.0.as_deref());
+    }
+}

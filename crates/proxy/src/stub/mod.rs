@@ -267,11 +267,17 @@ async fn handle(shared: Shared, mut req: Request<Incoming>) -> Response<Body> {
             "body": if body.len() <= 64 * 1024 { body_json.clone() } else { Value::Null },
         }),
     );
-    // A gateway serves the API under a prefix (`/corp/v1/messages`): answer as the API would,
-    // while the record keeps the full path the proxy sent.
+    // A gateway serves the API under a prefix (`/corp/v1/messages`, or Azure-style with the
+    // version in the base: `/corp/responses`): answer as the API would, while the record keeps
+    // the full path the proxy sent.
+    const ENDPOINTS: &[&str] = &["/responses", "/chat/completions", "/embeddings", "/models"];
     let path = match path.find("/v1/") {
         Some(at) if at > 0 => path[at..].to_owned(),
-        _ => path,
+        Some(_) => path,
+        None => ENDPOINTS
+            .iter()
+            .find(|e| path.ends_with(*e))
+            .map_or(path, |e| format!("/v1{e}")),
     };
     let anthropic = path.starts_with("/v1/messages")
         || headers.contains_key("anthropic-version")
