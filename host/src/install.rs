@@ -489,8 +489,39 @@ pub fn status(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<S
     st.edits = tools::edit_states(&tools::executor(opts), &d.paths.journal())?;
     st.upstreams = upstream_rows(&d);
     st.network = network_settings(&d);
+    st.usage = Some(usage_line(&d));
     st.compare_version(env!("CARGO_PKG_VERSION"));
     Ok(st)
+}
+
+/// The deployment's usage history over the last 7 days, on one line, read from the file its
+/// proxy writes (it works while the proxy is stopped).
+fn usage_line(d: &Deployment) -> String {
+    use headroom_usage::UsageError;
+    use headroom_usage::query::{Reader, Since};
+    let args = d.proxy_args();
+    if args.iter().any(|a| a == "--no-usage-history") {
+        return "off (--no-usage-history)".to_owned();
+    }
+    let flag = headroom_deploy::deployment::USAGE_DB_FLAG;
+    let db = args
+        .iter()
+        .rposition(|a| a == flag)
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| {
+            args.iter()
+                .rev()
+                .find_map(|a| a.strip_prefix(&format!("{flag}=")).map(str::to_owned))
+        })
+        .map(PathBuf::from)
+        .unwrap_or_else(|| d.paths.state.usage_db());
+    let week = Reader::open(&db)
+        .and_then(|r| r.stats(Since::Hours(7 * 24), None, std::time::SystemTime::now()));
+    match week {
+        Ok(s) => format!("last 7 days: {} (`headroom stats`)", s.summary()),
+        Err(UsageError::Missing { .. }) => "no request recorded yet".to_owned(),
+        Err(e) => e.to_string(),
+    }
 }
 
 /// Each provider's upstream as the deployment's proxy resolves it (its arguments and

@@ -24,18 +24,39 @@ pub struct Routing {
 /// tools that allow it; `None` for a tool that reads its routing only from its config files
 /// (its adapter's edits route it instead; see [`crate::cli::wrap`]). Which tools exist at all
 /// is the adapters' manifests' business ([`crate::tools::catalogue`]).
+///
+/// Where the tool can send a header of its own, it also names the session's project
+/// ([`project`]) for the proxy's usage history: Claude Code, Codex and OpenCode can; Copilot,
+/// Aider and Cursor have no per-session header setting, so their requests have no project.
 pub fn session_routing(tool: &str, port: u16, home: &Path) -> Option<Routing> {
     let base = format!("http://127.0.0.1:{port}");
     let v1 = format!("{base}/v1");
+    let project = project(
+        &|n| std::env::var(n).ok(),
+        std::env::current_dir().ok().as_deref(),
+    );
     Some(match tool {
-        "claude" => Routing {
-            binary: "claude",
-            env: vec![
+        "claude" => {
+            let mut env = vec![
                 ("ANTHROPIC_BASE_URL", base),
                 ("ENABLE_TOOL_SEARCH", "true".into()),
-            ],
-            args: vec![],
-        },
+            ];
+            if let Some(name) = &project {
+                // Newline-separated `Name: value` lines; the user's own headers are kept.
+                let mine = format!("{PROJECT_HEADER}: {name}");
+                let headers = match std::env::var(CLAUDE_HEADERS) {
+                    Ok(theirs) if theirs.to_ascii_lowercase().contains(PROJECT_HEADER) => theirs,
+                    Ok(theirs) if !theirs.trim().is_empty() => format!("{theirs}\n{mine}"),
+                    _ => mine,
+                };
+                env.push((CLAUDE_HEADERS, headers));
+            }
+            Routing {
+                binary: "claude",
+                env,
+                args: vec![],
+            }
+        }
         // Codex ignores OPENAI_BASE_URL: a provider defined with -c overrides routes it.
         "codex" => {
             let credentials = if codex_chatgpt_login(home) {
@@ -51,7 +72,15 @@ pub fn session_routing(tool: &str, port: u16, home: &Path) -> Option<Routing> {
                 "model_providers.headroom.wire_api=\"responses\"".to_owned(),
                 "model_providers.headroom.supports_websockets=true".to_owned(),
                 credentials,
-            ] {
+            ]
+            .into_iter()
+            .chain(project.as_deref().map(|name| {
+                // A TOML inline table; a JSON string is a valid TOML basic string here (ASCII).
+                format!(
+                    "model_providers.headroom.http_headers={{ \"{PROJECT_HEADER}\" = {} }}",
+                    serde_json::Value::from(name)
+                )
+            })) {
                 args.push("-c".to_owned());
                 args.push(c);
             }
@@ -87,7 +116,13 @@ pub fn session_routing(tool: &str, port: u16, home: &Path) -> Option<Routing> {
                     "provider": { "headroom": {
                         "npm": "@ai-sdk/openai-compatible",
                         "name": "headroom",
-                        "options": { "baseURL": v1 },
+                        "options": match &project {
+                            Some(name) => serde_json::json!({
+                                "baseURL": v1,
+                                "headers": { PROJECT_HEADER: name },
+                            }),
+                            None => serde_json::json!({ "baseURL": v1 }),
+                        },
                     } }
                 })
                 .to_string(),
@@ -96,6 +131,36 @@ pub fn session_routing(tool: &str, port: u16, home: &Path) -> Option<Routing> {
         },
         _ => return None,
     })
+}
+
+/// The header the proxy files a request's project under (`headroom_proxy::headers`).
+const PROJECT_HEADER: &str = headroom_proxy::headers::PROJECT_HEADER;
+/// Claude Code's extra request headers.
+const CLAUDE_HEADERS: &str = "ANTHROPIC_CUSTOM_HEADERS";
+/// Names the project instead of the working directory (e.g. from a container, whose working
+/// directory is not the user's).
+const PROJECT_ENV: &str = "HEADROOM_PROJECT";
+
+/// The session's project: `HEADROOM_PROJECT`, else the working directory's name. Printable
+/// ASCII only (others become `_`), because tools refuse header values beyond it (Node throws on
+/// them); at most 100 characters, the proxy's cap. `None` for `/` or an empty name.
+pub fn project(env: &dyn Fn(&str) -> Option<String>, cwd: Option<&Path>) -> Option<String> {
+    let name = env(PROJECT_ENV)
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| Some(cwd?.file_name()?.to_string_lossy().into_owned()))?;
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    let clean = clean.trim();
+    (!clean.is_empty()).then(|| clean.to_owned())
 }
 
 /// What `tool` offers only against its own API and so loses behind the session's custom base
@@ -384,4 +449,34 @@ pub fn unroute(
         );
     }
     crate::tools::revert(&crate::tools::executor(opts), &journal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_project_is_the_working_directory_unless_named_and_always_a_safe_header_value() {
+        let none = |_: &str| None;
+        let dir = |d: &str| Some(Path::new(d).to_path_buf());
+        assert_eq!(
+            project(&none, dir("/home/a/web-app").as_deref()).as_deref(),
+            Some("web-app")
+        );
+        assert_eq!(project(&none, dir("/").as_deref()), None);
+        assert_eq!(project(&none, None), None);
+        let named = |n: &str| (n == PROJECT_ENV).then(|| "api server".to_owned());
+        assert_eq!(
+            project(&named, dir("/workspace").as_deref()).as_deref(),
+            Some("api server")
+        );
+        let hostile = project(
+            &none,
+            dir(&format!("/x/café\r\n{}", "y".repeat(300))).as_deref(),
+        )
+        .unwrap();
+        assert!(hostile.starts_with("caf__"), "{hostile}");
+        assert_eq!(hostile.chars().count(), 100);
+        assert!(hostile.bytes().all(|b| b.is_ascii_graphic() || b == b' '));
+    }
 }

@@ -510,6 +510,30 @@ fn a_real_apply_forwards_to_the_kept_gateway_and_remove_restores_the_config() {
         .filter_map(|r| r["path"].as_str().map(str::to_owned))
         .collect();
     assert!(paths.contains(&"/corp/v1/messages".to_owned()), "{paths:?}");
+    // The deployment's proxy kept it in its usage history; status sums the last 7 days.
+    let usage = |table: &str| {
+        table
+            .lines()
+            .find_map(|l| l.strip_prefix("usage"))
+            .map(|l| l.trim().to_owned())
+    };
+    let mut line = None;
+    wait_until(Duration::from_secs(10), || {
+        let table = ok_out(&run(
+            &home,
+            &["install", "status", "--profile", &profile],
+            &[],
+        ));
+        line = usage(&table);
+        line.as_deref()
+            .is_some_and(|l| l.starts_with("last 7 days: 1 request, "))
+    });
+    assert!(
+        line.as_deref().is_some_and(
+            |l| l.starts_with("last 7 days: 1 request, ") && l.ends_with("(`headroom stats`)")
+        ),
+        "{line:?}"
+    );
 
     // A re-apply (claude points at headroom by now) keeps the gateway.
     let out = ok_out(&run(&home, &args, &env));

@@ -5,7 +5,8 @@
 //!   cargo test --release -p headroom --test proxy_bench -- --ignored --nocapture
 //!
 //! `HEADROOM_BENCH_N` (sequential requests per row, default 1000) and `HEADROOM_BENCH_SECS`
-//! (seconds per throughput cell, default 2) scale it.
+//! (seconds per throughput cell, default 2) scale it. A second table runs the same proxy with
+//! the usage history on and off side by side, and the history's bytes per request.
 
 mod support;
 
@@ -161,10 +162,15 @@ impl Drop for Proc {
     }
 }
 
-/// Start `headroom proxy` and time spawn → `/readyz` 200.
-fn start_headroom(upstream: &str) -> (Proc, u16, Duration) {
+/// Start `headroom proxy` and time spawn → `/readyz` 200. `usage_db`: the history's file, or
+/// none (`--no-usage-history`, so a run never writes into the caller's `~/.headroom`).
+fn start_headroom(upstream: &str, usage_db: Option<&std::path::Path>) -> (Proc, u16, Duration) {
     let port = free_port();
     let start = Instant::now();
+    let history: Vec<&std::ffi::OsStr> = match usage_db {
+        Some(db) => vec!["--usage-db".as_ref(), db.as_os_str()],
+        None => vec!["--no-usage-history".as_ref()],
+    };
     let child = Command::new(headroom())
         .args(["proxy", "--port", &port.to_string()])
         .args([
@@ -173,6 +179,7 @@ fn start_headroom(upstream: &str) -> (Proc, u16, Duration) {
             "--openai-api-url",
             upstream,
         ])
+        .args(history)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -199,11 +206,11 @@ fn proxy_side_by_side() {
     let stub = Stub::start().unwrap();
     let mut ready = Vec::new();
     for _ in 0..5 {
-        let (_p, _, t) = start_headroom(&stub.url());
+        let (_p, _, t) = start_headroom(&stub.url(), None);
         ready.push(t);
     }
     ready.sort();
-    let (proc, port, _) = start_headroom(&stub.url());
+    let (proc, port, _) = start_headroom(&stub.url(), None);
     let pid = proc.0.id();
     std::thread::sleep(Duration::from_millis(200));
     let rss_idle = rss_kib(pid);
@@ -286,4 +293,113 @@ fn proxy_side_by_side() {
         "targets: added p50 <= 0.2 ms, p99 <= 0.5 ms; >= 0.9x throughput at 64 clients; ready <= 50 ms; idle RSS <= 15 MB"
     );
     drop(proc);
+    usage_history_on_and_off(&stub, n, secs);
+}
+
+/// The same proxy with the usage history off and on: added latency (vs. the stub directly),
+/// throughput at 64 clients, and the database's size per recorded request.
+fn usage_history_on_and_off(stub: &Stub, n: u64, secs: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("usage.db");
+    let (off, off_port, _) = start_headroom(&stub.url(), None);
+    let (on, on_port, _) = start_headroom(&stub.url(), Some(&db));
+    let direct = stub.url();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client: HttpClient = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        println!("\nusage history: the same requests through a proxy with it off and on");
+        println!(
+            "{:<15} {:>13} {:>13} {:>13} {:>13} {:>12} {:>12} {:>7}",
+            "request",
+            "off added p50",
+            "on added p50",
+            "off added p99",
+            "on added p99",
+            "off r/s (64)",
+            "on r/s (64)",
+            "ratio"
+        );
+        for kind in [KINDS[0], KINDS[1]] {
+            let (_, d) = sequential(&client, &direct, kind, n).await;
+            let base = |port: u16| format!("http://127.0.0.1:{port}");
+            let (_, v_off) = sequential(&client, &base(off_port), kind, n).await;
+            let (_, v_on) = sequential(&client, &base(on_port), kind, n).await;
+            let added = |v: &[Duration], p| percentile(v, p).saturating_sub(percentile(&d, p));
+            let t_off = throughput(&base(off_port), kind, 64, secs).await;
+            let t_on = throughput(&base(on_port), kind, 64, secs).await;
+            println!(
+                "{:<15} {:>13} {:>13} {:>13} {:>13} {:>12.0} {:>12.0} {:>7.2}",
+                kind.name,
+                ms(added(&v_off, 0.5)),
+                ms(added(&v_on, 0.5)),
+                ms(added(&v_off, 0.99)),
+                ms(added(&v_on, 0.99)),
+                t_off,
+                t_on,
+                t_on / t_off
+            );
+        }
+        // Enough rows that the file's fixed pages (schema, name table) hardly count.
+        let mut sent = 0u64;
+        while sent < 5_000 {
+            one(
+                &client,
+                &format!("http://127.0.0.1:{on_port}"),
+                KINDS[(sent % 4) as usize],
+            )
+            .await;
+            sent += 1;
+        }
+    });
+    // SIGTERM: the proxy flushes its queue and checkpoints, so the file size is settled.
+    // SAFETY: signalling our own child by its PID.
+    unsafe { libc::kill(on.0.id() as i32, libc::SIGTERM) };
+    let mut on = on;
+    let _ = on.0.wait();
+    drop(off);
+    let rows = db_rows(&db);
+    let wal = std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len());
+    // The WAL holds every commit's pages until a checkpoint; the settled size is the file's
+    // after one (by the sqlite3 shell when it is installed).
+    let checkpointed = Command::new("sqlite3")
+        .arg(&db)
+        .arg("PRAGMA wal_checkpoint(TRUNCATE);")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let settled = db_bytes(&db);
+    println!(
+        "(milliseconds; r/s at 64 clients; target: on within 5 % of off)\nhistory database: {rows} rows, WAL {wal} bytes at exit; {} {settled} bytes = {:.0} bytes per request (target <= 100)",
+        if checkpointed {
+            "after a checkpoint"
+        } else {
+            "no sqlite3 shell to checkpoint, file + WAL"
+        },
+        settled as f64 / rows.max(1) as f64
+    );
+}
+
+/// The history's size on disk, its write-ahead log included.
+fn db_bytes(db: &std::path::Path) -> u64 {
+    let wal = db.with_extension("db-wal");
+    [db, wal.as_path()]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn db_rows(db: &std::path::Path) -> u64 {
+    headroom_usage::query::Reader::open(db)
+        .and_then(|r| {
+            r.stats(
+                headroom_usage::query::Since::All,
+                None,
+                std::time::SystemTime::now(),
+            )
+        })
+        .map_or(0, |s| s.requests)
 }

@@ -140,6 +140,10 @@ impl StateDir {
     pub fn retrieve_dir(&self) -> PathBuf {
         self.root.join("retrieve")
     }
+    /// `~/.headroom/usage.db`: the proxy's per-request usage history (metadata only; `headroom stats`).
+    pub fn usage_db(&self) -> PathBuf {
+        self.root.join("usage.db")
+    }
     /// Where a revert keeps a journal it could not trust (and the original bytes it recorded),
     /// so the user can finish by hand after the profile directory is gone.
     pub fn damaged_dir(&self) -> PathBuf {

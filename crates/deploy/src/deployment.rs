@@ -12,6 +12,8 @@ use crate::profile::{ProfileName, ProfilePaths};
 pub const PROXY_SUBCOMMAND: &str = "proxy";
 /// `headroom proxy`'s flag for where `full` compression keeps what it cut.
 pub const RETRIEVE_DIR_FLAG: &str = "--retrieve-dir";
+/// `headroom proxy`'s flag for its usage history (`--no-usage-history` turns it off).
+pub const USAGE_DB_FLAG: &str = "--usage-db";
 
 #[derive(Debug, Clone)]
 pub struct Deployment {
@@ -67,8 +69,8 @@ impl Deployment {
 
     /// argv of the proxy itself, after the executable: every runtime (the agent's `exec` for
     /// systemd, launchd, cron and Windows; the container's command for docker) starts it so.
-    /// The retrieve dir is this deployment's state dir's (not whatever `HOME` the process gets),
-    /// unless the user passed their own after `--`.
+    /// The retrieve dir and the usage history are this deployment's state dir's (not whatever
+    /// `HOME` the process gets), unless the user passed their own after `--`.
     pub fn proxy_args(&self) -> Vec<String> {
         let m = &self.manifest;
         let mut args = vec![
@@ -80,11 +82,12 @@ impl Deployment {
             "--compress".to_owned(),
             m.compress.as_str().to_owned(),
         ];
-        let own_dir = m
-            .proxy_args
-            .iter()
-            .any(|a| a == RETRIEVE_DIR_FLAG || a.starts_with(&format!("{RETRIEVE_DIR_FLAG}=")));
-        if !own_dir {
+        let given = |flag: &str| {
+            m.proxy_args
+                .iter()
+                .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+        };
+        if !given(RETRIEVE_DIR_FLAG) {
             args.push(RETRIEVE_DIR_FLAG.to_owned());
             args.push(
                 self.paths
@@ -93,6 +96,10 @@ impl Deployment {
                     .to_string_lossy()
                     .into_owned(),
             );
+        }
+        if !given(USAGE_DB_FLAG) && !given("--no-usage-history") {
+            args.push(USAGE_DB_FLAG.to_owned());
+            args.push(self.paths.state.usage_db().to_string_lossy().into_owned());
         }
         args.extend(m.proxy_args.iter().cloned());
         args
@@ -186,10 +193,14 @@ mod tests {
         let at = |flag: &str| &args[args.iter().position(|a| a == flag).unwrap() + 1];
         assert_eq!(at("--compress"), "full");
         assert_eq!(at("--retrieve-dir"), "/home/a b/.headroom/retrieve");
+        assert_eq!(at("--usage-db"), "/home/a b/.headroom/usage.db");
         // The user's own `-- --retrieve-dir` wins (and is not given twice).
         d.manifest.proxy_args = vec!["--retrieve-dir=/mnt/r".into()];
         let args = d.proxy_args();
         assert!(!args.iter().any(|a| a == "--retrieve-dir"), "{args:?}");
         assert_eq!(args.last().unwrap(), "--retrieve-dir=/mnt/r");
+        // History off after `--` stays off: no db is named.
+        d.manifest.proxy_args = vec!["--no-usage-history".into()];
+        assert!(!d.proxy_args().iter().any(|a| a == "--usage-db"));
     }
 }

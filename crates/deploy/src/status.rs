@@ -81,6 +81,9 @@ pub struct Status {
     /// The network settings recorded for the proxy, masked (filled in by the host, which owns
     /// the masking rule). Empty: it connects directly and trusts the defaults.
     pub network: Vec<NetworkSetting>,
+    /// The usage history's last 7 days on one line, or why there is none (filled in by the
+    /// host, which reads the history).
+    pub usage: Option<String>,
     /// Whether the tools point at this proxy now (`None`: the deployment has no targets).
     pub routing: Option<Routing>,
     /// `version` of the running proxy's `/health` (when one answers).
@@ -177,6 +180,9 @@ impl Status {
         for n in &self.network {
             row(&mut out, "network", &format!("{}={}", n.name, n.value));
         }
+        if let Some(u) = &self.usage {
+            row(&mut out, "usage", u);
+        }
         row(
             &mut out,
             "version",
@@ -254,6 +260,7 @@ pub fn status(d: &Deployment) -> Status {
         edits: vec![],
         upstreams: vec![],
         network: vec![],
+        usage: None,
         routing,
         proxy_version,
         headroom_version: String::new(),
@@ -289,6 +296,7 @@ mod tests {
             edits: vec![],
             upstreams: vec![],
             network: vec![],
+            usage: None,
             routing: None,
             proxy_version: Some("0.1.0".into()),
             headroom_version: String::new(),

@@ -1,15 +1,20 @@
 //! Response bodies: one boxed type for everything the proxy returns, and the tap that watches an
-//! upstream body pass by (bytes, token usage, completion) without ever holding it.
+//! upstream body pass by (bytes, token usage, completion) without ever holding it. A [`Flight`]
+//! carries the request's usage-history row to the end of its answer.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 
+use headroom_usage::{ErrorKind, Record, Recorder, client};
+
+use crate::errors::Provider;
 use crate::metrics::{Metrics, Usage};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -37,6 +42,18 @@ pub struct Tapped<B> {
     /// For SSE responses: the event sent in place of a broken upstream stream, so the client's
     /// parser reports an error instead of hanging on a truncated stream.
     sse_error: Option<Bytes>,
+    /// The usage-history row, sent when the body ends (history on).
+    flight: Option<Flight>,
+}
+
+/// How an upstream body ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Complete,
+    /// The upstream stream failed.
+    Broken,
+    /// Dropped before its end: the client went away (or the server shut down).
+    Dropped,
 }
 
 impl<B> Tapped<B> {
@@ -48,7 +65,14 @@ impl<B> Tapped<B> {
             bytes: 0,
             finished: false,
             sse_error: None,
+            flight: None,
         }
+    }
+
+    /// Send this request's history row when the body ends.
+    pub fn with_flight(mut self, flight: Option<Flight>) -> Self {
+        self.flight = flight;
+        self
     }
 
     /// End a broken upstream stream with this SSE event instead of an abrupt close.
@@ -57,7 +81,7 @@ impl<B> Tapped<B> {
         self
     }
 
-    fn finish(&mut self, complete: bool) {
+    fn finish(&mut self, end: End) {
         if self.finished {
             return;
         }
@@ -65,8 +89,16 @@ impl<B> Tapped<B> {
         self.metrics.response_finished(
             self.bytes,
             self.scanner.as_ref().map(Usage::totals),
-            complete,
+            end == End::Complete,
         );
+        if let Some(flight) = self.flight.take() {
+            let error = match end {
+                End::Complete => None,
+                End::Broken => Some(ErrorKind::StreamBroken),
+                End::Dropped => Some(ErrorKind::ClientAborted),
+            };
+            flight.body_ended(error, self.scanner.as_ref());
+        }
     }
 }
 
@@ -95,18 +127,23 @@ where
                         scanner.feed(data);
                     }
                 }
+                // A body of known length is complete with its last byte: hyper then drops it
+                // without polling for the end, which must not read as a client abort.
+                if this.inner.is_end_stream() {
+                    this.finish(End::Complete);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
                 this.metrics.upstream_stream_error();
-                this.finish(false);
+                this.finish(End::Broken);
                 match this.sse_error.take() {
                     Some(event) => Poll::Ready(Some(Ok(Frame::data(event)))),
                     None => Poll::Ready(Some(Err(e.into()))),
                 }
             }
             Poll::Ready(None) => {
-                this.finish(true);
+                this.finish(End::Complete);
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
@@ -125,6 +162,235 @@ where
 impl<B> Drop for Tapped<B> {
     fn drop(&mut self) {
         // Dropped before the end: the client disconnected (or the server is shutting down).
-        self.finish(false);
+        self.finish(End::Dropped);
+    }
+}
+
+/// One request's usage-history row, filled in as the request goes and sent exactly once: when
+/// its answer has ended, or, dropped unsent, as a client that went away before any answer.
+pub struct Flight {
+    recorder: Recorder,
+    started: Instant,
+    /// Taken when sent.
+    record: Option<Record>,
+    /// `count_tokens` answers carry an `input_tokens` that nobody was billed for.
+    billed: bool,
+}
+
+impl Flight {
+    /// Start the row of a request that arrived at `started` (`None` when history is off).
+    pub fn start(
+        metrics: &Metrics,
+        provider: Provider,
+        path: &str,
+        headers: &http::HeaderMap,
+        started: Instant,
+    ) -> Option<Flight> {
+        let recorder = metrics.history()?.clone();
+        let text = |name| {
+            headers
+                .get(name)
+                .map(|v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()))
+        };
+        let record = Record {
+            at: SystemTime::now(),
+            client: text(http::header::USER_AGENT.as_str()).map_or(client::Client::Other, |ua| {
+                client::Client::from_user_agent(&ua)
+            }),
+            provider: match provider {
+                Provider::Anthropic => headroom_usage::Provider::Anthropic,
+                Provider::OpenAi => headroom_usage::Provider::OpenAi,
+            },
+            model: None,
+            project: text(crate::headers::PROJECT_HEADER)
+                .map(|p| client::cap(&p))
+                .filter(|p| !p.is_empty()),
+            status: 0,
+            error: None,
+            ttfb: None,
+            total: None,
+            added: Duration::ZERO,
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            tokens_before: 0,
+            tokens_after: 0,
+            transforms: Vec::new(),
+        };
+        Some(Flight {
+            recorder,
+            started,
+            record: Some(record),
+            billed: !path.ends_with("/count_tokens"),
+        })
+    }
+
+    fn row(&mut self) -> &mut Record {
+        self.record
+            .as_mut()
+            .expect("a flight's row is taken only when it is sent")
+    }
+
+    pub fn model(&mut self, model: Option<String>) {
+        self.row().model = model.map(|m| client::cap(&m));
+    }
+
+    /// Time headroom itself spent on the request (compression, waiting for its count).
+    pub fn added(&mut self, spent: Duration) {
+        self.row().added += spent;
+    }
+
+    pub fn compressed(
+        &mut self,
+        report: &headroom_compress::Report,
+        saved: &crate::compression::Saved,
+    ) {
+        let row = self.row();
+        row.tokens_before = saved.before;
+        row.tokens_after = saved.after;
+        row.transforms = report.transforms.iter().map(|t| (*t).to_owned()).collect();
+    }
+
+    /// The answer's headers go to the client now.
+    pub fn headers(&mut self, status: u16) {
+        let ttfb = self.started.elapsed();
+        let row = self.row();
+        row.status = status;
+        row.ttfb = Some(ttfb);
+        // The upstream's own refusals (a bad API key too) are its 4xx; `unauthorized` and
+        // `forbidden` are this proxy's.
+        row.error = match status {
+            400..=499 => Some(ErrorKind::Upstream4xx),
+            500.. => Some(ErrorKind::Upstream5xx),
+            _ => None,
+        };
+    }
+
+    /// The proxy answered with its own error instead of the upstream's answer.
+    pub fn failed(mut self, status: u16, kind: ErrorKind) {
+        let row = self.row();
+        row.status = status;
+        row.error = Some(kind);
+        self.send();
+    }
+
+    /// A WebSocket handshake answered: the row is the handshake (the socket's lifetime is not
+    /// a latency).
+    pub fn upgraded(mut self, status: u16) {
+        self.headers(status);
+        self.send();
+    }
+
+    fn body_ended(mut self, error: Option<ErrorKind>, usage: Option<&Usage>) {
+        let billed = self.billed;
+        let row = self.row();
+        // An upstream error status stays the reason; a break or abort after it is secondary.
+        if row.error.is_none() {
+            row.error = error;
+        }
+        if let Some(usage) = usage.filter(|_| billed) {
+            let ((input, output), (cache_read, cache_write)) = (usage.totals(), usage.cache());
+            // The history keeps uncached input apart from cache reads, as Anthropic reports it;
+            // OpenAI's input count includes its cached tokens.
+            row.input_tokens = match row.provider {
+                headroom_usage::Provider::OpenAi => input.saturating_sub(cache_read),
+                headroom_usage::Provider::Anthropic => input,
+            };
+            row.output_tokens = output;
+            row.cache_read_tokens = cache_read;
+            row.cache_write_tokens = cache_write;
+        }
+        self.send();
+    }
+
+    fn send(&mut self) {
+        if let Some(mut row) = self.record.take() {
+            row.total = Some(self.started.elapsed());
+            self.recorder.record(row);
+        }
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        // Unsent: the request future was dropped before any answer (the client went away).
+        if let Some(row) = self.record.as_mut() {
+            row.error = Some(ErrorKind::ClientAborted);
+            self.send();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rows `answers` (provider, path, upstream body) leave in a real history.
+    fn recorded(
+        answers: &[(Provider, &str, &[u8])],
+    ) -> (Vec<headroom_usage::query::RecentRow>, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("usage.db");
+        let recorder = Recorder::open(&db, headroom_usage::Options::default());
+        let metrics = Metrics::with_history(recorder.clone());
+        for (provider, path, body) in answers {
+            let mut flight = Flight::start(
+                &metrics,
+                *provider,
+                path,
+                &http::HeaderMap::new(),
+                Instant::now(),
+            )
+            .unwrap();
+            flight.headers(200);
+            let mut usage = Usage::default();
+            usage.feed(body);
+            flight.body_ended(None, Some(&usage));
+        }
+        recorder.flush(Duration::from_secs(5));
+        let reader = headroom_usage::query::Reader::open(&db).unwrap();
+        let mut rows = reader.recent(10).unwrap();
+        rows.reverse();
+        let all = headroom_usage::query::Since::All;
+        let stats = reader.stats(all, None, SystemTime::now()).unwrap();
+        (rows, stats.cache_read_tokens)
+    }
+
+    #[test]
+    fn cached_input_is_kept_apart_for_both_providers_and_count_tokens_is_not_usage() {
+        let (rows, cache_read) = recorded(&[
+            (
+                Provider::OpenAi,
+                "/v1/chat/completions",
+                br#"{"usage":{"prompt_tokens":900,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":768}}}"#,
+            ),
+            (
+                Provider::Anthropic,
+                "/v1/messages",
+                br#"{"usage":{"input_tokens":3,"cache_read_input_tokens":4000,"output_tokens":7}}"#,
+            ),
+            (
+                Provider::Anthropic,
+                "/v1/messages/count_tokens",
+                br#"{"input_tokens":5000}"#,
+            ),
+        ]);
+        let tokens: Vec<_> = rows
+            .iter()
+            .map(|r| (r.input_tokens, r.output_tokens))
+            .collect();
+        // Uncached input only: OpenAI's 900 included its 768 cache reads.
+        assert_eq!(tokens, [(132, 5), (3, 7), (0, 0)]);
+        assert_eq!(cache_read, 768 + 4000);
+        assert!(rows.iter().all(|r| r.status == 200 && r.error.is_none()));
+    }
+
+    #[test]
+    fn no_row_is_started_when_history_is_off() {
+        let metrics = Metrics::default();
+        let headers = http::HeaderMap::new();
+        let started = Instant::now();
+        assert!(Flight::start(&metrics, Provider::OpenAi, "/v1/x", &headers, started).is_none());
     }
 }

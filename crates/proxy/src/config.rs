@@ -35,7 +35,51 @@ pub struct ProxyConfig {
     pub egress: crate::egress::Egress,
     /// Upstreams a loopback caller may pick per request with [`UPSTREAM_HEADER`]
     /// (`--allow-upstream`); empty (the default) refuses the header.
-    pub allowed_upstreams: Vec<Upstream>,
+    pub allowed_upstreams: Vec<AllowedUpstream>,
+    /// The per-request usage history (`--usage-db`, `--usage-retention`, `--no-usage-history`).
+    pub usage: UsageSettings,
+}
+
+/// Where the usage history is kept and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageSettings {
+    /// The SQLite file; `None` keeps no history.
+    pub db: Option<PathBuf>,
+    /// Rows older than this are deleted.
+    pub retention: Duration,
+}
+
+impl Default for UsageSettings {
+    /// No history (tests and embedders opt in); 90 days once a path is given.
+    fn default() -> Self {
+        Self {
+            db: None,
+            retention: Duration::from_secs(90 * 24 * 3600),
+        }
+    }
+}
+
+/// One `--allow-upstream URL`, read as each provider's clients read a base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedUpstream {
+    pub anthropic: Upstream,
+    pub openai: Upstream,
+}
+
+impl AllowedUpstream {
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            anthropic: Upstream::parse(url)?,
+            openai: Upstream::parse_openai(url)?,
+        })
+    }
+
+    fn for_provider(&self, provider: crate::errors::Provider) -> &Upstream {
+        match provider {
+            crate::errors::Provider::Anthropic => &self.anthropic,
+            crate::errors::Provider::OpenAi => &self.openai,
+        }
+    }
 }
 
 /// The per-request upstream override header (advanced setups: one proxy, several gateways).
@@ -47,7 +91,7 @@ impl ProxyConfig {
         Ok(Self {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             anthropic: Upstream::parse(upstream)?,
-            openai: Upstream::parse(upstream)?,
+            openai: Upstream::parse_openai(upstream)?,
             token: None,
             upstream_timeout: Duration::from_secs(600),
             drain_timeout: Duration::from_secs(10),
@@ -56,6 +100,7 @@ impl ProxyConfig {
             retrieve_dir: None,
             egress: crate::egress::Egress::direct(),
             allowed_upstreams: Vec::new(),
+            usage: UsageSettings::default(),
         })
     }
 
@@ -79,9 +124,39 @@ pub struct Upstream {
     pub authority: http::uri::Authority,
     /// Path prefix without a trailing slash ("" for none).
     pub prefix: String,
+    /// `prefix` replaces the client's `/v1` instead of preceding it: an OpenAI base URL with a
+    /// path is the versioned base itself (`https://gw/openai` → `https://gw/openai/responses`, as
+    /// Codex and the OpenAI SDKs send it), while Anthropic clients always append `/v1/...`.
+    pub versioned: bool,
 }
 
 impl Upstream {
+    /// `url` as the base of `provider`'s API, read the way that provider's clients read it
+    /// ([`Upstream::parse`] for Anthropic, [`Upstream::parse_openai`] for OpenAI).
+    pub fn parse_for(provider: crate::errors::Provider, url: &str) -> anyhow::Result<Self> {
+        match provider {
+            crate::errors::Provider::Anthropic => Self::parse(url),
+            crate::errors::Provider::OpenAi => Self::parse_openai(url),
+        }
+    }
+
+    /// An OpenAI base URL: no path means the public layout (`/v1/...`); a path ending in `/v1`
+    /// is that prefix; any other path is the versioned base clients append `/responses` to.
+    pub fn parse_openai(url: &str) -> anyhow::Result<Self> {
+        let mut up = Self::parse(url)?;
+        let path = url
+            .trim()
+            .parse::<Uri>()
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        if !path.is_empty() && !path.ends_with("/v1") {
+            up.versioned = true;
+        }
+        Ok(up)
+    }
+
+    /// A base URL the way Anthropic clients use it: they append `/v1/...`, so a trailing `/v1`
+    /// (and `/`) is tolerated and dropped.
     pub fn parse(url: &str) -> anyhow::Result<Self> {
         let uri: Uri = url
             .trim()
@@ -106,15 +181,22 @@ impl Upstream {
             scheme,
             authority,
             prefix,
+            versioned: false,
         })
     }
 
     /// The upstream URI for a client's path and query (`/v1/messages?beta=true`).
     pub fn join(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        let rest = match path_and_query.strip_prefix("/v1") {
+            Some(rest) if self.versioned && (rest.is_empty() || rest.starts_with(['/', '?'])) => {
+                rest
+            }
+            _ => path_and_query,
+        };
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
-            .path_and_query(format!("{}{}", self.prefix, path_and_query))
+            .path_and_query(format!("{}{rest}", self.prefix))
             .build()
     }
 
@@ -122,7 +204,7 @@ impl Upstream {
         format!("{}://{}{}", self.scheme, self.authority, self.prefix)
     }
 
-    /// The same destination: scheme, host (case-insensitively), port and prefix.
+    /// The same destination: scheme, host (case-insensitively), port, prefix and layout.
     pub fn same_as(&self, other: &Upstream) -> bool {
         self.scheme == other.scheme
             && self
@@ -131,6 +213,7 @@ impl Upstream {
                 .eq_ignore_ascii_case(other.authority.host())
             && self.authority.port_u16() == other.authority.port_u16()
             && self.prefix == other.prefix
+            && self.versioned == other.versioned
     }
 }
 
@@ -169,10 +252,11 @@ impl ProxyConfig {
         }
         let text = String::from_utf8_lossy(value.as_bytes());
         let shown: String = text.chars().take(200).collect();
-        let asked =
-            Upstream::parse(&text).map_err(|_| OverrideRefused::NotAllowed(shown.clone()))?;
+        let asked = Upstream::parse_for(provider, &text)
+            .map_err(|_| OverrideRefused::NotAllowed(shown.clone()))?;
         self.allowed_upstreams
             .iter()
+            .map(|a| a.for_provider(provider))
             .find(|u| u.same_as(&asked))
             .ok_or(OverrideRefused::NotAllowed(shown))
     }
@@ -217,6 +301,12 @@ pub fn default_retrieve_dir() -> Option<PathBuf> {
     Some(headroom_core::StateDir::new(&home).retrieve_dir())
 }
 
+/// `~/.headroom/usage.db` (`StateDir::usage_db`) when `HOME` is usable, else none.
+pub fn default_usage_db() -> Option<PathBuf> {
+    let home = headroom_core::home_dir().ok()?;
+    Some(headroom_core::StateDir::new(&home).usage_db())
+}
+
 /// Whether a caller's address counts as local (no token needed, `config` shown in `/health`).
 pub fn is_loopback(ip: IpAddr) -> bool {
     match ip {
@@ -254,6 +344,43 @@ mod tests {
     }
 
     #[test]
+    fn an_openai_base_with_a_path_is_the_versioned_base_as_its_clients_read_it() {
+        let join = |url: &str, pq: &str| {
+            Upstream::parse_openai(url)
+                .unwrap()
+                .join(pq)
+                .unwrap()
+                .to_string()
+        };
+        // What Codex / the OpenAI SDK send for each base_url, headroom sends upstream.
+        assert_eq!(
+            join("https://api.openai.com", "/v1/responses"),
+            "https://api.openai.com/v1/responses"
+        );
+        assert_eq!(
+            join("https://gw.example/openai/v1/", "/v1/responses"),
+            "https://gw.example/openai/v1/responses"
+        );
+        assert_eq!(
+            join("https://az.example/openai/", "/v1/responses?api-version=1"),
+            "https://az.example/openai/responses?api-version=1"
+        );
+        assert_eq!(
+            join("https://az.example/openai", "/v1/chat/completions"),
+            "https://az.example/openai/chat/completions"
+        );
+        // Anthropic clients always append /v1/...: the same URL keeps it there.
+        assert_eq!(
+            Upstream::parse("https://gw.example/anthropic/")
+                .unwrap()
+                .join("/v1/messages")
+                .unwrap()
+                .to_string(),
+            "https://gw.example/anthropic/v1/messages"
+        );
+    }
+
+    #[test]
     fn upstream_rejects_what_cannot_be_forwarded_to() {
         for bad in ["127.0.0.1:9000", "ftp://x", "not a url", "/v1"] {
             assert!(Upstream::parse(bad).is_err(), "{bad}");
@@ -279,7 +406,7 @@ mod tests {
             c.upstream_for(Provider::OpenAi, &h, true),
             Err(OverrideRefused::NotEnabled)
         );
-        c.allowed_upstreams = vec![Upstream::parse("https://gw.example/corp").unwrap()];
+        c.allowed_upstreams = vec![AllowedUpstream::parse("https://gw.example/corp").unwrap()];
         let picked = c.upstream_for(Provider::Anthropic, &h, true).unwrap();
         assert_eq!(picked.display(), "https://gw.example/corp");
         assert_eq!(

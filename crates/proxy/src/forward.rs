@@ -11,7 +11,9 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use crate::body::{Body, Tapped};
+use headroom_usage::ErrorKind;
+
+use crate::body::{Body, Flight, Tapped};
 use crate::compression::{self, Stage};
 use crate::config::{ProxyConfig, Upstream};
 use crate::errors::{Provider, ProxyFault, error_json, error_response};
@@ -87,6 +89,67 @@ pub fn wants_stream(body: &[u8]) -> bool {
     false
 }
 
+/// The top-level `"model"` of a JSON request body, found without parsing the whole body (it is
+/// usually the first key): strings are skipped, so a `"model"` inside messages or tool inputs
+/// does not count. `None` for a body that is not a JSON object or has no such string.
+pub fn model_of(body: &[u8]) -> Option<String> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'"' => {
+                let end = string_end(body, i)?;
+                if depth == 1 && &body[i..=end] == b"\"model\"" {
+                    let mut j = end + 1;
+                    while body.get(j).is_some_and(u8::is_ascii_whitespace) {
+                        j += 1;
+                    }
+                    if body.get(j) == Some(&b':') {
+                        j += 1;
+                        while body.get(j).is_some_and(u8::is_ascii_whitespace) {
+                            j += 1;
+                        }
+                        if body.get(j) != Some(&b'"') {
+                            return None;
+                        }
+                        let value_end = string_end(body, j)?;
+                        return serde_json::from_slice(&body[j..=value_end]).ok();
+                    }
+                }
+                i = end;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The index of the quote closing the JSON string that opens at `start`.
+fn string_end(body: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    while i < body.len() {
+        match body[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn fault_kind(fault: ProxyFault) -> ErrorKind {
+    match fault {
+        ProxyFault::Unreachable => ErrorKind::Unreachable,
+        ProxyFault::Timeout => ErrorKind::Timeout,
+        ProxyFault::Unauthorized => ErrorKind::Unauthorized,
+        ProxyFault::Forbidden => ErrorKind::Forbidden,
+        ProxyFault::NotFound => ErrorKind::BadRequest,
+    }
+}
+
 pub struct Forward<'a> {
     pub config: &'a ProxyConfig,
     pub upstreams: &'a Upstreams,
@@ -101,6 +164,13 @@ pub struct Forward<'a> {
 impl Forward<'_> {
     pub async fn handle(&self, provider: Provider, req: Request<Incoming>) -> Response<Body> {
         let started = Instant::now();
+        let mut flight = Flight::start(
+            self.metrics,
+            provider,
+            req.uri().path(),
+            req.headers(),
+            started,
+        );
         let upstream = match self
             .config
             .upstream_for(provider, req.headers(), self.local)
@@ -109,18 +179,25 @@ impl Forward<'_> {
             Err(refused) => {
                 let message = refused.to_string();
                 tracing::warn!("{message}");
-                return error_response(provider, ProxyFault::Forbidden, &message, false);
+                return self.refuse(provider, ProxyFault::Forbidden, &message, flight);
             }
         };
         if headers::is_websocket_upgrade(req.headers()) {
-            return self.websocket(provider, upstream, req, started).await;
+            return self
+                .websocket(provider, upstream, req, started, flight)
+                .await;
         }
         let (mut parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(e) => return self.body_error(provider, e),
+            Err(e) => return self.body_error(provider, e, flight),
         };
+        // From here on the time is headroom's own, until the request goes upstream.
+        let body_read = Instant::now();
         let streaming = wants_stream(&body);
+        if let Some(f) = flight.as_mut() {
+            f.model(model_of(&body));
+        }
         self.metrics.request_started(provider, body.len() as u64);
         // An encoded request body is not JSON we can read: it goes as it came.
         let (body, compressed) = if parts.headers.contains_key(http::header::CONTENT_ENCODING) {
@@ -153,13 +230,16 @@ impl Forward<'_> {
             Ok(uri) => uri,
             Err(resp) => {
                 self.metrics.request_ended();
-                return resp(provider);
+                return self.answered(resp(provider), flight);
             }
         };
         headers::sanitize_request(&mut parts.headers, false);
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
         let upstream_req = Request::from_parts(parts, Full::new(body));
+        if let Some(f) = flight.as_mut() {
+            f.added(body_read.elapsed());
+        }
 
         match tokio::time::timeout(
             self.config.upstream_timeout,
@@ -168,15 +248,25 @@ impl Forward<'_> {
         .await
         {
             Ok(Ok(mut resp)) => {
-                if let Some(counting) = compressed
-                    && let Ok((report, saved)) = counting.await
-                {
-                    self.metrics.compressed(&report, &saved);
-                    compression::headers(&saved, resp.headers_mut());
+                if let Some(counting) = compressed {
+                    let waiting = Instant::now();
+                    if let Ok((report, saved)) = counting.await {
+                        self.metrics.compressed(&report, &saved);
+                        compression::headers(&saved, resp.headers_mut());
+                        if let Some(f) = flight.as_mut() {
+                            f.compressed(&report, &saved);
+                        }
+                    }
+                    if let Some(f) = flight.as_mut() {
+                        f.added(waiting.elapsed());
+                    }
                 }
                 self.metrics
                     .response_started(resp.status().as_u16(), started.elapsed());
-                self.relay(provider, resp, streaming)
+                if let Some(f) = flight.as_mut() {
+                    f.headers(resp.status().as_u16());
+                }
+                self.relay(provider, resp, streaming, flight)
             }
             Ok(Err(e)) => {
                 self.metrics.upstream_unreachable();
@@ -191,6 +281,7 @@ impl Forward<'_> {
                     ),
                     streaming,
                     started,
+                    flight,
                 )
             }
             Err(_) => {
@@ -206,6 +297,7 @@ impl Forward<'_> {
                     ),
                     streaming,
                     started,
+                    flight,
                 )
             }
         }
@@ -216,6 +308,7 @@ impl Forward<'_> {
         provider: Provider,
         resp: Response<Incoming>,
         streaming: bool,
+        flight: Option<Flight>,
     ) -> Response<Body> {
         let (mut parts, body) = resp.into_parts();
         headers::sanitize_response(&mut parts.headers, false);
@@ -224,7 +317,7 @@ impl Forward<'_> {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
-        let mut tapped = Tapped::new(body, self.metrics.clone(), true);
+        let mut tapped = Tapped::new(body, self.metrics.clone(), true).with_flight(flight);
         if is_sse || streaming {
             let json = error_json(
                 provider,
@@ -247,15 +340,48 @@ impl Forward<'_> {
         message: &str,
         streaming: bool,
         started: Instant,
+        flight: Option<Flight>,
     ) -> Response<Body> {
         tracing::warn!("{message}");
         self.metrics
             .response_started(fault.status().as_u16(), started.elapsed());
         self.metrics.request_ended();
+        if let Some(f) = flight {
+            f.failed(fault.status().as_u16(), fault_kind(fault));
+        }
         error_response(provider, fault, message, streaming)
     }
 
-    fn body_error(&self, provider: Provider, e: crate::body::BoxError) -> Response<Body> {
+    /// An error the proxy answers before anything went upstream.
+    fn refuse(
+        &self,
+        provider: Provider,
+        fault: ProxyFault,
+        message: &str,
+        flight: Option<Flight>,
+    ) -> Response<Body> {
+        self.answered(error_response(provider, fault, message, false), flight)
+    }
+
+    /// Record the proxy's own error answer (its status says which) and return it.
+    fn answered(&self, resp: Response<Body>, flight: Option<Flight>) -> Response<Body> {
+        if let Some(f) = flight {
+            let kind = match resp.status() {
+                StatusCode::FORBIDDEN => ErrorKind::Forbidden,
+                StatusCode::UNAUTHORIZED => ErrorKind::Unauthorized,
+                _ => ErrorKind::BadRequest,
+            };
+            f.failed(resp.status().as_u16(), kind);
+        }
+        resp
+    }
+
+    fn body_error(
+        &self,
+        provider: Provider,
+        e: crate::body::BoxError,
+        flight: Option<Flight>,
+    ) -> Response<Body> {
         let too_large = e
             .downcast_ref::<http_body_util::LengthLimitError>()
             .is_some();
@@ -272,7 +398,7 @@ impl Forward<'_> {
         };
         let mut resp = error_response(provider, ProxyFault::NotFound, &message, false);
         *resp.status_mut() = status;
-        resp
+        self.answered(resp, flight)
     }
 
     /// Relay a WebSocket handshake; on `101` splice the two upgraded connections together.
@@ -282,6 +408,7 @@ impl Forward<'_> {
         upstream: &Upstream,
         mut req: Request<Incoming>,
         started: Instant,
+        flight: Option<Flight>,
     ) -> Response<Body> {
         self.metrics.request_started(provider, 0);
         let transform = self.ws_transform.clone().or_else(|| {
@@ -294,7 +421,7 @@ impl Forward<'_> {
             Ok(uri) => uri,
             Err(resp) => {
                 self.metrics.request_ended();
-                return resp(provider);
+                return self.answered(resp(provider), flight);
             }
         };
         headers::sanitize_request(&mut parts.headers, true);
@@ -320,21 +447,35 @@ impl Forward<'_> {
                     upstream.display(),
                     upstream_cause(&e)
                 );
-                return self.fail(provider, ProxyFault::Unreachable, &msg, false, started);
+                return self.fail(
+                    provider,
+                    ProxyFault::Unreachable,
+                    &msg,
+                    false,
+                    started,
+                    flight,
+                );
             }
             Err(_) => {
                 self.metrics.upstream_timeout();
                 let msg = format!("{} sent no WebSocket handshake answer", upstream.display());
-                return self.fail(provider, ProxyFault::Timeout, &msg, false, started);
+                return self.fail(provider, ProxyFault::Timeout, &msg, false, started, flight);
             }
         };
         self.metrics
             .response_started(resp.status().as_u16(), started.elapsed());
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             // Refused upgrade: the upstream's answer goes back as is (the client falls back).
-            return self.relay(provider, resp, false);
+            let mut flight = flight;
+            if let Some(f) = flight.as_mut() {
+                f.headers(resp.status().as_u16());
+            }
+            return self.relay(provider, resp, false, flight);
         }
         self.metrics.websocket_opened();
+        if let Some(f) = flight {
+            f.upgraded(resp.status().as_u16());
+        }
         let (mut parts, _) = resp.into_parts();
         let upstream_upgrade = hyper::upgrade::on(Response::from_parts(parts.clone(), ()));
         headers::sanitize_response(&mut parts.headers, true);
@@ -434,5 +575,23 @@ mod tests {
         assert!(!wants_stream(br#"{"content":"\"stream\" is a word"}"#));
         assert!(!wants_stream(b"not json at all \"stream\""));
         assert!(!wants_stream(b""));
+    }
+
+    #[test]
+    fn model_is_the_top_level_key_only() {
+        let m = |b: &str| model_of(b.as_bytes());
+        assert_eq!(
+            m(r#"{"model":"claude-sonnet-4-5","stream":true}"#).as_deref(),
+            Some("claude-sonnet-4-5")
+        );
+        assert_eq!(
+            m(r#"{"messages":[{"content":"say \"model\": \"x\"","model":"nested"}], "model" : "gpt-5\u002dmini"}"#)
+                .as_deref(),
+            Some("gpt-5-mini")
+        );
+        assert_eq!(m(r#"{"metadata":{"model":"nested"}}"#), None);
+        assert_eq!(m(r#"{"model":7}"#), None);
+        assert_eq!(m(r#"{"model":"unterminated"#), None);
+        assert_eq!(m("not json"), None);
     }
 }

@@ -15,6 +15,9 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// Names the client's project for the usage history (`headroom wrap` sets it); never forwarded.
+pub const PROJECT_HEADER: &str = "x-headroom-project";
+
 /// Client headers that must not reach a provider: browser cookies, credentials meant for a proxy,
 /// and forwarding claims a client could forge.
 const NEVER_UPSTREAM: &[&str] = &[
@@ -24,6 +27,7 @@ const NEVER_UPSTREAM: &[&str] = &[
     "x-real-ip",
     "x-headroom-proxy-token",
     crate::config::UPSTREAM_HEADER,
+    PROJECT_HEADER,
 ];
 
 /// Remove hop-by-hop headers, including any the `Connection` header names. With `keep_upgrade`
@@ -121,6 +125,7 @@ mod tests {
             ("x-api-key", "sk-ant"),
             ("authorization", "Bearer sk"),
             ("anthropic-version", "2023-06-01"),
+            ("x-headroom-project", "web-app"),
         ]);
         sanitize_request(&mut h, false);
         let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();

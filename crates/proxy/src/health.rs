@@ -68,6 +68,7 @@ pub async fn health(state: &State, local: bool, check_upstreams: bool) -> Respon
         },
     });
     describe_config(&state.config, local, &mut body);
+    body["usage_history"] = usage_history(state.usage.health(), local);
     let status = if ready {
         StatusCode::OK
     } else {
@@ -96,10 +97,20 @@ fn describe_config(config: &ProxyConfig, local: bool, body: &mut serde_json::Val
             "allowed_upstreams": config
                 .allowed_upstreams
                 .iter()
-                .map(Upstream::display)
+                .map(|a| a.anthropic.display())
                 .collect::<Vec<_>>(),
         });
     }
+}
+
+/// The recorder's state and counts to everyone; where the file is (the path, and a reason that
+/// may name it) only to loopback callers.
+fn usage_history(mut health: serde_json::Value, local: bool) -> serde_json::Value {
+    if !local && let Some(h) = health.as_object_mut() {
+        h.remove("path");
+        h.remove("reason");
+    }
+    health
 }
 
 /// The doctor's probe, through the egress the forwarding uses (outbound proxy, CONNECT, TLS), so a
@@ -144,5 +155,16 @@ mod tests {
         config.retrieve_dir = None;
         describe_config(&config, true, &mut local);
         assert_eq!(local["config"]["retrieve_dir"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn the_history_file_is_named_to_loopback_callers_only() {
+        let health = json!({ "state": "unavailable", "path": "/h/.headroom/usage.db",
+            "reason": "/h/.headroom/usage.db is not a database", "written": 0, "dropped": 3 });
+        assert_eq!(usage_history(health.clone(), true), health);
+        assert_eq!(
+            usage_history(health, false),
+            json!({ "state": "unavailable", "written": 0, "dropped": 3 })
+        );
     }
 }

@@ -1,4 +1,5 @@
 //! Counters for `/metrics` (Prometheus text format). Lock-free: every request touches them.
+//! Beside them, the usage history's recorder when history is on (each request's row goes there).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -35,6 +36,8 @@ pub struct Metrics {
     compress_tokens_after: AtomicU64,
     /// Per-encoder counts; touched once per compressed request, not per request.
     transforms: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// Where each request's usage-history row goes; `None` when history is off.
+    history: Option<headroom_usage::Recorder>,
 }
 
 fn provider_index(p: Provider) -> usize {
@@ -45,6 +48,18 @@ fn provider_index(p: Provider) -> usize {
 }
 
 impl Metrics {
+    /// Counters, and a history row per request sent to `recorder`.
+    pub fn with_history(recorder: headroom_usage::Recorder) -> Self {
+        Self {
+            history: Some(recorder),
+            ..Self::default()
+        }
+    }
+
+    pub fn history(&self) -> Option<&headroom_usage::Recorder> {
+        self.history.as_ref()
+    }
+
     pub fn request_started(&self, provider: Provider, request_bytes: u64) {
         self.requests[provider_index(provider)].fetch_add(1, Relaxed);
         self.request_bytes.fetch_add(request_bytes, Relaxed);
@@ -259,15 +274,32 @@ pub struct Usage {
     carry: Vec<u8>,
     input: u64,
     output: u64,
+    cache_read: u64,
+    cache_write: u64,
 }
 
-const FIELDS: [(&[u8], bool); 4] = [
-    (b"\"input_tokens\"", true),
-    (b"\"prompt_tokens\"", true),
-    (b"\"output_tokens\"", false),
-    (b"\"completion_tokens\"", false),
+#[derive(Clone, Copy)]
+enum Field {
+    Input,
+    Output,
+    CacheRead,
+    CacheWrite,
+}
+
+/// Every field ends in `tokens"`: one pass finds those, then the name before it says which.
+const SUFFIX: &[u8] = b"tokens\"";
+const FIELDS: [(&[u8], Field); 7] = [
+    (b"\"input_tokens\"", Field::Input),
+    (b"\"prompt_tokens\"", Field::Input),
+    (b"\"output_tokens\"", Field::Output),
+    (b"\"completion_tokens\"", Field::Output),
+    // Anthropic reports cache reads and writes beside (not inside) `input_tokens`.
+    (b"\"cache_read_input_tokens\"", Field::CacheRead),
+    (b"\"cache_creation_input_tokens\"", Field::CacheWrite),
+    // OpenAI's `prompt_tokens_details` / `input_tokens_details`: part of the input count.
+    (b"\"cached_tokens\"", Field::CacheRead),
 ];
-const CARRY: usize = 48;
+const CARRY: usize = 64;
 
 impl Usage {
     pub fn feed(&mut self, chunk: &[u8]) {
@@ -275,26 +307,37 @@ impl Usage {
         // chunks is still found; only the tail is ever kept.
         let mut window = std::mem::take(&mut self.carry);
         window.extend_from_slice(chunk);
-        for (name, is_input) in FIELDS {
-            let mut from = 0;
-            while let Some(pos) = find(&window[from..], name) {
-                let start = from + pos + name.len();
-                if let Some(v) = number_after_colon(&window[start..]) {
-                    if is_input {
-                        self.input = v;
-                    } else {
-                        self.output = v;
-                    }
-                }
-                from = start;
+        let mut from = 0;
+        while let Some(pos) = find(&window[from..], SUFFIX) {
+            let end = from + pos + SUFFIX.len();
+            let named = FIELDS
+                .iter()
+                .find(|(name, _)| end >= name.len() && &window[end - name.len()..end] == *name);
+            if let Some((_, field)) = named
+                && let Some(v) = number_after_colon(&window[end..])
+            {
+                *match field {
+                    Field::Input => &mut self.input,
+                    Field::Output => &mut self.output,
+                    Field::CacheRead => &mut self.cache_read,
+                    Field::CacheWrite => &mut self.cache_write,
+                } = v;
             }
+            from = end;
         }
         let keep = window.len().min(CARRY);
         self.carry = window[window.len() - keep..].to_vec();
     }
 
+    /// `(input, output)` as the upstream reported them (the Prometheus counters).
     pub fn totals(&self) -> (u64, u64) {
         (self.input, self.output)
+    }
+
+    /// `(cache read, cache write)` tokens; for OpenAI the cached tokens are also inside the
+    /// input count, for Anthropic they are not.
+    pub fn cache(&self) -> (u64, u64) {
+        (self.cache_read, self.cache_write)
     }
 }
 
@@ -345,6 +388,32 @@ mod tests {
         let mut u = Usage::default();
         u.feed(br#"{"usage": {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}}"#);
         assert_eq!(u.totals(), (9, 12));
+    }
+
+    #[test]
+    fn cache_tokens_from_both_providers_split_across_chunks() {
+        let anthropic = br#"data: {"message":{"usage":{"input_tokens":3,"cache_creation_input_tokens":120,"cache_read_input_tokens":4000,"output_tokens":1}}}"#;
+        let openai = br#"{"usage":{"prompt_tokens":900,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":768,"audio_tokens":0}}}"#;
+        for split in 1..anthropic.len() {
+            let mut u = Usage::default();
+            u.feed(&anthropic[..split]);
+            u.feed(&anthropic[split..]);
+            assert_eq!(
+                (u.totals(), u.cache()),
+                ((3, 1), (4000, 120)),
+                "split at {split}"
+            );
+        }
+        for split in 1..openai.len() {
+            let mut u = Usage::default();
+            u.feed(&openai[..split]);
+            u.feed(&openai[split..]);
+            assert_eq!(
+                (u.totals(), u.cache()),
+                ((900, 5), (768, 0)),
+                "split at {split}"
+            );
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use thiserror::Error;
 use tokio::net::TcpListener;
 
-use crate::body::{Body, empty, full};
+use crate::body::{Body, Flight, empty, full};
 use crate::compression::Stage;
 use crate::config::{ProxyConfig, is_loopback};
 use crate::errors::{Provider, ProxyFault, error_response};
@@ -36,6 +36,8 @@ pub struct State {
     /// stop sending new work while streams drain.
     pub ready: AtomicBool,
     pub compression: Arc<Stage>,
+    /// The usage history (disabled when `config.usage.db` is `None`).
+    pub usage: headroom_usage::Recorder,
     upstreams: Upstreams,
 }
 
@@ -76,10 +78,16 @@ pub async fn serve(
     let compression = Arc::new(Stage::new(&config));
     compression.warm();
     let upstreams = Upstreams::new(&config.egress);
+    let usage = open_usage(&config.usage).await;
+    let metrics = match config.usage.db {
+        Some(_) => Metrics::with_history(usage.clone()),
+        None => Metrics::default(),
+    };
     let state = Arc::new(State {
         compression,
         config,
-        metrics: Arc::new(Metrics::default()),
+        usage,
+        metrics: Arc::new(metrics),
         started: Instant::now(),
         ready: AtomicBool::new(true),
         upstreams,
@@ -124,6 +132,7 @@ pub async fn serve(
     state.ready.store(false, Ordering::SeqCst);
     drop(listener);
     tracing::info!("shutting down: draining in-flight requests (up to {drain:?})");
+    let draining = Instant::now();
     if tokio::time::timeout(drain, graceful.shutdown())
         .await
         .is_err()
@@ -133,7 +142,35 @@ pub async fn serve(
             state.metrics.in_flight()
         );
     }
+    // The queued history rows get what is left of the drain bound.
+    let usage = state.usage.clone();
+    let left = drain.saturating_sub(draining.elapsed());
+    let _ = tokio::task::spawn_blocking(move || usage.flush(left)).await;
     Ok(())
+}
+
+/// The usage history's recorder: opening a database is file I/O, kept off the async workers.
+/// Never fails: an unusable database gives a recorder that says why in `/health`.
+async fn open_usage(settings: &crate::config::UsageSettings) -> headroom_usage::Recorder {
+    let Some(path) = settings.db.clone() else {
+        return headroom_usage::Recorder::disabled();
+    };
+    let options = headroom_usage::Options {
+        retention: settings.retention,
+        ..headroom_usage::Options::default()
+    };
+    let recorder =
+        tokio::task::spawn_blocking(move || headroom_usage::Recorder::open(&path, options))
+            .await
+            .unwrap_or_else(|_| headroom_usage::Recorder::disabled());
+    let health = recorder.health();
+    if health["state"] != "ok" {
+        tracing::warn!(
+            "usage history unavailable: {}",
+            health["reason"].as_str().unwrap_or("unknown reason")
+        );
+    }
+    recorder
 }
 
 /// Bind and serve until SIGTERM or SIGINT.
@@ -183,6 +220,15 @@ async fn dispatch(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Re
             let provider = route(path, req.headers());
             if !local && !authorized(state, &req) {
                 state.metrics.unauthorized();
+                // A refused `/v1/...` call is a request the client meant for its provider.
+                if let Some(flight) = provider.and_then(|p| {
+                    Flight::start(&state.metrics, p, path, req.headers(), Instant::now())
+                }) {
+                    flight.failed(
+                        StatusCode::UNAUTHORIZED.as_u16(),
+                        headroom_usage::ErrorKind::Unauthorized,
+                    );
+                }
                 return error_response(
                     provider.unwrap_or(Provider::OpenAi),
                     ProxyFault::Unauthorized,
@@ -237,7 +283,7 @@ fn authorized(state: &State, req: &Request<Incoming>) -> bool {
 }
 
 /// Compare secrets without an early exit that would leak the matching prefix length by timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -534,7 +534,7 @@ async fn an_upstream_override_reaches_only_an_allowed_gateway_and_never_leaks_th
     assert!(default.requests().is_empty() && gateway.requests().is_empty());
     proxy.shutdown().await;
 
-    let allow = headroom_proxy::Upstream::parse(&allowed).unwrap();
+    let allow = headroom_proxy::config::AllowedUpstream::parse(&allowed).unwrap();
     let proxy = Proxy::start(&default.url(), |c| c.allowed_upstreams = vec![allow]).await;
     let (status, _, _) = send(
         &c,

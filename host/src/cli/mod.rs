@@ -4,11 +4,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod dashboard;
 mod doctor;
 mod health;
 mod install;
 mod plugins;
 mod proxy;
+mod stats;
 mod wrap;
 
 #[derive(Debug, Parser)]
@@ -46,6 +48,10 @@ enum Command {
     /// Check a deployment and that every tool it selects really goes through it; each problem
     /// with the command that fixes it.
     Doctor(doctor::DoctorArgs),
+    /// What the proxy saved: requests, tokens, money, errors, latency (from its usage history).
+    Stats(stats::StatsArgs),
+    /// Open the proxy's savings dashboard in the browser (or print its URL).
+    Dashboard(dashboard::DashboardArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -68,6 +74,8 @@ pub fn main() -> ExitCode {
         Command::Wrap(args) => wrap::run_wrap(args),
         Command::Unwrap(args) => wrap::run_unwrap(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Stats(args) => stats::run(args),
+        Command::Dashboard(args) => dashboard::run(args),
     };
     match result {
         Ok(code) => code,

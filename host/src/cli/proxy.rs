@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use headroom_compress::Mode;
 use headroom_core::env as vars;
-use headroom_proxy::config::{DEFAULT_ANTHROPIC_URL, DEFAULT_OPENAI_URL};
+use headroom_proxy::config::AllowedUpstream;
+use headroom_proxy::config::{DEFAULT_ANTHROPIC_URL, DEFAULT_OPENAI_URL, UsageSettings};
 use headroom_proxy::egress::{Egress, EgressOptions};
 use headroom_proxy::probe;
 use headroom_proxy::{BindError, DeploymentInfo, ProxyConfig, Upstream};
@@ -67,6 +68,33 @@ pub struct ProxyArgs {
     /// (repeatable). None by default: the header is then refused.
     #[arg(long = "allow-upstream", value_name = "URL")]
     allow_upstreams: Vec<String>,
+    /// The usage history's SQLite file, one metadata row per request (`headroom stats`)
+    /// [default: ~/.headroom/usage.db].
+    #[arg(
+        long,
+        env = "HEADROOM_USAGE_DB",
+        value_name = "PATH",
+        value_parser = usage_db_path
+    )]
+    usage_db: Option<PathBuf>,
+    /// Days of usage history kept; older rows are deleted.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = 90,
+        value_parser = clap::value_parser!(u64).range(1..=36_500)
+    )]
+    usage_retention: u64,
+    /// Keep no usage history: no database is opened or written (wins over --usage-db).
+    #[arg(long)]
+    no_usage_history: bool,
+}
+
+fn usage_db_path(text: &str) -> Result<PathBuf, String> {
+    if text.is_empty() {
+        return Err("expected a file path (or --no-usage-history to keep none)".to_owned());
+    }
+    std::path::absolute(text).map_err(|e| e.to_string())
 }
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
@@ -80,7 +108,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let config = ProxyConfig {
         listen: SocketAddr::new(args.host, args.port),
         anthropic: Upstream::parse(&args.anthropic_api_url).context("--anthropic-api-url")?,
-        openai: Upstream::parse(&args.openai_api_url).context("--openai-api-url")?,
+        openai: Upstream::parse_openai(&args.openai_api_url).context("--openai-api-url")?,
         token: std::env::var("HEADROOM_PROXY_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
@@ -95,8 +123,17 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         allowed_upstreams: args
             .allow_upstreams
             .iter()
-            .map(|u| Upstream::parse(u).context("--allow-upstream"))
+            .map(|u| AllowedUpstream::parse(u).context("--allow-upstream"))
             .collect::<anyhow::Result<_>>()?,
+        usage: UsageSettings {
+            db: if args.no_usage_history {
+                None
+            } else {
+                args.usage_db
+                    .or_else(headroom_proxy::config::default_usage_db)
+            },
+            retention: Duration::from_secs(args.usage_retention * 24 * 3600),
+        },
     };
     config.check_exposure(args.allow_unauthenticated_remote)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -252,7 +252,28 @@ pub fn snapshot(root: &Path) -> Tree {
         }
     }
     walk(root, root, &mut out);
-    out
+    without_usage_history(out)
+}
+
+/// The usage history (`~/.headroom/usage.db` and its WAL files) outlives `install remove` on
+/// purpose (docs/stats.md: "what it saved me" across reinstalls); a HOME is compared without it,
+/// and without a `.headroom` that holds nothing else.
+fn without_usage_history(mut tree: Tree) -> Tree {
+    tree.retain(|p, _| {
+        let in_state = p.parent().and_then(|d| d.file_name()) == Some(".headroom".as_ref());
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        !(in_state && name.starts_with("usage.db"))
+    });
+    let empty_state: Vec<PathBuf> = tree
+        .keys()
+        .filter(|p| p.file_name() == Some(".headroom".as_ref()))
+        .filter(|d| !tree.keys().any(|k| k != *d && k.starts_with(d)))
+        .cloned()
+        .collect();
+    for d in empty_state {
+        tree.remove(&d);
+    }
+    tree
 }
 
 /// [`snapshot`] of a HOME without headroom's own state (`~/.headroom`: compile cache, runs,
@@ -322,8 +343,9 @@ pub fn start_proxy(port: u16) -> Child {
 
 /// [`start_proxy`] with more arguments (`--compress full`, …).
 pub fn start_proxy_with(port: u16, extra: &[&str]) -> Child {
+    // Never into the real `~/.headroom/usage.db` of whoever runs the tests.
     let proxy = Command::new(headroom())
-        .args(["proxy", "--port", &port.to_string()])
+        .args(["proxy", "--port", &port.to_string(), "--no-usage-history"])
         .args(extra)
         .stderr(Stdio::null())
         .spawn()

@@ -297,6 +297,8 @@ mod tests {
                 "full",
                 "--retrieve-dir",
                 "/home/a b/.headroom/retrieve",
+                "--usage-db",
+                "/home/a b/.headroom/usage.db",
                 "--openai-api-url",
                 "http://127.0.0.1:9/v1"
             ]

@@ -1,0 +1,510 @@
+//! The writer: requests hand rows to a bounded channel (never waiting), one thread writes them
+//! in batched transactions and prunes what retention and the row cap no longer keep.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use rusqlite::{Connection, OpenFlags, params};
+use serde_json::json;
+
+use crate::{Options, Record, UsageError, client, schema, time};
+
+/// A batch is written at the latest this long after its first row arrived.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// How long the writer waits for another process's lock before it gives up on a batch.
+const BUSY: Duration = Duration::from_secs(1);
+
+enum Msg {
+    Row(Record),
+    Flush(SyncSender<()>),
+}
+
+struct Shared {
+    path: Option<PathBuf>,
+    /// `None` while writing works; the one-line reason while it does not.
+    trouble: Mutex<Option<String>>,
+    written: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Shared {
+    fn set_trouble(&self, reason: Option<String>) {
+        // A poisoned lock only means a panic elsewhere mid-assignment; the value is still usable.
+        *self.trouble.lock().unwrap_or_else(|p| p.into_inner()) = reason;
+    }
+}
+
+struct Inner {
+    tx: Option<SyncSender<Msg>>,
+    shared: Arc<Shared>,
+}
+
+/// The handle the proxy records with; cheap to clone. Dropping the last clone lets the writer
+/// finish its queue in the background; call [`Recorder::flush`] at shutdown to wait for it.
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Inner>,
+}
+
+impl Recorder {
+    /// Opens (creating it, its directory 0700 and the file 0600) the history at `path`. Never
+    /// fails: a corrupt, locked or unwritable file gives a recorder whose [`health`](Self::health)
+    /// says why, and whose rows are counted as dropped, so the proxy keeps serving.
+    pub fn open(path: &Path, options: Options) -> Recorder {
+        let shared = Arc::new(Shared {
+            path: Some(path.to_path_buf()),
+            trouble: Mutex::new(None),
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        });
+        let started = Writer::open(path, options).and_then(|writer| {
+            let (tx, rx) = sync_channel(writer.options.queue.max(1));
+            let for_thread = shared.clone();
+            std::thread::Builder::new()
+                .name("headroom-usage".into())
+                .spawn(move || writer.run(rx, &for_thread))
+                .map(|_| tx)
+                .map_err(|e| UsageError::Other {
+                    path: path.to_path_buf(),
+                    reason: format!("cannot start its writer thread ({e})"),
+                })
+        });
+        let tx = match started {
+            Ok(tx) => Some(tx),
+            Err(e) => {
+                shared.set_trouble(Some(e.to_string()));
+                None
+            }
+        };
+        Recorder {
+            inner: Arc::new(Inner { tx, shared }),
+        }
+    }
+
+    /// A recorder that keeps nothing (`--no-usage-history`).
+    pub fn disabled() -> Recorder {
+        Recorder {
+            inner: Arc::new(Inner {
+                tx: None,
+                shared: Arc::new(Shared {
+                    path: None,
+                    trouble: Mutex::new(None),
+                    written: AtomicU64::new(0),
+                    dropped: AtomicU64::new(0),
+                }),
+            }),
+        }
+    }
+
+    /// Queues one row. Never blocks and never panics: a full queue (or an unavailable history)
+    /// drops the row and counts it.
+    pub fn record(&self, r: Record) {
+        let shared = &self.inner.shared;
+        match &self.inner.tx {
+            Some(tx) => match tx.try_send(Msg::Row(r)) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    let path = shared.path.as_deref().unwrap_or(Path::new(""));
+                    shared.set_trouble(Some(format!(
+                        "usage history {}: its writer thread stopped; restart the proxy",
+                        path.display()
+                    )));
+                }
+            },
+            None if shared.path.is_some() => {
+                shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            None => {}
+        }
+    }
+
+    /// `{"state":"ok"|"unavailable"|"disabled","path":..,"reason":..,"written":n,"dropped":n}`
+    pub fn health(&self) -> serde_json::Value {
+        let shared = &self.inner.shared;
+        let reason = shared
+            .trouble
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let state = match (&shared.path, &reason) {
+            (None, _) => "disabled",
+            (Some(_), Some(_)) => "unavailable",
+            (Some(_), None) => "ok",
+        };
+        json!({
+            "state": state,
+            // display(): a non-UTF-8 path must not make health() fail.
+            "path": shared.path.as_ref().map(|p| p.display().to_string()),
+            "reason": reason,
+            "written": shared.written.load(Ordering::Relaxed),
+            "dropped": shared.dropped.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Waits, at most `within`, until every row recorded before this call is on disk (or
+    /// counted as dropped). For shutdown and tests.
+    pub fn flush(&self, within: Duration) {
+        let Some(tx) = &self.inner.tx else { return };
+        let deadline = Instant::now() + within;
+        let (ack_tx, ack_rx) = sync_channel(1);
+        let mut msg = Msg::Flush(ack_tx);
+        loop {
+            match tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(back)) => {
+                    if Instant::now() >= deadline {
+                        return;
+                    }
+                    msg = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        let _ = ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    path: PathBuf,
+    options: Options,
+    /// (kind, name) → id in `names`; cleared whenever ids may have changed (rollback, prune).
+    names: HashMap<(i64, String), i64>,
+}
+
+/// Names cached at most; past it the cache starts over (hostile projects cannot grow memory).
+const NAMES_CACHED: usize = 4096;
+
+impl Writer {
+    fn open(path: &Path, options: Options) -> Result<Writer, UsageError> {
+        create_private(path)?;
+        let sqlite = |e: rusqlite::Error| UsageError::from_sqlite(path, &e);
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite)?;
+        conn.busy_timeout(BUSY).map_err(sqlite)?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(sqlite)?;
+        if check != "ok" {
+            return Err(UsageError::Corrupt {
+                path: path.to_path_buf(),
+                reason: check.replace(['\n', '\r'], " "),
+            });
+        }
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(sqlite)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(UsageError::Other {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "cannot switch it to WAL mode (still {mode}); is it on a network file system?"
+                ),
+            });
+        }
+        // NORMAL in WAL mode: a crash loses at most the last transactions, never the file.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sqlite)?;
+        schema::migrate(&conn, path)?;
+        let mut writer = Writer {
+            conn,
+            path: path.to_path_buf(),
+            options,
+            names: HashMap::new(),
+        };
+        writer.prune(SystemTime::now()).map_err(sqlite)?;
+        Ok(writer)
+    }
+
+    fn run(mut self, rx: Receiver<Msg>, shared: &Shared) {
+        let batch = self.options.batch.max(1);
+        let mut pending: Vec<Record> = Vec::with_capacity(batch);
+        let mut first_pending: Option<Instant> = None;
+        // Instant, not SystemTime: a wall clock jumping back cannot stall or rush the prune.
+        let mut last_prune = Instant::now();
+        loop {
+            let wait = match first_pending {
+                Some(t) => FLUSH_EVERY.saturating_sub(t.elapsed()),
+                None => self
+                    .options
+                    .prune_every
+                    .saturating_sub(last_prune.elapsed()),
+            };
+            match rx.recv_timeout(wait) {
+                Ok(Msg::Row(r)) => {
+                    first_pending.get_or_insert_with(Instant::now);
+                    pending.push(r);
+                    if pending.len() >= batch {
+                        self.write(&mut pending, shared);
+                        first_pending = None;
+                    }
+                }
+                Ok(Msg::Flush(ack)) => {
+                    self.write(&mut pending, shared);
+                    first_pending = None;
+                    // A flush ends a run (shutdown, a test's read): fold the write-ahead log
+                    // back so the file left behind is the whole history, not a 4 KB stub.
+                    let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+                    let _ = ack.try_send(());
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.write(&mut pending, shared);
+                    first_pending = None;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.write(&mut pending, shared);
+                    return;
+                }
+            }
+            if last_prune.elapsed() >= self.options.prune_every {
+                last_prune = Instant::now();
+                if let Err(e) = self.prune(SystemTime::now()) {
+                    shared.set_trouble(Some(UsageError::from_sqlite(&self.path, &e).to_string()));
+                }
+            }
+        }
+    }
+
+    /// Writes `pending` in one transaction; on failure the rows are counted as dropped and the
+    /// reason shown in health until a later batch succeeds (e.g. after disk space is freed).
+    fn write(&mut self, pending: &mut Vec<Record>, shared: &Shared) {
+        if pending.is_empty() {
+            return;
+        }
+        let n = pending.len() as u64;
+        match self.insert(pending) {
+            Ok(()) => {
+                shared.written.fetch_add(n, Ordering::Relaxed);
+                shared.set_trouble(None);
+            }
+            Err(e) => {
+                // The rollback may have taken new names with it.
+                self.names.clear();
+                shared.dropped.fetch_add(n, Ordering::Relaxed);
+                shared.set_trouble(Some(UsageError::from_sqlite(&self.path, &e).to_string()));
+            }
+        }
+        pending.clear();
+    }
+
+    fn insert(&mut self, rows: &[Record]) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        for r in rows {
+            let model = name_id(&tx, &mut self.names, schema::MODEL, r.model.as_deref())?;
+            let project = name_id(&tx, &mut self.names, schema::PROJECT, r.project.as_deref())?;
+            let transforms = (!r.transforms.is_empty()).then(|| r.transforms.join(","));
+            let transforms = name_id(
+                &tx,
+                &mut self.names,
+                schema::TRANSFORMS,
+                transforms.as_deref(),
+            )?;
+            tx.prepare_cached(
+                "INSERT INTO requests (at, client, provider, model, project, status, error, ttfb,
+                 total, added, input, output, cache_read, cache_write, before, after, transforms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            )?
+            .execute(params![
+                time::unix_ms(r.at),
+                r.client as i64,
+                r.provider as i64,
+                model,
+                project,
+                r.status,
+                r.error.map(|e| e as i64),
+                r.ttfb.map(millis),
+                r.total.map(millis),
+                i64::try_from(r.added.as_micros()).unwrap_or(i64::MAX),
+                sql_u64(r.input_tokens),
+                sql_u64(r.output_tokens),
+                sql_u64(r.cache_read_tokens),
+                sql_u64(r.cache_write_tokens),
+                sql_u64(r.tokens_before),
+                sql_u64(r.tokens_after),
+                transforms,
+            ])?;
+        }
+        tx.commit()
+    }
+
+    /// Deletes rows older than the retention (rows stamped after `now`, from a clock that went
+    /// back, are kept: they are not old), then the oldest beyond `max_rows`, then names no row
+    /// uses any more.
+    fn prune(&mut self, now: SystemTime) -> rusqlite::Result<()> {
+        let retention = i64::try_from(self.options.retention.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = time::unix_ms(now).saturating_sub(retention);
+        let mut deleted = self
+            .conn
+            .execute("DELETE FROM requests WHERE at < ?1", [cutoff])?;
+        let count: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM requests", [], |r| r.get(0))?;
+        let excess = count.saturating_sub(sql_u64(self.options.max_rows));
+        if excess > 0 {
+            deleted += self.conn.execute(
+                "DELETE FROM requests WHERE id IN
+                 (SELECT id FROM requests ORDER BY at, id LIMIT ?1)",
+                [excess],
+            )?;
+        }
+        if deleted > 0 {
+            self.conn.execute(
+                "DELETE FROM names WHERE id NOT IN (
+                   SELECT model FROM requests WHERE model IS NOT NULL
+                   UNION SELECT project FROM requests WHERE project IS NOT NULL
+                   UNION SELECT transforms FROM requests WHERE transforms IS NOT NULL)",
+                [],
+            )?;
+            self.names.clear();
+            self.conn.execute_batch("PRAGMA incremental_vacuum")?;
+        }
+        Ok(())
+    }
+}
+
+/// The id of `name` in `names`, inserting it on first use. Names are capped here, on the
+/// writer thread, whatever the caller did.
+fn name_id(
+    conn: &Connection,
+    cache: &mut HashMap<(i64, String), i64>,
+    kind: i64,
+    name: Option<&str>,
+) -> rusqlite::Result<Option<i64>> {
+    let Some(name) = name else { return Ok(None) };
+    let name = client::cap(name);
+    if let Some(id) = cache.get(&(kind, name.clone())) {
+        return Ok(Some(*id));
+    }
+    conn.prepare_cached("INSERT OR IGNORE INTO names (kind, name) VALUES (?1, ?2)")?
+        .execute(params![kind, name])?;
+    let id: i64 = conn
+        .prepare_cached("SELECT id FROM names WHERE kind = ?1 AND name = ?2")?
+        .query_row(params![kind, name], |r| r.get(0))?;
+    if cache.len() >= NAMES_CACHED {
+        cache.clear();
+    }
+    cache.insert((kind, name), id);
+    Ok(Some(id))
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn sql_u64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Creates the directory (0700) and the file (0600) before SQLite does, so neither is ever
+/// readable by other users (SQLite gives its -wal and -shm files the database file's mode).
+fn create_private(path: &Path) -> Result<(), UsageError> {
+    let fail = |what: &str, e: std::io::Error| UsageError::Other {
+        path: path.to_path_buf(),
+        reason: format!(
+            "cannot create {what} ({e}); check the permissions, or start the proxy with --no-usage-history"
+        ),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|e| fail("its directory", e))?;
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    open.open(path).map(drop).map_err(|e| fail("the file", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Shared {
+        Shared {
+            path: None,
+            trouble: Mutex::new(None),
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    fn rows(n: usize) -> Vec<Record> {
+        (0..n)
+            .map(|i| Record {
+                at: SystemTime::now(),
+                client: crate::Client::Codex,
+                provider: crate::Provider::OpenAi,
+                model: Some(format!("model-{i}")),
+                project: None,
+                status: 200,
+                error: None,
+                ttfb: None,
+                total: None,
+                added: Duration::ZERO,
+                input_tokens: 1,
+                output_tokens: 1,
+                cache_read_tokens: 0,
+                cache_write_tokens: 0,
+                tokens_before: 0,
+                tokens_after: 0,
+                transforms: Vec::new(),
+            })
+            .collect()
+    }
+
+    /// SQLite reports a full disk as SQLITE_FULL, which `max_page_count` produces on demand.
+    #[test]
+    fn a_full_disk_drops_the_batch_says_so_and_recovers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("usage.db");
+        let mut writer = Writer::open(&db, Options::default()).unwrap();
+        let shared = shared();
+        let pages: i64 = writer
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        writer
+            .conn
+            .pragma_update(None, "max_page_count", pages)
+            .unwrap();
+        writer.write(&mut rows(300), &shared);
+        assert_eq!(shared.dropped.load(Ordering::Relaxed), 300);
+        assert_eq!(shared.written.load(Ordering::Relaxed), 0);
+        let reason = shared.trouble.lock().unwrap().clone().unwrap();
+        assert!(
+            reason.contains("the disk is full; free some space"),
+            "{reason}"
+        );
+
+        writer
+            .conn
+            .pragma_update(None, "max_page_count", 1_000_000)
+            .unwrap();
+        writer.write(&mut rows(300), &shared);
+        assert_eq!(shared.written.load(Ordering::Relaxed), 300);
+        assert!(shared.trouble.lock().unwrap().is_none());
+        let models: i64 = writer
+            .conn
+            .query_row("SELECT count(*) FROM names", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            models, 300,
+            "stale name ids from the rolled-back batch were used"
+        );
+    }
+}
