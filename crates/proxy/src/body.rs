@@ -275,8 +275,8 @@ impl Flight {
         self.send();
     }
 
-    /// A WebSocket handshake answered: the row is the handshake (the socket's lifetime is not
-    /// a latency).
+    /// A WebSocket handshake answered on a socket the history does not follow per response:
+    /// the row is the handshake (the socket's lifetime is not a latency).
     pub fn upgraded(mut self, status: u16) {
         self.headers(status);
         self.send();
@@ -290,18 +290,32 @@ impl Flight {
             row.error = error;
         }
         if let Some(usage) = usage.filter(|_| billed) {
-            let ((input, output), (cache_read, cache_write)) = (usage.totals(), usage.cache());
-            // The history keeps uncached input apart from cache reads, as Anthropic reports it;
-            // OpenAI's input count includes its cached tokens.
-            row.input_tokens = match row.provider {
-                headroom_usage::Provider::OpenAi => input.saturating_sub(cache_read),
-                headroom_usage::Provider::Anthropic => input,
-            };
-            row.output_tokens = output;
-            row.cache_read_tokens = cache_read;
-            row.cache_write_tokens = cache_write;
+            put_usage(row, usage);
         }
         self.send();
+    }
+
+    /// A Responses WebSocket answered `status` (101): the session's rows start from this one.
+    pub fn session(mut self, status: u16) -> SessionRows {
+        self.headers(status);
+        let mut handshake = self
+            .record
+            .take()
+            .expect("a flight's row is taken only when it is sent");
+        // The socket's lifetime is not a latency: the handshake's row ends with its answer.
+        handshake.total = handshake.ttfb;
+        let template = Record {
+            status: 0,
+            error: None,
+            ttfb: None,
+            total: None,
+            ..handshake.clone()
+        };
+        SessionRows {
+            recorder: self.recorder.clone(),
+            template,
+            handshake,
+        }
     }
 
     fn send(&mut self) {
@@ -309,6 +323,71 @@ impl Flight {
             row.total = Some(self.started.elapsed());
             self.recorder.record(row);
         }
+    }
+}
+
+/// The upstream's `usage` into a row. The history keeps uncached input apart from cache reads, as
+/// Anthropic reports it; OpenAI's input count includes its cached tokens.
+fn put_usage(row: &mut Record, usage: &Usage) {
+    let ((input, output), (cache_read, cache_write)) = (usage.totals(), usage.cache());
+    row.input_tokens = match row.provider {
+        headroom_usage::Provider::OpenAi => input.saturating_sub(cache_read),
+        headroom_usage::Provider::Anthropic => input,
+    };
+    row.output_tokens = output;
+    row.cache_read_tokens = cache_read;
+    row.cache_write_tokens = cache_write;
+}
+
+/// A WebSocket session's usage rows: one per response, with the handshake's client, provider
+/// and project; the handshake's own row only for a session that never asked for a response.
+pub struct SessionRows {
+    recorder: Recorder,
+    template: Record,
+    handshake: Record,
+}
+
+/// One response on a WebSocket session, as the relay saw it.
+pub struct WsResponse {
+    /// When its `response.create` arrived.
+    pub at: SystemTime,
+    pub model: Option<String>,
+    /// The message's time in the proxy (its compression).
+    pub added: Duration,
+    /// Message → first server event.
+    pub ttfb: Option<Duration>,
+    /// Message → the event that ended the response.
+    pub total: Option<Duration>,
+    pub status: u16,
+    pub error: Option<ErrorKind>,
+    pub usage: Option<Usage>,
+    pub counted: Option<crate::compression::Counted>,
+}
+
+impl SessionRows {
+    pub fn record(&self, r: WsResponse) {
+        let mut row = self.template.clone();
+        row.at = r.at;
+        row.model = r.model.map(|m| client::cap(&m));
+        row.added = r.added;
+        row.ttfb = r.ttfb;
+        row.total = r.total;
+        row.status = r.status;
+        row.error = r.error;
+        if let Some(usage) = &r.usage {
+            put_usage(&mut row, usage);
+        }
+        if let Some(c) = r.counted {
+            row.tokens_before = c.saved.before;
+            row.tokens_after = c.saved.after;
+            row.transforms = c.transforms.iter().map(|t| (*t).to_owned()).collect();
+        }
+        self.recorder.record(row);
+    }
+
+    /// The session never asked for a response: it is its handshake.
+    pub fn handshake(&self) {
+        self.recorder.record(self.handshake.clone());
     }
 }
 

@@ -14,7 +14,7 @@ use tiktoken_rs::CoreBPE;
 
 use crate::config::ProxyConfig;
 use crate::metrics::Metrics;
-use crate::ws::MessageTransform;
+use crate::ws::{MessageTransform, Rewrite};
 
 /// Response headers on every compressed request's answer.
 pub const TOKENS_BEFORE: &str = "x-headroom-tokens-before";
@@ -42,6 +42,12 @@ pub struct Stage {
 pub struct Saved {
     pub before: u64,
     pub after: u64,
+}
+
+/// What compression saved on one WebSocket message, and the encoders that did it.
+pub struct Counted {
+    pub saved: Saved,
+    pub transforms: Vec<&'static str>,
 }
 
 impl Stage {
@@ -125,7 +131,9 @@ impl Stage {
     }
 
     /// The rewrite of a WebSocket's client messages (Codex's `response.create` on
-    /// `/v1/responses`), or `None` to splice the connection untouched.
+    /// `/v1/responses`), or `None` to splice the connection untouched. Each rewrite comes with
+    /// its count (for /metrics and the message's history row), which the relay runs after the
+    /// message went out.
     pub fn ws_transform(
         self: &Arc<Self>,
         path: &str,
@@ -140,10 +148,19 @@ impl Stage {
             let outcome = stage.compressor(local).compress_ws_message(payload);
             metrics.compress_failed(outcome.report.failures as u64);
             let body = outcome.body?;
-            // Already on a blocking thread (the relay runs transforms there): count in place.
-            let saved = stage.count(&outcome.report, payload.len(), body.len());
-            metrics.compressed(&outcome.report, &saved);
-            Some(body)
+            let (stage, metrics, report) = (stage.clone(), metrics.clone(), outcome.report);
+            let (before, after) = (payload.len(), body.len());
+            Some(Rewrite {
+                payload: body,
+                count: Some(Box::new(move || {
+                    let saved = stage.count(&report, before, after);
+                    metrics.compressed(&report, &saved);
+                    Counted {
+                        saved,
+                        transforms: report.transforms,
+                    }
+                })),
+            })
         }))
     }
 

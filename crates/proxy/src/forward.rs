@@ -93,13 +93,19 @@ pub fn wants_stream(body: &[u8]) -> bool {
 /// usually the first key): strings are skipped, so a `"model"` inside messages or tool inputs
 /// does not count. `None` for a body that is not a JSON object or has no such string.
 pub fn model_of(body: &[u8]) -> Option<String> {
+    top_level_str(body, "model")
+}
+
+/// The top-level string `key` of a JSON object, found the same way as [`model_of`]; `None` also
+/// when `body` is cut before it (a peeked prefix).
+pub fn top_level_str(body: &[u8], key: &str) -> Option<String> {
     let mut depth = 0usize;
     let mut i = 0;
     while i < body.len() {
         match body[i] {
             b'"' => {
                 let end = string_end(body, i)?;
-                if depth == 1 && &body[i..=end] == b"\"model\"" {
+                if depth == 1 && &body[i + 1..end] == key.as_bytes() {
                     let mut j = end + 1;
                     while body.get(j).is_some_and(u8::is_ascii_whitespace) {
                         j += 1;
@@ -415,6 +421,10 @@ impl Forward<'_> {
             self.compression
                 .ws_transform(req.uri().path(), self.local, self.metrics)
         });
+        // With history on, a Responses socket's events are read for one row per response.
+        let tracked = flight.is_some()
+            && headroom_compress::Shape::of_path(req.uri().path())
+                == Some(headroom_compress::Shape::Responses);
         let client_upgrade = hyper::upgrade::on(&mut req);
         let (mut parts, _body) = req.into_parts();
         let uri = match upstream_uri(upstream, &parts.uri) {
@@ -425,8 +435,8 @@ impl Forward<'_> {
             }
         };
         headers::sanitize_request(&mut parts.headers, true);
-        if transform.is_some() {
-            // permessage-deflate would compress the text frames the transform has to read.
+        if transform.is_some() || tracked {
+            // permessage-deflate would compress the frames the relay has to read.
             parts.headers.remove(http::header::SEC_WEBSOCKET_EXTENSIONS);
         }
         parts.uri = uri;
@@ -473,9 +483,15 @@ impl Forward<'_> {
             return self.relay(provider, resp, false, flight);
         }
         self.metrics.websocket_opened();
-        if let Some(f) = flight {
-            f.upgraded(resp.status().as_u16());
-        }
+        let status = resp.status().as_u16();
+        let rows = match flight {
+            Some(f) if tracked => Some(f.session(status)),
+            Some(f) => {
+                f.upgraded(status);
+                None
+            }
+            None => None,
+        };
         let (mut parts, _) = resp.into_parts();
         let upstream_upgrade = hyper::upgrade::on(Response::from_parts(parts.clone(), ()));
         headers::sanitize_response(&mut parts.headers, true);
@@ -485,17 +501,22 @@ impl Forward<'_> {
                 Ok((client, upstream)) => {
                     let mut client = TokioIo::new(client);
                     let mut upstream = TokioIo::new(upstream);
-                    let relayed = match transform {
-                        Some(t) => crate::ws::relay(client, upstream, t).await,
-                        None => tokio::io::copy_bidirectional(&mut client, &mut upstream)
+                    let relayed = match (transform, rows) {
+                        (None, None) => tokio::io::copy_bidirectional(&mut client, &mut upstream)
                             .await
                             .map(drop),
+                        (t, rows) => crate::ws::relay(client, upstream, t, rows).await,
                     };
                     if let Err(e) = relayed {
                         tracing::debug!("websocket relay ended: {e}");
                     }
                 }
-                Err(e) => tracing::warn!("websocket upgrade failed: {e}"),
+                Err(e) => {
+                    tracing::warn!("websocket upgrade failed: {e}");
+                    if let Some(rows) = rows {
+                        rows.handshake();
+                    }
+                }
             }
             metrics.request_ended();
         });

@@ -5,9 +5,12 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use headroom_proxy::config::AllowedUpstream;
-use headroom_proxy::stub::Stub;
+use headroom_proxy::stub::{Stub, read_frame};
+use headroom_proxy::ws::encode_frame;
 use headroom_usage::query::{By, Reader, Since, Stats};
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 mod support;
 use support::{ANTHROPIC, Proxy, TestClient, client, json, send, ws_handshake};
@@ -75,6 +78,210 @@ fn compressible() -> String {
         ]
     })
     .to_string()
+}
+
+/// Wait until the proxy relays nothing (a WebSocket session's rows are written when it ends).
+async fn settled(c: &TestClient, proxy: &Proxy) {
+    for _ in 0..200 {
+        let (_, _, body) = send(c, "GET", &proxy.url("/metrics"), &[], "").await;
+        if String::from_utf8_lossy(&body).contains("\nheadroom_in_flight 0\n") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the proxy still relays something after 10 s");
+}
+
+/// A `/metrics` counter's value (`name` includes its labels).
+async fn metric(c: &TestClient, proxy: &Proxy, name: &str) -> u64 {
+    let (_, _, body) = send(c, "GET", &proxy.url("/metrics"), &[], "").await;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+/// Codex's message on its socket: a request with one shell call's output.
+fn ws_create(model: &str, output: &str) -> String {
+    json!({"type": "response.create", "model": model, "input": [
+        {"type": "function_call", "call_id": "c1", "name": "shell", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": output}
+    ]})
+    .to_string()
+}
+
+async fn ws_send(tcp: &mut TcpStream, opcode: u8, payload: &[u8]) {
+    let mut wire = Vec::new();
+    encode_frame(true, opcode, payload, Some([7, 1, 0x5A, 0xC3]), &mut wire);
+    tcp.write_all(&wire).await.unwrap();
+}
+
+/// The next server message's opcode and payload; `None` at end of stream.
+async fn ws_read(tcp: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    tokio::time::timeout(Duration::from_secs(10), read_frame(tcp))
+        .await
+        .expect("a frame in time")
+        .unwrap()
+}
+
+/// Read a response's events up to `response.completed`.
+async fn ws_response(tcp: &mut TcpStream) {
+    loop {
+        let (op, payload) = ws_read(tcp).await.expect("an event");
+        assert_eq!(op, 0x1);
+        let event: Value = serde_json::from_slice(&payload).unwrap();
+        if event["type"] == "response.completed" {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_codex_websocket_session_is_one_row_per_response() {
+    let stub = Stub::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("usage.db");
+    let proxy = Proxy::start(&stub.url(), |c| c.usage.db = Some(db.clone())).await;
+    let c = client();
+    let (mut tcp, head) = ws_handshake(
+        proxy.addr,
+        "user-agent: codex_cli_rs/0.46.0\r\nx-headroom-project: cli-tool\r\n",
+    )
+    .await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    let plain = ws_create("gpt-5-codex", "ok");
+    ws_send(&mut tcp, 0x1, plain.as_bytes()).await;
+    ws_response(&mut tcp).await;
+    // Not a request: no row.
+    ws_send(&mut tcp, 0x1, br#"{"type":"session.update"}"#).await;
+    assert_eq!(ws_read(&mut tcp).await.unwrap().0, 0x1);
+    let items: Vec<Value> = (0..80)
+        .map(|i| json!({"name": format!("crate-{i}"), "version": format!("0.{i}.1"), "license": "MIT"}))
+        .collect();
+    let big = ws_create(
+        "gpt-5-mini",
+        &serde_json::to_string_pretty(&json!({ "crates": items })).unwrap(),
+    );
+    ws_send(&mut tcp, 0x1, big.as_bytes()).await;
+    ws_response(&mut tcp).await;
+    ws_send(&mut tcp, 0x8, &[0x03, 0xE8]).await;
+    assert_eq!(ws_read(&mut tcp).await.unwrap().0, 0x8);
+    drop(tcp);
+    settled(&c, &proxy).await;
+    let before = metric(
+        &c,
+        &proxy,
+        "headroom_compression_tokens_total{stage=\"before\"}",
+    )
+    .await;
+    let after = metric(
+        &c,
+        &proxy,
+        "headroom_compression_tokens_total{stage=\"after\"}",
+    )
+    .await;
+    let saved = before - after;
+    assert!(saved > 0);
+    assert!(
+        stub.ws_messages()[2].len() < big.len(),
+        "compressed upstream"
+    );
+    proxy.shutdown().await;
+
+    let mut rows = Reader::open(&db).unwrap().recent(10).unwrap();
+    rows.reverse();
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.model.as_deref(),
+                r.input_tokens,
+                r.output_tokens,
+                r.tokens_saved,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some("gpt-5-codex"), STUB_INPUT, STUB_OUTPUT, 0),
+            (Some("gpt-5-mini"), STUB_INPUT, STUB_OUTPUT, saved)
+        ]
+    );
+    for r in &rows {
+        assert_eq!(
+            (
+                r.client.as_str(),
+                r.project.as_deref(),
+                r.status,
+                r.error.as_deref()
+            ),
+            ("codex", Some("cli-tool"), 101, None)
+        );
+        assert!(r.ttfb_ms.unwrap() <= r.total_ms.unwrap(), "{r:?}");
+    }
+    let s = stats(&db, None);
+    assert_eq!(
+        (s.requests, s.input_tokens, s.output_tokens, s.tokens_saved),
+        (2, 2 * STUB_INPUT, 2 * STUB_OUTPUT, saved)
+    );
+    let by_model = stats(&db, Some(By::Model));
+    let mini = by_model
+        .groups
+        .iter()
+        .find(|g| g.key == "gpt-5-mini")
+        .unwrap();
+    assert_eq!((mini.requests, mini.tokens_saved), (1, saved));
+}
+
+#[tokio::test]
+async fn a_websocket_response_cut_short_is_one_row_that_says_why() {
+    let stub = Stub::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("usage.db");
+    let proxy = Proxy::start(&stub.url(), |c| c.usage.db = Some(db.clone())).await;
+    let c = client();
+    let create = ws_create("gpt-5-codex", "ok");
+    // The upstream breaks the connection after two events.
+    let (mut tcp, _) = ws_handshake(proxy.addr, "x-stub-fault: reset-mid-stream\r\n").await;
+    ws_send(&mut tcp, 0x1, create.as_bytes()).await;
+    for _ in 0..2 {
+        assert_eq!(ws_read(&mut tcp).await.unwrap().0, 0x1);
+    }
+    assert!(
+        ws_read(&mut tcp).await.is_none(),
+        "the break reaches the client"
+    );
+    drop(tcp);
+    settled(&c, &proxy).await;
+    // The client goes away after the first of its slow events.
+    let (mut tcp, _) = ws_handshake(proxy.addr, "x-stub-fault: slow-stream:300\r\n").await;
+    ws_send(&mut tcp, 0x1, create.as_bytes()).await;
+    assert_eq!(ws_read(&mut tcp).await.unwrap().0, 0x1);
+    drop(tcp);
+    settled(&c, &proxy).await;
+    proxy.shutdown().await;
+
+    let mut rows = Reader::open(&db).unwrap().recent(10).unwrap();
+    rows.reverse();
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.error.as_deref(),
+                r.model.as_deref(),
+                r.input_tokens,
+                r.ttfb_ms.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some("stream_broken"), Some("gpt-5-codex"), 0, true),
+            (Some("client_aborted"), Some("gpt-5-codex"), 0, true)
+        ]
+    );
 }
 
 #[tokio::test]
@@ -147,10 +354,11 @@ async fn stats_are_the_sums_of_what_went_through_the_proxy() {
         post(&c, &messages, &h, small("claude-a", false)).await.0,
         502
     );
-    // A WebSocket handshake is one row too (Codex).
+    // A WebSocket session that never asks for a response is its handshake's row (Codex).
     let (tcp, head) = ws_handshake(proxy.addr, "user-agent: codex_cli_rs/0.46.0\r\n").await;
     assert!(head.starts_with("http/1.1 101"), "{head}");
     drop(tcp);
+    settled(&c, &proxy).await;
 
     proxy.shutdown().await;
     let s = stats(&db, None);

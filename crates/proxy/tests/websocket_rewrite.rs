@@ -11,7 +11,7 @@ use headroom_proxy::errors::Provider;
 use headroom_proxy::forward::{Forward, Upstreams};
 use headroom_proxy::metrics::Metrics;
 use headroom_proxy::stub::{Stub, read_frame};
-use headroom_proxy::ws::{MessageTransform, encode_frame};
+use headroom_proxy::ws::{MessageTransform, Rewrite, encode_frame};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
@@ -28,7 +28,8 @@ fn marker_transform() -> MessageTransform {
     Arc::new(|payload: &[u8]| {
         let text = std::str::from_utf8(payload).ok()?;
         let msg: Value = serde_json::from_str(text).ok()?;
-        (msg["type"] == "response.create").then(|| text.replace("MARKER", "REWRITTEN").into_bytes())
+        (msg["type"] == "response.create")
+            .then(|| Rewrite::payload(text.replace("MARKER", "REWRITTEN").into_bytes()))
     })
 }
 

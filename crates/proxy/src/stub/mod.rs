@@ -4,9 +4,10 @@
 //! faults on demand through the `x-stub-fault` request header:
 //!
 //! * `status:<code>`: answer with that status and a provider-shaped error (429 adds `retry-after`);
-//! * `reset-mid-stream`: send the first SSE events, then break the connection;
+//! * `reset-mid-stream`: send the first SSE events (on a WebSocket handshake: each response's
+//!   first two events), then break the connection;
 //! * `stall`: never answer;
-//! * `slow-stream:<ms>`: SSE events `<ms>` apart;
+//! * `slow-stream:<ms>`: SSE events (a WebSocket's response events) `<ms>` apart;
 //! * `echo`: answer with the headers that arrived (header-hygiene tests).
 //!
 //! With [`StubOptions::tls`] it serves HTTPS (h2 or HTTP/1.1 by ALPN) with the given certificate,
@@ -314,7 +315,7 @@ async fn handle(shared: Shared, mut req: Request<Incoming>) -> Response<Body> {
     let reset = fault == "reset-mid-stream";
 
     if let Some(on_upgrade) = on_upgrade {
-        return websocket(&shared, &headers, on_upgrade, model);
+        return websocket(&shared, &headers, on_upgrade, model, delay, reset);
     }
     match (method.as_str(), path.as_str()) {
         ("POST", "/v1/messages") if streaming => sse(anthropic_events(&model), delay, reset),
@@ -573,6 +574,8 @@ fn websocket(
     headers: &HeaderMap,
     on_upgrade: hyper::upgrade::OnUpgrade,
     model: String,
+    delay: Option<Duration>,
+    reset: bool,
 ) -> Response<Body> {
     if shared.options.no_websocket {
         return json_resp(
@@ -592,7 +595,8 @@ fn websocket(
     let messages = shared.ws_messages.clone();
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
-            let _ = ws_session(TokioIo::new(upgraded), &model, &messages).await;
+            let faults = WsFaults { delay, reset };
+            let _ = ws_session(TokioIo::new(upgraded), &model, &messages, faults).await;
         }
     });
     let mut resp = Response::new(crate::body::empty());
@@ -605,12 +609,21 @@ fn websocket(
     resp
 }
 
+/// The handshake's `x-stub-fault` for a socket's responses: `slow-stream:MS` waits between
+/// events, `reset-mid-stream` drops the connection after the second event.
+#[derive(Clone, Copy)]
+struct WsFaults {
+    delay: Option<Duration>,
+    reset: bool,
+}
+
 /// Echo text messages, except `response.create`, which gets the Responses event sequence.
 /// Fragmented messages are joined (control frames may come between fragments).
 async fn ws_session<S: AsyncRead + AsyncWrite + Unpin>(
     mut io: S,
     model: &str,
     messages: &Mutex<Vec<Vec<u8>>>,
+    faults: WsFaults,
 ) -> std::io::Result<()> {
     // The opcode and payload so far of a fragmented message.
     let mut partial: Option<(u8, Vec<u8>)> = None;
@@ -638,7 +651,13 @@ async fn ws_session<S: AsyncRead + AsyncWrite + Unpin>(
                 messages.lock().unwrap().push(payload.clone());
                 let msg: Value = serde_json::from_slice(&payload).unwrap_or(Value::Null);
                 if msg.get("type").and_then(|t| t.as_str()) == Some("response.create") {
-                    for (_, event) in responses_events(model) {
+                    for (i, (_, event)) in responses_events(model).into_iter().enumerate() {
+                        if faults.reset && i == 2 {
+                            return Ok(());
+                        }
+                        if let (Some(d), true) = (faults.delay, i > 0) {
+                            tokio::time::sleep(d).await;
+                        }
                         write_frame(&mut io, 0x1, event.to_string().as_bytes()).await?;
                     }
                 } else {
