@@ -250,13 +250,25 @@ fn a_container_that_keeps_failing_is_unrouted_by_its_watchdog_and_routed_back_on
     assert!(cron_line_succeeds(&line));
     assert_eq!(std::fs::read(&rc).unwrap(), routed);
 
-    // The proxy dies and its port is taken: the engine restarts the container in a loop.
-    kill9(container_pid(&name).expect("container pid"));
+    // The proxy dies and its port is taken: the engine restarts the container in a loop. The
+    // engine's first restart can win the port back before this test binds it: kill it again
+    // (the engine's restart delay grows each time), bounded.
     let mut squatter = None;
-    assert!(wait_until(Duration::from_secs(5), || {
-        squatter = std::net::TcpListener::bind(("127.0.0.1", port)).ok();
-        squatter.is_some()
-    }));
+    for _ in 0..10 {
+        if let Some(pid) = container_pid(&name) {
+            kill9(pid);
+        }
+        if wait_until(Duration::from_secs(2), || {
+            squatter = std::net::TcpListener::bind(("127.0.0.1", port)).ok();
+            squatter.is_some()
+        }) {
+            break;
+        }
+    }
+    assert!(
+        squatter.is_some(),
+        "the port never came free after killing the proxy"
+    );
     for run in 1..=2 {
         assert!(
             !cron_line_succeeds(&line),
