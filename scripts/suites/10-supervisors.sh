@@ -9,7 +9,7 @@ supervisors() {
         if "$SHARED/ci/$s-up.sh" >"$LOG_DIR/$s-up.log" 2>&1; then up+=("$s")
         else skip "$s could not start (see $LOG_DIR/$s-up.log)"; fi
     done
-    XDG_RUNTIME_DIR=/run/user/0 suite cargo supervisors-user -p headroom \
+    XDG_RUNTIME_DIR=/run/user/0 suite cargo supervisors-user -p headroom --no-fail-fast \
         --test install_systemd_user --test install_reapply --test hostile_journal --test install_cron --test install_docker
     for s in "${up[@]}"; do
         if [ "$s" = podman-docker ]; then
@@ -21,7 +21,7 @@ supervisors() {
 
     step "real supervisors: namespaced system systemd (alone)"
     if SD_SYS_KEEP="myproxy headroom-" "$SHARED/ci/systemd-system-ns-up.sh" >"$LOG_DIR/systemd-system-up.log" 2>&1; then
-        suite cargo supervisors-system -p headroom --test install_systemd_system
+        suite cargo supervisors-system -p headroom --no-fail-fast --test install_systemd_system
         "$SHARED/ci/systemd-system-ns-down.sh" >>"$LOG_DIR/systemd-system-up.log" 2>&1 || true
     else
         skip "system systemd namespace could not start (see $LOG_DIR/systemd-system-up.log)"
