@@ -504,15 +504,8 @@ fn usage_line(d: &Deployment) -> String {
         return "off (--no-usage-history)".to_owned();
     }
     let flag = headroom_deploy::deployment::USAGE_DB_FLAG;
-    let db = args
-        .iter()
-        .rposition(|a| a == flag)
-        .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| {
-            args.iter()
-                .rev()
-                .find_map(|a| a.strip_prefix(&format!("{flag}=")).map(str::to_owned))
-        })
+    let db = headroom_proxy::config::flag_values(&args, flag)
+        .pop()
         .map(PathBuf::from)
         .unwrap_or_else(|| d.paths.state.usage_db());
     let week = Reader::open(&db)

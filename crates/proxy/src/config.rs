@@ -307,6 +307,23 @@ pub fn default_usage_db() -> Option<PathBuf> {
     Some(headroom_core::StateDir::new(&home).usage_db())
 }
 
+/// Every value `flag` is given in `args`, in order, as clap reads `headroom proxy`'s arguments
+/// (`--flag value` or `--flag=value`; a trailing `--flag` has none): how a deployment's recorded
+/// arguments are judged outside the proxy (`doctor`, `install status`). The last one is what a
+/// single-valued flag ends up as.
+pub fn flag_values(args: &[String], flag: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == flag {
+            out.extend(it.next().cloned());
+        } else if let Some(v) = a.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+            out.push(v.to_owned());
+        }
+    }
+    out
+}
+
 /// Whether a caller's address counts as local (no token needed, `config` shown in `/health`).
 pub fn is_loopback(ip: IpAddr) -> bool {
     match ip {

@@ -38,16 +38,8 @@ pub fn upstream_url(
         Provider::Anthropic => (ANTHROPIC_URL_FLAG, ANTHROPIC_URL_ENV, DEFAULT_ANTHROPIC_URL),
         Provider::OpenAi => (OPENAI_URL_FLAG, OPENAI_URL_ENV, DEFAULT_OPENAI_URL),
     };
-    let mut from_flag = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == flag {
-            from_flag = it.next().cloned();
-        } else if let Some(v) = a.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
-            from_flag = Some(v.to_owned());
-        }
-    }
-    from_flag
+    crate::config::flag_values(args, flag)
+        .pop()
         .or_else(|| env(var).filter(|v| !v.is_empty()))
         .unwrap_or_else(|| default.to_owned())
 }

@@ -35,26 +35,14 @@ impl EgressOptions {
     /// `--upstream-proxy` wins, every `--ca-file` counts), as clap gives `headroom proxy`: so
     /// `doctor` judges a deployment's recorded arguments exactly as its proxy will.
     pub fn from_args(args: &[String]) -> Self {
-        let mut out = Self::default();
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let (flag, inline) = match a.split_once('=') {
-                Some((f, v)) => (f, Some(v.to_owned())),
-                None => (a.as_str(), None),
-            };
-            if flag != UPSTREAM_PROXY_FLAG && flag != CA_FILE_FLAG {
-                continue;
-            }
-            let Some(value) = inline.or_else(|| it.next().cloned()) else {
-                break;
-            };
-            if flag == UPSTREAM_PROXY_FLAG {
-                out.upstream_proxy = Some(value);
-            } else {
-                out.ca_files.push(PathBuf::from(value));
-            }
+        use crate::config::flag_values;
+        Self {
+            upstream_proxy: flag_values(args, UPSTREAM_PROXY_FLAG).pop(),
+            ca_files: flag_values(args, CA_FILE_FLAG)
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
         }
-        out
     }
 }
 
