@@ -42,16 +42,20 @@ impl Prices {
 
     /// The entry with the longest prefix of `model` that ends where the name or one of its
     /// `-` parts does (case-insensitive; a leading `provider/`, as OpenCode and OpenClaw write
-    /// model names, is ignored), or `None`: unpriced. The boundary keeps a newer version
-    /// (`gpt-5.5`) from being priced as an older one (`gpt-5`).
+    /// model names, is ignored), or `None`: unpriced. A newer version is unpriced rather than
+    /// priced as an older one: the boundary keeps `gpt-5.5` from matching `gpt-5`, and a part
+    /// that is a short number after the prefix is a minor version, not a date or a variant
+    /// (`claude-opus-4-7` does not match `claude-opus-4`; `claude-opus-4-20250514` and
+    /// `gpt-5-mini-2025-08-07` do match theirs).
     pub fn price(&self, model: &str) -> Option<&ModelPrice> {
         let model = model.to_ascii_lowercase();
         let bare = model.rsplit('/').next().unwrap_or(&model);
         self.models
             .iter()
             .filter(|p| {
-                bare.strip_prefix(p.prefix.as_str())
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+                bare.strip_prefix(p.prefix.as_str()).is_some_and(|rest| {
+                    rest.is_empty() || (rest.starts_with('-') && !is_minor_version(&rest[1..]))
+                })
             })
             .max_by_key(|p| p.prefix.len())
     }
@@ -64,6 +68,13 @@ impl Prices {
         self.price(model)
             .map_or(0.0, |p| p.input * tokens as f64 / 1_000_000.0)
     }
+}
+
+/// Whether the name's next `-` part is a minor version (`7` in `…-4-7`): one or two digits.
+/// Dates (`20250514`, `2025-08-07`) have four or more.
+fn is_minor_version(rest: &str) -> bool {
+    let part = rest.split('-').next().unwrap_or("");
+    (1..=2).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -102,8 +113,14 @@ mod tests {
         assert_eq!(input("gpt-5.2-codex"), Some(1.75));
         assert_eq!(input("claude-opus-4-6"), Some(5.0));
         assert_eq!(input("codex-mini-latest"), Some(1.5));
+        assert_eq!(input("claude-opus-4-7"), Some(5.0));
+        assert_eq!(input("gpt-5.4-mini-2026-03-17"), Some(0.75));
+        assert_eq!(input("o3-pro"), Some(20.0));
+        assert_eq!(input("claude-opus-4-20250514"), Some(15.0));
         // A version the table does not know is unpriced, not priced as its predecessor.
-        assert_eq!(input("gpt-5.5"), None);
+        assert_eq!(input("gpt-7.5"), None);
+        assert_eq!(input("claude-opus-4-9"), None);
+        assert_eq!(input("claude-sonnet-4-9-20270101"), None);
         assert_eq!(input("o30"), None);
         assert_eq!(input("llama-3-70b"), None);
     }
