@@ -312,19 +312,8 @@ fn deployment(r: &mut Report, opts: &HostOptions, d: &Deployment) {
         );
     }
     edits(r, opts, d);
-    let log = match m.supervisor_kind {
-        SupervisorKind::Systemd => format!(
-            "journalctl {}-u {}",
-            if m.scope == DeployScope::System {
-                ""
-            } else {
-                "--user "
-            },
-            Systemd::unit_name(d)
-        ),
-        SupervisorKind::Docker => format!("docker logs {}", d.service_name()),
-        _ => d.paths.log().display().to_string(),
-    };
+    // Where the supervisor keeps it (`headroom logs` reads the same place).
+    let log = headroom_deploy::logs::source(d).describe();
     r.push("log", Verdict::Ok, format!("proxy log: {log}"), None);
     let routing = Routing::load(&d.paths.routing());
     match &routing.off {

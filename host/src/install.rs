@@ -50,6 +50,8 @@ pub enum Outcome {
         /// The upstreams and network settings recorded (`upstream anthropic: …`), masked.
         network: Vec<String>,
         text: String,
+        /// The same plan as data (`install apply --dry-run --json`), masked the same way.
+        json: serde_json::Value,
     },
     Applied {
         notes: Vec<String>,
@@ -180,15 +182,22 @@ pub fn apply(req: Request, opts: &HostOptions) -> anyhow::Result<Outcome> {
     let preview = exec.preview_exclusive(&tool_plans.plans, &journal)?;
     if req.dry_run {
         let mut text = plan.describe(&masked);
+        let mut tool_files = Vec::new();
         for c in preview.changed.iter().chain(&preview.reverted) {
             if !c.is_noop() {
                 text.push_str(&c.unified_diff());
+                tool_files.push(serde_json::json!({
+                    "file": c.logical,
+                    "diff": c.unified_diff(),
+                }));
             }
         }
+        let json = plan.describe_json(&masked, tool_files, &notes, &settings);
         return Ok(Outcome::DryRun {
             notes,
             network: settings,
             text,
+            json,
         });
     }
     // The proxy is up and healthy before any tool is pointed at it.
@@ -482,16 +491,60 @@ fn file_lines(done: &EditsApplied) -> Vec<String> {
 }
 
 /// `install status`, with each journaled tool file's state and this binary's version.
-pub fn status(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Status> {
+/// `None`: no deployment of that name ([`not_installed`] says so).
+pub fn status(opts: &HostOptions, profile: &str, exe: &Path) -> anyhow::Result<Option<Status>> {
     let name = ProfileName::new(profile)?;
-    let d = lifecycle::load(&opts.home, &name, exe)?;
+    let d = match lifecycle::load(&opts.home, &name, exe) {
+        Ok(d) => d,
+        Err(headroom_deploy::manifest::ManifestError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     let mut st = status::status(&d);
     st.edits = tools::edit_states(&tools::executor(opts), &d.paths.journal())?;
     st.upstreams = upstream_rows(&d);
     st.network = network_settings(&d);
     st.usage = Some(usage_line(&d));
     st.compare_version(env!("CARGO_PKG_VERSION"));
-    Ok(st)
+    st.compare_binary(&d, exe);
+    Ok(Some(st))
+}
+
+/// `install status` for a profile that is not installed: which ones are (`--json` prints
+/// this, so a script always gets JSON).
+#[derive(Debug)]
+pub struct NotInstalled {
+    pub installed: bool,
+    pub profile: String,
+    /// Every installed profile.
+    pub profiles: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+impl NotInstalled {
+    /// `{"installed": false, "profile": …, "profiles": […], "problems": […]}`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "installed": self.installed,
+            "profile": self.profile,
+            "profiles": self.profiles,
+            "problems": self.problems,
+        })
+    }
+}
+
+pub fn not_installed(opts: &HostOptions, profile: &str) -> NotInstalled {
+    let profiles = headroom_deploy::profile::installed(&headroom_core::StateDir::new(&opts.home));
+    let hint = if profiles.is_empty() {
+        "nothing is installed; `headroom install apply` creates it".to_owned()
+    } else {
+        format!("installed: {} (`--profile NAME`)", profiles.join(", "))
+    };
+    NotInstalled {
+        installed: false,
+        profile: profile.to_owned(),
+        problems: vec![format!("no deployment named \"{profile}\"; {hint}")],
+        profiles,
+    }
 }
 
 /// The deployment's usage history over the last 7 days, on one line, read from the file its
@@ -774,7 +827,7 @@ pub fn reroute_in_background(d: &Deployment) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(d.paths.log());
+        .open(d.paths.startup_log());
     let mut cmd = std::process::Command::new(&d.exe);
     cmd.args(d.agent_args("reroute"))
         .stdin(std::process::Stdio::null());

@@ -5,9 +5,11 @@
 mod cli;
 mod doctor;
 mod install;
+mod logs;
 mod plugins;
 mod routing;
 mod tools;
+mod uninstall;
 // Process groups and signal forwarding are POSIX; Windows gets a clear refusal (cli/wrap.rs).
 #[cfg(unix)]
 mod wrap;

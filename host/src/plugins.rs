@@ -62,10 +62,60 @@ pub fn list(opts: &HostOptions) -> Vec<Listed> {
         .collect()
 }
 
-/// `plugins inspect`: a `.wasm` file's manifest, read without running any of it.
-pub fn inspect(file: &Path) -> anyhow::Result<Manifest> {
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    headroom_plugins::inspect(&bytes).with_context(|| file.display().to_string())
+/// What `plugins inspect` read: a `.wasm` file's manifest, or a built-in or installed adapter's.
+pub enum Inspected {
+    File(Manifest),
+    Adapter {
+        manifest: Manifest,
+        entry: Box<PluginEntry>,
+    },
+}
+
+/// `plugins inspect`: the manifest of a `.wasm` file or of the adapter with that id, read
+/// without running any of it. A path-like argument (a separator, or ending in `.wasm`) is a
+/// file; otherwise an adapter id wins over a file of the same name in the current directory
+/// (`./claude` names the file).
+pub fn inspect(opts: &HostOptions, what: &Path) -> anyhow::Result<Inspected> {
+    let id = what
+        .to_str()
+        .filter(|s| !s.contains(['/', '\\']) && !s.ends_with(".wasm"));
+    if let Some(id) = id {
+        let host = AdapterHost::load(opts.clone());
+        let mut same_id = host.entries().iter().filter(|e| e.id == id);
+        let usable = same_id.clone().find(|e| e.status == EntryStatus::Ok);
+        if let Some(entry) = usable.or_else(|| same_id.next()) {
+            let Some(manifest) = entry.manifest.clone() else {
+                let path = entry.path.as_deref().map(Path::display);
+                match path {
+                    Some(p) => bail!("adapter {id} ({p}): {}", entry.status),
+                    None => bail!("adapter {id}: {}", entry.status),
+                }
+            };
+            return Ok(Inspected::Adapter {
+                manifest,
+                entry: Box::new(entry.clone()),
+            });
+        }
+        if !what.exists() {
+            let mut ids: Vec<&str> = Vec::new();
+            for e in host.entries() {
+                if !ids.contains(&e.id.as_str()) {
+                    ids.push(&e.id);
+                }
+            }
+            bail!(
+                "{:?} is neither an adapter id nor a file (adapters: {})",
+                sanitize(id),
+                ids.iter()
+                    .map(|i| sanitize(i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let bytes = std::fs::read(what).with_context(|| format!("reading {}", what.display()))?;
+    let m = headroom_plugins::inspect(&bytes).with_context(|| what.display().to_string())?;
+    Ok(Inspected::File(m))
 }
 
 /// A plugin file checked and ready to be written once the user agrees: what the consent

@@ -8,7 +8,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use headroom_proxy::stub::Stub;
@@ -20,10 +20,11 @@ const TOKEN: &str = "dash-token-&=1";
 const HOSTILE_PROJECT: &str = "<img src=x id=injected onerror=\"document.title='pwned'\">";
 const HOSTILE_MODEL: &str = "\"><svg id=injected2 onload=alert(1)>";
 
+/// A proxy with its own HOME, whose usage history is `db`.
 struct Proxy {
-    child: Child,
     port: u16,
     db: PathBuf,
+    _proxy: ProxyChild,
     _home: Home,
 }
 
@@ -32,44 +33,20 @@ impl Proxy {
         let home = Home::new();
         let db = home.path().join(".headroom/usage.db");
         let port = free_port();
-        let mut cmd = Command::new(headroom());
-        cmd.args(["proxy", "--port", &port.to_string()])
-            .args([
-                "--anthropic-api-url",
-                upstream,
-                "--openai-api-url",
-                upstream,
-            ])
-            .args(extra)
-            .env("HOME", home.path())
-            .env_remove("HEADROOM_PROXY_TOKEN")
-            .env_remove("HEADROOM_USAGE_DB")
-            .stderr(Stdio::null());
+        let mut cmd = proxy_command(home.path(), port, upstream, extra);
         if let Some(t) = token {
             cmd.env("HEADROOM_PROXY_TOKEN", t);
         }
-        let proxy = Proxy {
-            child: cmd.spawn().unwrap(),
+        Proxy {
             port,
             db,
+            _proxy: ProxyChild::spawn(cmd, port),
             _home: home,
-        };
-        assert!(
-            wait_until(Duration::from_secs(15), || proxy_ready(port)),
-            "the proxy did not come up"
-        );
-        proxy
+        }
     }
 
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

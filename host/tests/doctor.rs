@@ -8,39 +8,18 @@ mod support;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output};
 
 use headroom_proxy::stub::Stub;
 use serde_json::{Value, json};
 use support::*;
 
-/// A proxy child serving `profile` on `port`, both upstreams at `upstream`; killed on drop.
-struct Proxy(Child);
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_deployment_proxy(port: u16, profile: &str, upstream: &str) -> Proxy {
-    let child = Command::new(headroom())
-        .args(["proxy", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .env("HEADROOM_DEPLOYMENT_PROFILE", profile)
-        .env("ANTHROPIC_TARGET_API_URL", upstream)
-        .env("OPENAI_TARGET_API_URL", upstream)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let p = Proxy(child);
-    assert!(
-        wait_until(Duration::from_secs(15), || proxy_ready(port)),
-        "the proxy did not come up on {port}"
-    );
-    p
+/// A proxy serving `profile` on `port` (as its supervisor would start it), both upstreams at
+/// `upstream`, its usage history in `home`.
+fn start_deployment_proxy(home: &Path, port: u16, profile: &str, upstream: &str) -> ProxyChild {
+    let mut cmd = proxy_command(home, port, upstream, &["--host", "127.0.0.1"]);
+    cmd.env("HEADROOM_DEPLOYMENT_PROFILE", profile);
+    ProxyChild::spawn(cmd, port)
 }
 
 /// The manifest `install apply` records for a cron deployment routing `targets` at `scope`,
@@ -88,7 +67,7 @@ fn write_manifest(
 /// (both upstreams the stand-in) and the manifest `install apply` records for it at `scope`.
 struct Deployed {
     // Dropped in this order: the proxy before its upstream, then the HOME.
-    _proxy: Proxy,
+    _proxy: ProxyChild,
     _stub: Stub,
     home: Home,
     port: u16,
@@ -98,7 +77,7 @@ fn deployed(profile: &str, scope: &str, targets: &[&str]) -> Deployed {
     let stub = Stub::start().unwrap();
     let home = Home::new();
     let port = free_port();
-    let proxy = start_deployment_proxy(port, profile, &stub.url());
+    let proxy = start_deployment_proxy(home.path(), port, profile, &stub.url());
     write_manifest(home.path(), profile, port, scope, targets, &stub.url());
     Deployed {
         _proxy: proxy,

@@ -373,7 +373,7 @@ fn three_failed_ensures_unroute_the_tools_and_the_next_success_routes_them_again
         .to_owned();
     let log = home
         .path()
-        .join(format!(".headroom/deploy/{profile}/headroom.log"));
+        .join(format!(".headroom/deploy/{profile}/startup.log"));
 
     // The proxy dies and another program takes its port: each ensure fails.
     kill9(proxy_pid(&home, &profile).expect("pid"));
@@ -446,4 +446,263 @@ fn wait_for_bind(port: u16) -> std::net::TcpListener {
         held.is_some()
     }));
     held.unwrap()
+}
+
+/// A request with a secret-looking key and body, sent raw to the proxy on `port`; its status.
+fn post_secret(port: u16) -> u16 {
+    use std::io::{Read, Write};
+    let body = r#"{"model":"claude-x","max_tokens":1,"messages":[{"role":"user","content":"TOPSECRETBODY"}]}"#;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-api03-SECRETKEY\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `/proc/PID/exe` of the proxy.
+fn exe_of(pid: u32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn a_task_logs_to_its_own_file_survives_its_deleted_binary_and_upgrades_on_restart() {
+    let Some(_lock) = preconditions() else { return };
+    let _restore = RestoreCrontab(crontab_l());
+    let home = Home::new();
+    // `apply` runs from a downloaded copy that is deleted afterwards.
+    let download = home.path().join("download dir");
+    std::fs::create_dir_all(&download).unwrap();
+    let src = download.join("headroom");
+    std::fs::copy(headroom(), &src).unwrap();
+    let profile = format!("it.cronlog-{}", std::process::id());
+    let _cleanup = home.remove_on_drop(&profile);
+    let port = free_port();
+    let port_s = port.to_string();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let apply = apply_args(
+        &profile,
+        &port_s,
+        &[
+            "--preset",
+            "persistent-task",
+            "--",
+            "--anthropic-api-url",
+            &dead,
+        ],
+    );
+    let out = Command::new(&src)
+        .args(&apply)
+        .env("HOME", home.path())
+        .env_remove("HEADROOM_PORT")
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    let stable = home.path().join(".headroom/bin/headroom");
+    assert!(
+        text.contains(&format!("copied {} to {}", src.display(), stable.display())),
+        "{text}"
+    );
+    let tab = crontab_l().unwrap();
+    let line = tab
+        .lines()
+        .find(|l| l.starts_with("*/5 * * * * ") && l.contains(&profile))
+        .unwrap()
+        .to_owned();
+    assert!(line.contains(&*stable.to_string_lossy()), "{line}");
+    assert!(line.contains("startup.log"), "{line}");
+    let pid = proxy_pid(&home, &profile).expect("pid");
+    assert_eq!(exe_of(pid), stable.to_string_lossy());
+
+    // `logs`: the start line, whatever the request carried never, same flags as everywhere.
+    let dir = home.path().join(format!(".headroom/deploy/{profile}"));
+    let table = home.ok(&["install", "status", "--profile", &profile]);
+    assert!(
+        table.contains(&format!(
+            "\nlogs         {}/headroom.log (startup output: {}/startup.log)\n",
+            dir.display(),
+            dir.display()
+        )),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("\nbinary       {}\n", stable.display())),
+        "{table}"
+    );
+    assert!(table.contains("\nuptime       "), "{table}");
+    assert_eq!(post_secret(port), 502);
+    let logs = home.ok(&["logs", "--profile", &profile]);
+    assert!(
+        logs.contains(&format!("proxy listening on http://127.0.0.1:{port}")),
+        "{logs}"
+    );
+    assert!(logs.contains(" WARN "), "{logs}");
+    for f in std::fs::read_dir(&dir).unwrap().flatten() {
+        let text = String::from_utf8_lossy(&std::fs::read(f.path()).unwrap()).into_owned();
+        for secret in ["SECRETKEY", "TOPSECRETBODY"] {
+            assert!(!text.contains(secret), "{:?} holds {secret}", f.path());
+        }
+    }
+    let last = home.ok(&["logs", "--profile", &profile, "-n", "1"]);
+    assert_eq!(last.lines().count(), 1, "{last}");
+    assert!(
+        home.ok(&["logs", "--profile", &profile, "--since", "1h"])
+            .contains("proxy listening")
+    );
+    let future = "2999-01-01T00:00:00Z";
+    assert_eq!(
+        home.ok(&["logs", "--profile", &profile, "--since", future]),
+        ""
+    );
+    // -f prints what the next ensure (run as cron runs it) writes to the startup output.
+    let mut follow = home
+        .cmd(&["logs", "--profile", &profile, "-f", "-n", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = follow.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&seen).contains("already healthy") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    run_like_cron(&line);
+    assert!(wait_until(Duration::from_secs(10), || reader.is_finished()));
+    let followed = reader.join().unwrap();
+    assert!(
+        followed.contains(&format!("headroom {profile}: the proxy is already healthy")),
+        "{followed}"
+    );
+    let _ = follow.kill();
+    let _ = follow.wait();
+
+    // The file apply ran from is gone: cron brings a killed proxy back from the stable copy.
+    std::fs::remove_dir_all(&download).unwrap();
+    kill9(pid);
+    assert!(wait_until(Duration::from_secs(5), || !home
+        .status_json(&profile)
+        .0));
+    run_like_cron(&line);
+    let (healthy, st) = home.status_json(&profile);
+    assert!(healthy, "{st}");
+    let pid = proxy_pid(&home, &profile).unwrap();
+    assert_eq!(exe_of(pid), stable.to_string_lossy());
+
+    // Its supervisor gone (the block removed by hand): `logs` says so and still shows the file.
+    let (begin, end) = (
+        format!("# >>> headroom {profile} >>>"),
+        format!("# <<< headroom {profile} <<<"),
+    );
+    let mut inside = false;
+    let without: String = tab
+        .lines()
+        .filter(|l| {
+            let marker = *l == begin || *l == end;
+            if marker {
+                inside = *l == begin;
+            }
+            !marker && !inside
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    crontab_set(Some(&without));
+    let out = home.run(&["logs", "--profile", &profile, "-n", "3"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("is not registered with cron (its supervisor is gone)"),
+        "{out:?}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+    crontab_set(Some(&tab));
+
+    // An upgrade: a newer binary (other bytes) is named by status, and restart switches to it.
+    let newer_dir = home.path().join("newer");
+    std::fs::create_dir_all(&newer_dir).unwrap();
+    let newer = newer_dir.join("headroom");
+    let mut bytes = std::fs::read(headroom()).unwrap();
+    bytes.extend_from_slice(b"\0a newer build");
+    write_executable_bytes(&newer, &bytes);
+    let run_newer = |args: &[&str]| {
+        Command::new(&newer)
+            .args(args)
+            .env("HOME", home.path())
+            .env_remove("HEADROOM_PORT")
+            .output()
+            .unwrap()
+    };
+    let out = run_newer(&["install", "status", "--profile", &profile, "--json"]);
+    assert!(!out.status.success());
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = format!(
+        "this headroom ({}, {}) is not the binary the deployment runs ({}): `headroom install restart --profile {profile}` switches it to this one",
+        newer.display(),
+        env!("CARGO_PKG_VERSION"),
+        stable.display()
+    );
+    assert!(
+        st["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == want.as_str()),
+        "{st}"
+    );
+    let out = run_newer(&["install", "restart", "--profile", &profile]);
+    let text = ok(&out);
+    assert!(
+        text.contains(&format!(
+            "copied {} to {}",
+            newer.display(),
+            stable.display()
+        )),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(&stable).unwrap(), bytes);
+    let out = run_newer(&["install", "status", "--profile", &profile, "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{st}");
+    let pid = proxy_pid(&home, &profile).unwrap();
+    assert_eq!(
+        exe_of(pid),
+        stable.to_string_lossy(),
+        "runs the new copy, not a deleted one"
+    );
+    assert_eq!(
+        crontab_l().unwrap(),
+        tab,
+        "the schedule names the same stable path"
+    );
+
+    home.ok(&["install", "remove", "--profile", &profile]);
+    assert!(!home.path().join(".headroom/bin").exists());
+}
+
+fn write_executable_bytes(path: &std::path::Path, bytes: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }

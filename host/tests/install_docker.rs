@@ -109,6 +109,36 @@ fn docker_lifecycle_restarts_after_kill_and_removes_the_container() {
     let (ok, st) = home.status_json(&profile);
     assert!(ok, "{st}");
     assert_eq!(st["runtime"], "docker");
+    // `headroom logs` is the engine's log of the container (bounded by --log-opt max-size),
+    // beginning with the proxy's start line, with the same flags as everywhere.
+    assert_eq!(st["logs"]["kind"], "container", "{st}");
+    let logs = home.ok(&["logs", "--profile", &profile, "-n", "5", "--since", "1h"]);
+    assert!(
+        logs.contains(&format!("proxy listening on http://127.0.0.1:{port}")),
+        "{logs}"
+    );
+    // Docker shows the option in LogConfig.Config; podman's Docker API drops it there but
+    // applies it (its own inspect shows the size).
+    let log_config = docker(&[
+        "inspect",
+        "--format",
+        "{{json .HostConfig.LogConfig}}",
+        &name,
+    ]);
+    let log_config = String::from_utf8_lossy(&log_config.stdout).into_owned();
+    if !log_config.contains("\"max-size\":\"10m\"") {
+        let podman = Command::new("podman")
+            .args([
+                "inspect",
+                "--format",
+                "{{.HostConfig.LogConfig.Size}}",
+                &name,
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        assert_eq!(podman, "10MB", "log size not capped: {log_config}");
+    }
     let restart = docker(&[
         "inspect",
         "--format",
@@ -127,9 +157,34 @@ fn docker_lifecycle_restarts_after_kill_and_removes_the_container() {
     ]);
     assert_eq!(
         String::from_utf8_lossy(&config.stdout).trim(),
-        "host 0",
-        "host network, no bind mounts"
+        "host 1",
+        "host network, the state dir the only bind mount"
     );
+    // The usage history is the host's own file (the state dir is mounted at its own path, the
+    // proxy runs as its owner): a request through the container shows in `headroom stats` here.
+    let port_n: u16 = port.parse().unwrap();
+    let history = &health_json(port_n)["usage_history"];
+    assert_eq!(history["state"], "ok", "{history}");
+    let db = home.path().join(".headroom/usage.db");
+    assert_eq!(history["path"], db.to_str().unwrap(), "{history}");
+    let sent = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+        ])
+        .args([
+            "-d",
+            r#"{"model":"claude-sonnet-4-5","max_tokens":1,"messages":[]}"#,
+        ])
+        .arg(format!("http://127.0.0.1:{port}/v1/messages"))
+        .status()
+        .unwrap();
+    assert!(sent.success(), "curl could not reach the container's proxy");
     let pid = container_pid(&name).expect("container pid");
     let env = environ(pid);
     assert_eq!(env["HEADROOM_DEPLOYMENT_SUPERVISOR"], "docker");
@@ -149,6 +204,10 @@ fn docker_lifecycle_restarts_after_kill_and_removes_the_container() {
 
     home.ok(&["install", "stop", "--profile", &profile]);
     std::thread::sleep(Duration::from_secs(3));
+    // The stop flushed the recorder: the row is in the host's file.
+    let stats: serde_json::Value =
+        serde_json::from_str(&home.ok(&["stats", "--since", "all", "--json"])).unwrap();
+    assert!(stats["requests"].as_u64().unwrap() >= 1, "{stats:#}");
     let (ok, st) = home.status_json(&profile);
     assert!(!ok);
     assert_eq!(st["port_owner"]["kind"], "free");
@@ -245,7 +304,7 @@ fn a_container_that_keeps_failing_is_unrouted_by_its_watchdog_and_routed_back_on
     assert!(line.contains(" install agent ensure --profile "), "{line}");
     let log = home
         .path()
-        .join(format!(".headroom/deploy/{profile}/headroom.log"));
+        .join(format!(".headroom/deploy/{profile}/startup.log"));
     // Healthy: the watchdog changes nothing.
     assert!(cron_line_succeeds(&line));
     assert_eq!(std::fs::read(&rc).unwrap(), routed);

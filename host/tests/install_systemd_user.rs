@@ -694,52 +694,98 @@ impl Drop for FakeProxy {
 }
 
 #[test]
-fn status_names_a_proxy_of_another_version_and_restart_moves_to_this_binary() {
+fn the_unit_runs_a_stable_copy_that_survives_a_deleted_binary_and_restart_upgrades_it() {
     let Some(_lock) = lock_systemd_user() else {
         return;
     };
     let home = Home::new();
-    // An "older" headroom: another binary the first apply records.
-    let old_dir = home.path().join("old bin");
+    // The headroom `apply` runs from: a download (outside HOME), deleted later.
+    let bins = tempfile::Builder::new()
+        .prefix("headroom bins ")
+        .tempdir()
+        .unwrap();
+    let old_dir = bins.path().join("old bin");
     std::fs::create_dir_all(&old_dir).unwrap();
     let old = old_dir.join("headroom");
     std::fs::copy(headroom(), &old).unwrap();
+    let settings = home.path().join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(&settings, "{\n  \"theme\": \"dark\"\n}").unwrap();
     let before = snapshot(home.path());
     let profile = format!("it-drift-{}", std::process::id());
     let _cleanup = home.remove_on_drop(&profile);
     let unit = format!("headroom-{profile}.service");
     let port = free_port();
     let port_s = port.to_string();
-    let out = Command::new(&old)
-        .args(apply_args(&profile, &port_s, &[]))
-        .env("HOME", home.path())
-        .env("XDG_RUNTIME_DIR", runtime_dir())
-        .env_remove("HEADROOM_PORT")
-        .output()
-        .unwrap();
+    let run_with = |exe: &std::path::Path, args: &[&str]| {
+        Command::new(exe)
+            .args(args)
+            .env("HOME", home.path())
+            .env("XDG_RUNTIME_DIR", runtime_dir())
+            .env_remove("HEADROOM_PORT")
+            .output()
+            .unwrap()
+    };
+    let out = run_with(&old, &install_apply(&profile, &port_s, CLAUDE_AT_PROVIDER));
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let stable = home.path().join(".headroom/bin/headroom");
     let unit_path = systemctl(&["show", "-p", "FragmentPath", "--value", &unit]);
-    let exec_start = |path: &str| {
-        std::fs::read_to_string(path)
+    let unit_line = |key: &str| {
+        std::fs::read_to_string(&unit_path)
             .unwrap()
             .lines()
-            .find(|l| l.starts_with("ExecStart="))
+            .find(|l| l.starts_with(key))
             .unwrap()
             .to_owned()
     };
     assert!(
-        exec_start(&unit_path).contains("old bin/headroom"),
+        unit_line("ExecStart=").contains(&*stable.to_string_lossy()),
         "{}",
-        exec_start(&unit_path)
+        unit_line("ExecStart=")
     );
     let (ok, st) = home.status_json(&profile);
     assert!(ok, "{st}");
     let ours = st["headroom_version"].as_str().unwrap().to_owned();
     assert_eq!(st["proxy_version"], ours.as_str());
+    assert_eq!(st["executable"], stable.to_string_lossy().as_ref());
+    assert!(st["uptime_seconds"].as_f64().is_some(), "{st}");
+
+    // No journald here: the unit's output goes to the small startup file, the proxy logs to its
+    // own rotated file, and `headroom logs` shows it.
+    if !std::path::Path::new("/run/systemd/journal/socket").exists() {
+        assert!(
+            unit_line("StandardOutput=").ends_with("/startup.log"),
+            "{}",
+            unit_line("StandardOutput=")
+        );
+        assert_eq!(st["logs"]["kind"], "files", "{st}");
+        let logs = home.ok(&["logs", "--profile", &profile]);
+        assert!(
+            logs.contains(&format!("proxy listening on http://127.0.0.1:{port}")),
+            "{logs}"
+        );
+    }
+
+    // The binary apply ran from is deleted; a killed proxy comes back from the stable copy.
+    std::fs::remove_dir_all(&old_dir).unwrap();
+    let pid = main_pid(&unit).expect("main pid");
+    kill9(pid);
+    assert!(
+        wait_until(Duration::from_secs(20), || main_pid(&unit)
+            .is_some_and(|p| p != pid)
+            && home.status_json(&profile).0),
+        "not back after kill -9 with the original binary deleted: {}",
+        home.status_json(&profile).1
+    );
+    let pid = main_pid(&unit).unwrap();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+        stable
+    );
 
     // A proxy of another version on the port: status names it and the command that fixes it.
     home.ok(&["install", "stop", "--profile", &profile]);
@@ -759,19 +805,88 @@ fn status_names_a_proxy_of_another_version_and_restart_moves_to_this_binary() {
         "{st}"
     );
     drop(fake);
+    home.ok(&["install", "start", "--profile", &profile]);
+    let routed = std::fs::read(&settings).unwrap();
+    let journal = home
+        .path()
+        .join(format!(".headroom/deploy/{profile}/journal.json"));
+    let journal_bytes = std::fs::read(&journal).unwrap();
 
-    // restart, run by this binary, moves the unit to it.
-    let out = home.ok(&["install", "restart", "--profile", &profile]);
-    assert!(out.contains("the supervisor now runs"), "{out}");
-    let exe = std::fs::canonicalize(headroom()).unwrap();
+    // An upgrade: a newer build (other bytes) is named by its status; its restart switches the
+    // unit to it, and the tool file and the journal are byte for byte what they were.
+    let newer_dir = bins.path().join("newer");
+    std::fs::create_dir_all(&newer_dir).unwrap();
+    let newer = newer_dir.join("headroom");
+    let mut bytes = std::fs::read(headroom()).unwrap();
+    bytes.extend_from_slice(b"\0a newer build");
+    std::fs::write(&newer, &bytes).unwrap();
+    std::fs::set_permissions(&newer, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = run_with(
+        &newer,
+        &["install", "status", "--profile", &profile, "--json"],
+    );
+    assert!(!out.status.success());
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = format!(
+        "this headroom ({}, {ours}) is not the binary the deployment runs ({}): `headroom install restart --profile {profile}` switches it to this one",
+        newer.display(),
+        stable.display()
+    );
     assert!(
-        exec_start(&unit_path).contains(&*exe.to_string_lossy()),
+        st["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == want.as_str()),
+        "{st}"
+    );
+    let out = run_with(&newer, &["install", "restart", "--profile", &profile]);
+    assert!(
+        out.status.success(),
         "{}",
-        exec_start(&unit_path)
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "copied {} to {}",
+            newer.display(),
+            stable.display()
+        )),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(&stable).unwrap(), bytes);
+    let out = run_with(
+        &newer,
+        &["install", "status", "--profile", &profile, "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
     let pid = main_pid(&unit).expect("main pid");
-    assert_eq!(std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(), exe);
-    assert!(home.status_json(&profile).0);
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+        stable,
+        "the proxy runs the new copy (not a deleted inode)"
+    );
+    assert_eq!(
+        std::fs::read(&settings).unwrap(),
+        routed,
+        "tool file after the upgrade"
+    );
+    assert_eq!(
+        std::fs::read(&journal).unwrap(),
+        journal_bytes,
+        "journal after the upgrade"
+    );
+    assert!(
+        unit_line("ExecStart=").contains(&*stable.to_string_lossy()),
+        "{}",
+        unit_line("ExecStart=")
+    );
+
     home.ok(&["install", "remove", "--profile", &profile]);
     assert_same_tree(&before, &snapshot(home.path()), "HOME after remove");
 }

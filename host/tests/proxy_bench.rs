@@ -165,14 +165,30 @@ impl Drop for Proc {
 /// Start `headroom proxy` and time spawn → `/readyz` 200. `usage_db`: the history's file, or
 /// none (`--no-usage-history`, so a run never writes into the caller's `~/.headroom`).
 fn start_headroom(upstream: &str, usage_db: Option<&std::path::Path>) -> (Proc, u16, Duration) {
+    start_headroom_with(upstream, usage_db, &[])
+}
+
+/// The binary under test: `HEADROOM_BENCH_BINARY` (e.g. a saved build from before a change, to
+/// compare two builds with one bench binary), else this workspace's `headroom`.
+fn headroom_binary() -> String {
+    std::env::var("HEADROOM_BENCH_BINARY").unwrap_or_else(|_| headroom().to_owned())
+}
+
+/// [`start_headroom`] with more `headroom proxy` arguments.
+fn start_headroom_with(
+    upstream: &str,
+    usage_db: Option<&std::path::Path>,
+    extra: &[&str],
+) -> (Proc, u16, Duration) {
     let port = free_port();
     let start = Instant::now();
     let history: Vec<&std::ffi::OsStr> = match usage_db {
         Some(db) => vec!["--usage-db".as_ref(), db.as_os_str()],
         None => vec!["--no-usage-history".as_ref()],
     };
-    let child = Command::new(headroom())
+    let child = Command::new(headroom_binary())
         .args(["proxy", "--port", &port.to_string()])
+        .args(extra)
         .args([
             "--anthropic-api-url",
             upstream,
@@ -402,4 +418,429 @@ fn db_rows(db: &std::path::Path) -> u64 {
             )
         })
         .map_or(0, |s| s.requests)
+}
+
+// ---- Side by side with nginx, under wrk ------------------------------------------------------
+//
+//   cargo test --release -p headroom --test proxy_bench -- --ignored --nocapture proxy_vs_nginx
+//
+// The same fixed-answer upstream (the stub, in this process) reached three ways: directly, through
+// Debian's nginx (`proxy_pass`, keep-alive upstream pool) and through `headroom proxy`. The load
+// generator is `wrk` (a separate C process, not the code under test). Per cell: requests per
+// second, p50/p99 from wrk's own latency histogram, and the CPU time the target process spent
+// (utime + stime from /proc/<pid>/stat, summed over nginx's master and workers) per request.
+// `HEADROOM_BENCH_SECS` sets each cell's length; `HEADROOM_BENCH_PROXY_ARGS` replaces headroom's
+// extra arguments (default `--compress off`: the pass-through path nginx is compared with).
+
+/// A wrk workload: the request and the body it POSTs.
+struct Load {
+    name: &'static str,
+    path: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    body: String,
+}
+
+fn loads() -> Vec<Load> {
+    let anthropic: &[(&str, &str)] = &[("x-api-key", "k"), ("anthropic-version", "2023-06-01")];
+    // A conversation's history: one large user turn of prose (what an agent's request mostly is).
+    let big = |bytes: usize| {
+        let sentence = "The quick brown fox jumps over the lazy dog while the build runs. ";
+        let text: String = sentence.repeat(bytes / sentence.len() + 1)[..bytes].to_owned();
+        format!(
+            r#"{{"model":"m","max_tokens":8,"messages":[{{"role":"user","content":"{text}"}}]}}"#
+        )
+    };
+    vec![
+        Load {
+            name: "small json",
+            path: KINDS[0].path,
+            headers: anthropic,
+            body: KINDS[0].body.to_owned(),
+        },
+        Load {
+            name: "sse",
+            path: KINDS[1].path,
+            headers: anthropic,
+            body: KINDS[1].body.to_owned(),
+        },
+        Load {
+            name: "100 KB body",
+            path: "/v1/messages",
+            headers: anthropic,
+            body: big(100 * 1024),
+        },
+        Load {
+            name: "1 MB body",
+            path: "/v1/messages",
+            headers: anthropic,
+            body: big(1024 * 1024),
+        },
+    ]
+}
+
+/// The wrk script of one workload; its `done` prints one machine-readable line.
+fn wrk_script(dir: &std::path::Path, i: usize, load: &Load) -> std::path::PathBuf {
+    let body = dir.join(format!("body{i}.json"));
+    std::fs::write(&body, &load.body).unwrap();
+    let mut lua = String::from("wrk.method = \"POST\"\n");
+    lua += &format!("wrk.path = \"{}\"\n", load.path);
+    lua += "wrk.headers[\"content-type\"] = \"application/json\"\n";
+    for (k, v) in load.headers {
+        lua += &format!("wrk.headers[\"{k}\"] = \"{v}\"\n");
+    }
+    lua += &format!(
+        "local f = io.open(\"{}\", \"rb\")\nwrk.body = f:read(\"*a\")\nf:close()\n",
+        body.display()
+    );
+    lua += r#"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  local non2xx = summary.errors.status
+  io.write(string.format("RESULT %d %d %d %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.timeout + non2xx))
+end
+"#;
+    let script = dir.join(format!("load{i}.lua"));
+    std::fs::write(&script, lua).unwrap();
+    script
+}
+
+/// One wrk run's figures.
+#[derive(Clone, Copy, Default)]
+struct Cell {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    /// CPU µs of the target process per request.
+    cpu_us: f64,
+    errors: u64,
+}
+
+/// utime + stime of these processes, in clock ticks.
+fn cpu_ticks(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .map(|s| {
+            // Fields after the parenthesised command name; utime and stime are 14 and 15.
+            let rest = &s[s.rfind(')').unwrap() + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+        })
+        .sum()
+}
+
+fn ticks_per_sec() -> f64 {
+    // SAFETY: sysconf reads a constant.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
+}
+
+fn wrk(url: &str, script: &std::path::Path, conns: u32, secs: u64, pids: &[u32]) -> Cell {
+    let before = cpu_ticks(pids);
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{conns}"),
+            &format!("-d{secs}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(url)
+        .output()
+        .expect("run wrk");
+    let after = cpu_ticks(pids);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(line) = text.lines().find_map(|l| l.strip_prefix("RESULT ")) else {
+        panic!(
+            "wrk printed no result: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let (requests, duration_us) = (v[0], v[1]);
+    Cell {
+        rps: requests / (duration_us / 1e6),
+        p50_us: v[2],
+        p99_us: v[3],
+        cpu_us: (after - before) as f64 / ticks_per_sec() * 1e6 / requests.max(1.0),
+        errors: v[4] as u64,
+    }
+}
+
+/// nginx in the foreground with its own configuration and temp dirs; killed (by PID) on drop.
+struct Nginx {
+    proc: Proc,
+    port: u16,
+    /// The master and its workers.
+    pids: Vec<u32>,
+    workers: usize,
+    _dir: tempfile::TempDir,
+}
+
+fn nginx_binary() -> Option<&'static str> {
+    ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+fn start_nginx(upstream: std::net::SocketAddr, workers: usize) -> Result<Nginx, String> {
+    let bin = nginx_binary().ok_or("nginx is not installed (apt-get install nginx-light)")?;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let d = dir.path().display();
+    // As close as nginx gets to headroom's path: HTTP/1.1 keep-alive to the upstream, answers
+    // relayed unbuffered (SSE frame by frame), request bodies read whole in memory (1 MB too).
+    let conf = format!(
+        r#"daemon off;
+master_process on;
+worker_processes {workers};
+pid {d}/nginx.pid;
+error_log {d}/error.log error;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    client_max_body_size 64m;
+    client_body_buffer_size 2m;
+    keepalive_requests 1000000;
+    upstream stub {{
+        server {upstream};
+        keepalive 128;
+        keepalive_requests 1000000;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://stub;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }}
+    }}
+}}
+"#
+    );
+    let conf_path = dir.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let child = Command::new(bin)
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-e")
+        .arg(dir.path().join("error.log"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start nginx: {e}"))?;
+    let mut proc = Proc(child);
+    let master = proc.0.id();
+    for _ in 0..2000 {
+        if let Ok(Some(status)) = proc.0.try_wait() {
+            let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+            return Err(format!("nginx exited ({status}): {log}"));
+        }
+        let children = children_of(master);
+        if children.len() >= workers && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let mut pids = vec![master];
+            pids.extend(children);
+            return Ok(Nginx {
+                proc,
+                port,
+                pids,
+                workers,
+                _dir: dir,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Err("nginx did not start listening within 10 s".into())
+}
+
+/// The PIDs whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|s| {
+                s[s.rfind(')').unwrap() + 2..]
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // The master is `proc` (killed by its PID when that drops); its workers by theirs, so
+        // none outlives the run even when the master dies first.
+        for pid in &self.pids[1..] {
+            // SAFETY: signalling processes this benchmark started, by PID.
+            unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+        }
+        let _ = &self.proc;
+    }
+}
+
+fn wrk_installed() -> bool {
+    Command::new("wrk")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+fn cell_text(c: Option<Cell>) -> [String; 4] {
+    match c {
+        Some(c) => [
+            format!("{:.0}", c.rps),
+            format!("{:.3}", c.p50_us / 1000.0),
+            format!("{:.3}", c.p99_us / 1000.0),
+            format!("{:.1}", c.cpu_us),
+        ],
+        None => ["-".into(), "-".into(), "-".into(), "-".into()],
+    }
+}
+
+#[test]
+#[ignore = "benchmark: run with --ignored --nocapture (release build; needs wrk, nginx-light for the nginx columns)"]
+fn proxy_vs_nginx() {
+    if !wrk_installed() {
+        println!("\nproxy_vs_nginx skipped: wrk is not installed (apt-get install wrk)");
+        return;
+    }
+    let secs = env_num("HEADROOM_BENCH_SECS", 2);
+    let proxy_args = std::env::var("HEADROOM_BENCH_PROXY_ARGS").unwrap_or("--compress off".into());
+    let extra: Vec<&str> = proxy_args.split_whitespace().collect();
+    let stub = Stub::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (hr, hr_port, _) = start_headroom_with(&stub.url(), None, &extra);
+    let hr_pid = hr.0.id();
+    // headroom's runtime has one worker thread per core; nginx gets as many worker processes.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let nginx = start_nginx(stub.addr, workers);
+    if let Err(why) = &nginx {
+        println!("\nnginx columns skipped: {why}");
+    }
+    let nginx = nginx.ok();
+    let me = std::process::id();
+    let direct_url = stub.url();
+    let hr_url = format!("http://127.0.0.1:{hr_port}");
+    let nginx_url = nginx
+        .as_ref()
+        .map(|n| format!("http://127.0.0.1:{}", n.port));
+
+    println!(
+        "\nproxy vs nginx: wrk -t1, {secs} s per cell, loopback stub upstream (in the bench process: its CPU is the \"direct\" column)"
+    );
+    println!(
+        "headroom: `headroom proxy --no-usage-history {proxy_args}`, {workers} runtime worker threads; nginx: {} worker process(es) + master, proxy_pass with an upstream keepalive pool, proxy_buffering off",
+        nginx.as_ref().map_or(0, |n| n.workers)
+    );
+    println!(
+        "(r/s; p50/p99 ms; cpu = CPU µs of that process per request; added = p50 minus direct p50; hr/ngx = headroom ÷ nginx)\n"
+    );
+    println!(
+        "{:<12} {:>3} | {:>7} {:>7} {:>6} | {:>7} {:>7} {:>7} {:>6} {:>6} | {:>7} {:>7} {:>7} {:>6} {:>6} | {:>6} {:>6}",
+        "request",
+        "c",
+        "direct",
+        "p50",
+        "cpu",
+        "nginx",
+        "p50",
+        "p99",
+        "cpu",
+        "added",
+        "headrm",
+        "p50",
+        "p99",
+        "cpu",
+        "added",
+        "r/s",
+        "cpu"
+    );
+    let mut hr_requests = 0.0;
+    for (i, load) in loads().iter().enumerate() {
+        let script = wrk_script(dir.path(), i, load);
+        // Warm every pool (and nginx's upstream keep-alive connections) before measuring.
+        wrk(&direct_url, &script, 64, 1, &[me]);
+        if let Some(url) = &nginx_url {
+            wrk(url, &script, 64, 1, &[]);
+        }
+        wrk(&hr_url, &script, 64, 1, &[]);
+        for conns in [1, 16, 64] {
+            let d = wrk(&direct_url, &script, conns, secs, &[me]);
+            let n = nginx_url
+                .as_ref()
+                .map(|url| wrk(url, &script, conns, secs, &nginx.as_ref().unwrap().pids));
+            let h = wrk(&hr_url, &script, conns, secs, &[hr_pid]);
+            hr_requests += h.rps * secs as f64;
+            // The stand-in records every request; a long run would hold them all.
+            stub.clear_requests();
+            let errors = d.errors + n.map_or(0, |n| n.errors) + h.errors;
+            let added = |c: Option<Cell>| {
+                c.map_or("-".into(), |c| {
+                    format!("{:.3}", (c.p50_us - d.p50_us) / 1000.0)
+                })
+            };
+            let [nr, n50, n99, ncpu] = cell_text(n);
+            let [hrr, h50, h99, hcpu] = cell_text(Some(h));
+            let ratio =
+                |f: fn(&Cell) -> f64| n.map_or("-".into(), |n| format!("{:.2}", f(&h) / f(&n)));
+            println!(
+                "{:<12} {:>3} | {:>7.0} {:>7.3} {:>6.1} | {:>7} {:>7} {:>7} {:>6} {:>6} | {:>7} {:>7} {:>7} {:>6} {:>6} | {:>6} {:>6}{}",
+                load.name,
+                conns,
+                d.rps,
+                d.p50_us / 1000.0,
+                d.cpu_us,
+                nr,
+                n50,
+                n99,
+                ncpu,
+                added(n),
+                hrr,
+                h50,
+                h99,
+                hcpu,
+                added(Some(h)),
+                ratio(|c| c.rps),
+                ratio(|c| c.cpu_us),
+                if errors > 0 {
+                    format!("  ({errors} errors)")
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    let nginx_rss: u64 = nginx
+        .as_ref()
+        .map_or(0, |n| n.pids.iter().map(|p| rss_kib(*p)).sum());
+    println!(
+        "\nRSS after {:.0}k requests: headroom {:.1} MiB, nginx (master + workers) {:.1} MiB",
+        hr_requests / 1000.0,
+        rss_kib(hr_pid) as f64 / 1024.0,
+        nginx_rss as f64 / 1024.0
+    );
+    println!(
+        "targets: headroom cpu <= 1.2x nginx (small, 100 KB); r/s at 64 >= 0.9x nginx; added p50 (100 KB, c=1) <= 0.15 ms; RSS after 100k requests <= 20 MB"
+    );
+    drop(nginx);
+    drop(hr);
 }

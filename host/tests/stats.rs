@@ -6,60 +6,16 @@ mod support;
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use headroom_proxy::stub::Stub;
 use serde_json::{Value, json};
 use support::*;
 
-/// `headroom proxy` writing its history to `db`, killed when dropped.
-struct Proxy {
-    child: Child,
-    port: u16,
-}
-
-impl Proxy {
-    fn start(home: &Path, db: &Path, upstream: &str) -> Proxy {
-        let port = free_port();
-        let child = Command::new(headroom())
-            .args(["proxy", "--port", &port.to_string()])
-            .args([
-                "--anthropic-api-url",
-                upstream,
-                "--openai-api-url",
-                upstream,
-            ])
-            .arg("--usage-db")
-            .arg(db)
-            .env("HOME", home)
-            .env_remove("HEADROOM_PROXY_TOKEN")
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let proxy = Proxy { child, port };
-        assert!(
-            wait_until(Duration::from_secs(15), || proxy_ready(port)),
-            "the proxy did not come up"
-        );
-        proxy
-    }
-
-    /// SIGTERM, so the recorder writes its last batch, then wait (bounded) for the exit.
-    fn stop(mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let exited = wait_until(Duration::from_secs(20), || {
-            self.child.try_wait().ok().flatten().is_some()
-        });
-        assert!(exited, "the proxy did not stop on SIGTERM");
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `headroom proxy` writing its history to `db`.
+fn start(home: &Path, db: &Path, upstream: &str) -> ProxyChild {
+    ProxyChild::start(home, upstream, &["--usage-db", db.to_str().unwrap()])
 }
 
 /// POST `body` with `headers`; the status and the `x-headroom-tokens-saved` header (0 if none).
@@ -182,7 +138,7 @@ fn stats_are_the_sums_of_the_requests_sent_through_the_proxy() {
     let stub = Stub::start().unwrap();
     let home = Home::new();
     let db = home.path().join(".headroom/usage.db");
-    let proxy = Proxy::start(home.path(), &db, &stub.url());
+    let proxy = start(home.path(), &db, &stub.url());
     let saved = send_mix(proxy.port);
     proxy.stop();
 

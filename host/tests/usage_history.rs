@@ -7,44 +7,17 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use headroom_proxy::stub::Stub;
 use headroom_usage::query::{Reader, Since};
-use support::{free_port, headroom, health_json, isolate, proxy_ready, wait_until};
+use support::{ProxyChild, free_port, headroom, health_json, isolate, proxy_command, wait_until};
 
-/// Killed (SIGKILL, by PID) when dropped, so a failing test leaves no proxy behind.
-struct Proxy(Child);
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(home: &Path, port: u16, upstream: &str, extra: &[&str]) -> Proxy {
-    let mut cmd = Command::new(headroom());
-    isolate(&mut cmd, home)
-        .args(["proxy", "--port", &port.to_string()])
-        .args([
-            "--anthropic-api-url",
-            upstream,
-            "--openai-api-url",
-            upstream,
-        ])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let proxy = Proxy(cmd.spawn().unwrap());
-    assert!(
-        wait_until(Duration::from_secs(10), || proxy_ready(port)),
-        "the proxy on {port} did not become ready"
-    );
-    proxy
+fn start(home: &Path, port: u16, upstream: &str, extra: &[&str]) -> ProxyChild {
+    ProxyChild::spawn(proxy_command(home, port, upstream, extra), port)
 }
 
 /// One Anthropic request on its own connection; true on a 200.
@@ -119,8 +92,8 @@ fn kill_9_under_load_never_corrupts_the_history() {
         health_json(port)["usage_history"]
     );
     let flushed = written(port);
-    proxy.0.kill().unwrap();
-    proxy.0.wait().unwrap();
+    proxy.child.kill().unwrap();
+    proxy.child.wait().unwrap();
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.join().unwrap();
@@ -138,10 +111,7 @@ fn kill_9_under_load_never_corrupts_the_history() {
     let port = free_port();
     let proxy = start(home.path(), port, &stub.url(), &["--usage-db", db_arg]);
     assert!(request(port));
-    // SAFETY: signalling our own child by its PID.
-    unsafe { libc::kill(proxy.0.id() as i32, libc::SIGTERM) };
-    let mut proxy = proxy;
-    assert!(proxy.0.wait().unwrap().success());
+    proxy.stop();
     assert_eq!(requests_in(&db), kept + 1);
 }
 
@@ -159,14 +129,12 @@ fn history_is_kept_in_the_home_state_dir_unless_turned_off() {
     assert!(!db.exists(), "--no-usage-history wrote {}", db.display());
 
     let port = free_port();
-    let mut on = start(home.path(), port, &stub.url(), &[]);
+    let on = start(home.path(), port, &stub.url(), &[]);
     assert!(request(port));
     let history = &health_json(port)["usage_history"];
     assert_eq!(history["state"], "ok", "{history}");
     assert_eq!(history["path"], db.to_str().unwrap());
-    // SAFETY: signalling our own child by its PID.
-    unsafe { libc::kill(on.0.id() as i32, libc::SIGTERM) };
-    assert!(on.0.wait().unwrap().success());
+    on.stop();
     assert_eq!(requests_in(&db), 1);
 }
 

@@ -3,7 +3,8 @@
 //! ```text
 //! ~/.headroom/deploy/<profile>/manifest.json   a persistent deployment
 //! ~/.headroom/deploy/<profile>/journal.json    the edit journal of that deployment
-//! ~/.headroom/deploy/<profile>/headroom.log    proxy output when cron's `agent ensure` starts it
+//! ~/.headroom/deploy/<profile>/headroom.log    the proxy's own log (size-bounded, rotated to .1, .2 …)
+//! ~/.headroom/deploy/<profile>/startup.log     what the process printed before its logger was up
 //! ~/.headroom/deploy/<profile>/agent.pid       the proxy `agent ensure` started last
 //! ~/.headroom/deploy/<profile>/routing.json    whether its tools are routed now (and why not)
 //! ~/.headroom/deploy/<profile>/failures.json   consecutive failed `agent ensure` runs
@@ -14,6 +15,7 @@
 //! ~/.headroom/cache/                           precompiled adapters
 //! ~/.headroom/retrieve/                        what the proxy's `full` compression cut, to retrieve
 //! ~/.headroom/locks/                           advisory locks
+//! ~/.headroom/bin/headroom                     the binary deployments run (a copy, replaced by apply/restart)
 //! ~/.headroom/damaged/                         journals found damaged, kept aside by a revert
 //! ```
 
@@ -81,9 +83,14 @@ impl StateDir {
     pub fn journal(&self, profile: &str) -> PathBuf {
         self.profile_dir(profile).join("journal.json")
     }
-    /// Output of the proxy when `agent ensure` (cron) starts it rather than a manager.
+    /// The supervised proxy's own log file (`headroom proxy --log-file`), rotated by size.
     pub fn proxy_log(&self, profile: &str) -> PathBuf {
         self.profile_dir(profile).join("headroom.log")
+    }
+    /// What the supervised process wrote to stdout/stderr (output before the logger is up, a
+    /// panic, `agent ensure`'s lines): kept small, rotated once to `.1`.
+    pub fn startup_log(&self, profile: &str) -> PathBuf {
+        self.profile_dir(profile).join("startup.log")
     }
     /// PID of the proxy `agent ensure` started last.
     pub fn agent_pid(&self, profile: &str) -> PathBuf {
@@ -97,6 +104,18 @@ impl StateDir {
     /// How many `agent ensure` runs in a row failed to bring the proxy up, and the last error.
     pub fn ensure_failures(&self, profile: &str) -> PathBuf {
         self.profile_dir(profile).join("failures.json")
+    }
+
+    /// `~/.headroom/bin`: the stable copy of the binary every deployment runs.
+    pub fn bin_dir(&self) -> PathBuf {
+        self.root.join("bin")
+    }
+    /// `~/.headroom/bin/headroom`: what units, crontab lines and plists name, so moving or
+    /// deleting the file `apply` ran from never stops a service; `apply`/`restart` replace it
+    /// (a rename over it: a running proxy keeps its own inode).
+    pub fn stable_exe(&self) -> PathBuf {
+        self.bin_dir()
+            .join(format!("headroom{}", std::env::consts::EXE_SUFFIX))
     }
 
     pub fn locks_dir(&self) -> PathBuf {

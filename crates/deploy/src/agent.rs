@@ -20,6 +20,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Replace this process with `headroom proxy …` carrying the deployment's environment.
 pub fn run(d: &Deployment) -> anyhow::Error {
+    // The supervisor may have opened it for us already: this run then writes to the moved copy.
+    crate::logs::bound_startup(&d.paths.startup_log());
     let err = crate::platform::exec(
         Command::new(&d.exe)
             .args(d.proxy_args())
@@ -83,8 +85,11 @@ pub fn ensure(d: &Deployment) -> anyhow::Result<EnsureOutcome> {
         return Ok(EnsureOutcome::AlreadyHealthy);
     }
 
-    let log = d.paths.log();
+    // The proxy logs to its own rotated file; its stdout/stderr (output before the logger is
+    // up, a panic) go to the small startup file.
+    let log = d.paths.startup_log();
     fsutil::create_private_dir(&d.paths.dir)?;
+    crate::logs::bound_startup(&log);
     let out = OpenOptions::new()
         .create(true)
         .append(true)
@@ -184,7 +189,18 @@ fn terminate(pid: u32) {
 pub fn last_output(d: &Deployment) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     const TAIL: u64 = 16 * 1024;
-    let mut f = std::fs::File::open(d.paths.log()).ok()?;
+    // Whichever was written last: a proxy that cannot start says why on stderr (the startup
+    // file), one that ran logs to its own file.
+    let mut candidates = vec![d.paths.startup_log()];
+    if let crate::logs::LogSource::Files { log, .. } = crate::logs::source(d) {
+        candidates.push(log);
+    }
+    let newest = candidates
+        .into_iter()
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max_by_key(|(t, _)| *t)?
+        .1;
+    let mut f = std::fs::File::open(newest).ok()?;
     let len = f.metadata().ok()?.len();
     f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
     let mut tail = Vec::new();

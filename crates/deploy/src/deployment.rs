@@ -28,6 +28,7 @@ pub struct Deployment {
 pub struct DefinitionPaths {
     pub home: String,
     pub exe: String,
+    /// Where the process's stdout/stderr go (`startup.log`; the proxy logs to its own file).
     pub log: String,
 }
 
@@ -40,7 +41,7 @@ impl Deployment {
         let paths = DefinitionPaths {
             home: self.paths.home.to_string_lossy().into_owned(),
             exe: self.exe.to_string_lossy().into_owned(),
-            log: self.paths.log().to_string_lossy().into_owned(),
+            log: self.paths.startup_log().to_string_lossy().into_owned(),
         };
         crate::quote::reject_control("HOME", &paths.home)?;
         crate::quote::reject_control("the headroom executable path", &paths.exe)?;
@@ -100,6 +101,12 @@ impl Deployment {
         if !given(USAGE_DB_FLAG) && !given("--no-usage-history") {
             args.push(USAGE_DB_FLAG.to_owned());
             args.push(self.paths.state.usage_db().to_string_lossy().into_owned());
+        }
+        if let Some(log) = &m.log_file
+            && !given(crate::logs::LOG_FILE_FLAG)
+        {
+            args.push(crate::logs::LOG_FILE_FLAG.to_owned());
+            args.push(log.to_string_lossy().into_owned());
         }
         args.extend(m.proxy_args.iter().cloned());
         args
@@ -172,6 +179,7 @@ pub(crate) fn test_deployment(
         home: None,
         compress: headroom_compress::Mode::Full,
         upstreams: Default::default(),
+        log_file: None,
         extra: Default::default(),
     };
     Deployment {

@@ -179,9 +179,23 @@ fn foreign(port: u16) -> PortOwner {
 
 /// `version` of the proxy's `/health` JSON.
 pub fn proxy_version(host: &str, port: u16) -> Option<String> {
+    proxy_info(host, port)?.version
+}
+
+/// What a running proxy's `/health` says about itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProxyInfo {
+    pub version: Option<String>,
+    pub uptime_seconds: Option<f64>,
+}
+
+pub fn proxy_info(host: &str, port: u16) -> Option<ProxyInfo> {
     let r = http_get(host, port, "/health").ok()?;
     let v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
-    Some(v.get("version")?.as_str()?.to_owned())
+    Some(ProxyInfo {
+        version: v.get("version").and_then(|x| x.as_str()).map(str::to_owned),
+        uptime_seconds: v.get("uptime_seconds").and_then(|x| x.as_f64()),
+    })
 }
 
 /// `/readyz` answers 200.

@@ -9,11 +9,13 @@
 //! * [`routing_state`]: whether the tools are routed now (the host routes them).
 
 pub mod agent;
+pub mod binary;
 pub mod command;
 pub mod deployment;
 pub mod fsutil;
 pub mod health;
 pub mod lifecycle;
+pub mod logs;
 pub mod manifest;
 pub mod planner;
 pub mod platform;

@@ -84,9 +84,10 @@ fn wait_ready(d: &Deployment, timeout: Duration) -> anyhow::Result<()> {
         let state = sup.state(d);
         if state.crash_looping {
             anyhow::bail!(
-                "the proxy exits right after starting ({}); see {}",
+                "the proxy exits right after starting ({}); see {} (`headroom logs --profile {}`)",
                 state.state,
-                d.paths.log().display()
+                crate::logs::source(d).describe(),
+                d.profile()
             );
         }
         if std::time::Instant::now() >= deadline {
@@ -95,9 +96,10 @@ fn wait_ready(d: &Deployment, timeout: Duration) -> anyhow::Result<()> {
     }
     match health::port_owner(host, port) {
         PortOwner::Free => anyhow::bail!(
-            "the proxy did not come up on port {port} within {}s; see {}",
+            "the proxy did not come up on port {port} within {}s; see {} (`headroom logs --profile {}`)",
             timeout.as_secs(),
-            d.paths.log().display()
+            crate::logs::source(d).describe(),
+            d.profile()
         ),
         PortOwner::Deployment { profile, .. } if profile == d.profile().as_str() => anyhow::bail!(
             "the proxy runs on port {port} but /readyz did not answer 200 within {}s",
@@ -285,17 +287,21 @@ pub fn apply(plan: Plan) -> anyhow::Result<Applied> {
 }
 
 fn apply_locked(plan: Plan) -> anyhow::Result<Applied> {
+    let source = plan.source_exe;
     let mut new = plan.deployment;
     let paths = new.paths.clone();
     let _lock = FileLock::acquire(&paths.profile_lock(), &paths.lock_name())?;
     let mut report = Report::default();
 
     let (previous, _) = check(&new)?;
+    // A newer binary than the stable copy is a change even when every setting is the same.
+    let upgrade = crate::binary::needs_update(&new.exe, &source);
 
     // Re-applying what is installed and healthy changes nothing (and costs no downtime).
     if let Some(prev) = &previous
         && prev.manifest.state == InstallState::Installed
         && same_settings(&prev.manifest, &new.manifest)
+        && !upgrade
         && supervisor_of(&prev.manifest).state(prev).registered
         && health::port_owner(prev.probe_host(), prev.manifest.port)
             .is_ready_profile(paths.profile.as_str())
@@ -333,6 +339,15 @@ fn apply_locked(plan: Plan) -> anyhow::Result<Applied> {
         ));
     }
 
+    if crate::binary::is_stable(&paths.state, &new.exe)
+        && crate::binary::install(&new.exe, &source)?
+    {
+        report.done.push(format!(
+            "copied {} to {} (what the supervisor runs)",
+            source.display(),
+            new.exe.display()
+        ));
+    }
     match install_and_start(&mut new, &mut report) {
         Ok(()) => {
             report.done.push(format!(
@@ -451,13 +466,21 @@ pub fn restart(
     Ok(report)
 }
 
-/// A supervisor that runs another `headroom` binary than `exe` (an upgrade, a moved binary)
-/// gets its definition written again for `exe`. Containers run their image's binary: nothing
-/// to move.
+/// Switch the deployment to the binary `exe` (an upgrade): the stable copy gets `exe`'s bytes,
+/// and a supervisor that names another file (a deployment from before the stable copy, or a
+/// moved binary) gets its definition written again for the stable copy. Containers run their
+/// image's binary: only their watchdog's copy is refreshed. Windows runs `exe` itself.
 fn move_to(d: &mut Deployment, exe: &Path) -> anyhow::Result<Option<String>> {
-    if d.manifest.supervisor_kind == SupervisorKind::Docker || d.exe == exe {
-        return Ok(None);
+    let kind = d.manifest.supervisor_kind;
+    let stable = crate::binary::supervised_exe(&d.paths.state, kind, exe);
+    let mut lines = Vec::new();
+    if crate::binary::is_stable(&d.paths.state, &stable) && crate::binary::install(&stable, exe)? {
+        lines.push(format!("copied {} to {}", exe.display(), stable.display()));
     }
+    if kind == SupervisorKind::Docker || d.exe == stable {
+        return Ok((!lines.is_empty()).then(|| lines.join("; ")));
+    }
+    let exe = stable.as_path();
     let old = std::mem::replace(&mut d.exe, exe.to_path_buf());
     d.manifest.executable = Some(exe.to_path_buf());
     supervisor_of(&d.manifest)
@@ -465,11 +488,12 @@ fn move_to(d: &mut Deployment, exe: &Path) -> anyhow::Result<Option<String>> {
         .with_context(|| format!("cannot point the supervisor at {}", exe.display()))?;
     d.manifest.updated_at = now_rfc3339();
     d.manifest.save(&d.paths.manifest())?;
-    Ok(Some(format!(
+    lines.push(format!(
         "the supervisor now runs {} (was {})",
         exe.display(),
         old.display()
-    )))
+    ));
+    Ok(Some(lines.join("; ")))
 }
 
 /// `install remove`: stop, unregister, revert, delete. Works on a half-installed profile and on
@@ -512,7 +536,34 @@ pub fn remove(home: &Path, profile: &ProfileName, exe: &Path) -> anyhow::Result<
         remove_state(&paths)?;
     }
     cleanup_locks(&paths);
+    if !paths.state.deploy_dir().exists() {
+        leave_only_history(&paths.state);
+    }
     Ok(report)
+}
+
+/// The last profile is gone: when no plugin is installed or applied directly either, nothing
+/// uses headroom's compile cache, run records or locks any more, so they go too and what
+/// stays is the usage history (and `retrieve/`, `damaged/` if they hold anything).
+fn leave_only_history(state: &headroom_core::StateDir) {
+    let plugin_journals = state.root().join("journal");
+    let in_use = |dir: &Path| std::fs::read_dir(dir).is_ok_and(|mut rd| rd.next().is_some());
+    if in_use(&state.plugins_dir()) || in_use(&plugin_journals) {
+        return;
+    }
+    let _ = std::fs::remove_dir_all(state.cache_dir());
+    let _ = std::fs::remove_dir_all(state.runs_dir());
+    let _ = fsutil::remove_file_if_exists(&state.edits_lock());
+    for dir in [
+        state.locks_dir(),
+        state.plugins_dir(),
+        plugin_journals,
+        state.retrieve_dir(),
+        state.damaged_dir(),
+        state.root().to_path_buf(),
+    ] {
+        let _ = std::fs::remove_dir(dir);
+    }
 }
 
 /// Without a manifest, uninstall every supervisor's artifact named after the profile.
@@ -576,7 +627,15 @@ fn remove_state(paths: &ProfilePaths) -> anyhow::Result<()> {
             .with_context(|| format!("cannot delete {}", paths.dir.display()))?;
     }
     let _ = std::fs::remove_dir(paths.state.deploy_dir());
+    remove_stable_exe_if_unused(paths);
     Ok(())
+}
+
+/// The last profile is gone: so is the binary copy the deployments ran.
+fn remove_stable_exe_if_unused(paths: &ProfilePaths) {
+    if !paths.state.deploy_dir().exists() {
+        let _ = std::fs::remove_dir_all(paths.state.bin_dir());
+    }
 }
 
 /// An apply routes every tool it selects: an earlier un-routed state (and the failures that
@@ -589,17 +648,22 @@ fn forget_routing(paths: &ProfilePaths) {
 /// Remove what a deployment wrote into its profile directory, but never the edit journal (the
 /// tool files it describes are its owner's to restore); the directories go once empty.
 fn discard(paths: &ProfilePaths) {
-    for f in [
+    let mut files = vec![
         paths.manifest(),
-        paths.log(),
         paths.pid_file(),
         paths.routing(),
         paths.ensure_failures(),
-    ] {
+    ];
+    for log in [paths.log(), paths.startup_log()] {
+        files.extend((1..=crate::logs::DEFAULT_KEEP).map(|n| crate::logs::numbered(&log, n)));
+        files.push(log);
+    }
+    for f in files {
         let _ = fsutil::remove_file_if_exists(&f);
     }
     let _ = std::fs::remove_dir(&paths.dir);
     let _ = std::fs::remove_dir(paths.state.deploy_dir());
+    remove_stable_exe_if_unused(paths);
 }
 
 fn cleanup_locks(paths: &ProfilePaths) {

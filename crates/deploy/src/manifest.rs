@@ -216,6 +216,10 @@ pub struct Manifest {
     /// environment or arguments; this records where it came from.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub upstreams: BTreeMap<String, UpstreamRecord>,
+    /// The proxy's own log file (`headroom proxy --log-file`, size-bounded and rotated). `None`:
+    /// the supervisor keeps the log (journald, docker), or a deployment older than the flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<PathBuf>,
 
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,

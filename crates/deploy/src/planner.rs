@@ -95,6 +95,9 @@ pub fn parse_env(items: &[String]) -> Result<BTreeMap<String, String>, PlanError
 pub struct Plan {
     pub deployment: Deployment,
     pub rendered: Rendered,
+    /// The binary `apply` runs from: copied to the deployment's stable executable
+    /// ([`crate::binary`]) when that is what the supervisor runs.
+    pub source_exe: PathBuf,
 }
 
 pub fn plan(req: &ApplyRequest) -> Result<Plan, anyhow::Error> {
@@ -139,6 +142,13 @@ pub fn plan(req: &ApplyRequest) -> Result<Plan, anyhow::Error> {
     let supervisor_kind = supervisors::kind_for(preset);
     let paths = ProfilePaths::new(&req.home, &profile);
     let now = now_rfc3339();
+    let exe = crate::binary::supervised_exe(&paths.state, supervisor_kind, &req.exe);
+    let log_file = crate::logs::planned_log_file(
+        &paths,
+        supervisor_kind,
+        req.scope == Scope::System,
+        &req.proxy_args,
+    );
     let manifest = Manifest {
         profile: profile.to_string(),
         preset,
@@ -168,22 +178,24 @@ pub fn plan(req: &ApplyRequest) -> Result<Plan, anyhow::Error> {
         journal: Some(paths.journal()),
         adapters: req.adapters.clone(),
         linger_enabled_by_us: false,
-        executable: Some(req.exe.clone()),
+        executable: Some(exe.clone()),
         home: Some(req.home.clone()),
         compress: req.compress,
         upstreams: BTreeMap::new(),
+        log_file,
         extra: serde_json::Map::new(),
     };
     let deployment = Deployment {
         manifest,
         paths,
-        exe: req.exe.clone(),
+        exe,
     };
     let supervisor = supervisors::for_kind(supervisor_kind, req.scope, preset);
     let rendered = supervisor.render(&deployment)?;
     Ok(Plan {
         deployment,
         rendered,
+        source_exe: req.exe.clone(),
     })
 }
 
@@ -197,7 +209,49 @@ impl Plan {
     /// manifest's) are shown as `mask` makes them: the files keep the real values, the screen
     /// gets no password.
     pub fn describe(&self, mask: &dyn Fn(&str) -> String) -> String {
-        let mut text = self.describe_raw();
+        self.masked(self.describe_raw(), mask)
+    }
+
+    /// The same plan as one JSON object (`install apply --dry-run --json`): the deployment,
+    /// the supervisor's files and commands, the binary and log it will use, `tool_files` (each
+    /// tool file's diff), `notes` and `network`; proxy URLs masked as in [`Plan::describe`].
+    pub fn describe_json(
+        &self,
+        mask: &dyn Fn(&str) -> String,
+        tool_files: Vec<serde_json::Value>,
+        notes: &[String],
+        network: &[String],
+    ) -> serde_json::Value {
+        let d = &self.deployment;
+        let m = &d.manifest;
+        let value = serde_json::json!({
+            "dry_run": true,
+            "profile": m.profile,
+            "preset": m.preset.to_string(),
+            "runtime": m.runtime_kind.to_string(),
+            "supervisor": m.supervisor_kind.to_string(),
+            "scope": m.scope.to_string(),
+            "health_url": m.health_url,
+            "targets": m.targets,
+            "compress": m.compress.as_str(),
+            "executable": d.exe,
+            "copied_from": self.source_exe,
+            "logs": crate::logs::source(d),
+            "proxy_args": d.proxy_args(),
+            "supervisor_files": self.rendered.files,
+            "crontab_block": self.rendered.crontab_block,
+            "commands": self.rendered.commands,
+            "manifest": m,
+            "tool_files": tool_files,
+            "notes": notes,
+            "network": network,
+        });
+        let text = self.masked(value.to_string(), mask);
+        serde_json::from_str(&text).unwrap_or(value)
+    }
+
+    /// `text` with every proxy URL of this plan and of the profile's previous manifest masked.
+    fn masked(&self, mut text: String, mask: &dyn Fn(&str) -> String) -> String {
         let previous = Manifest::load(&self.deployment.paths.manifest()).ok();
         for m in std::iter::once(&self.deployment.manifest).chain(previous.as_ref()) {
             for secret in proxy_urls(m) {
@@ -243,6 +297,15 @@ impl Plan {
             m.compress,
             d.paths.state.retrieve_dir().display()
         );
+        if d.exe != self.source_exe {
+            let _ = writeln!(
+                out,
+                "binary: {} (a copy of {}; apply and restart replace it)",
+                d.exe.display(),
+                self.source_exe.display()
+            );
+        }
+        let _ = writeln!(out, "logs: {}", crate::logs::source(d).describe());
         let mut files = self.rendered.files.clone();
         files.push(supervisors::RenderedFile {
             path: d.paths.manifest(),
@@ -456,7 +519,17 @@ mod tests {
         let text = plan(&request()).unwrap().describe(&|u| u.to_owned());
         if cfg!(target_os = "linux") {
             assert!(
-                text.contains("+ExecStart=\"/opt/head room/headroom\" \"install\""),
+                text.contains("+ExecStart=\"/home/a b/.headroom/bin/headroom\" \"install\""),
+                "{text}"
+            );
+            // The supervisor runs the stable copy of the binary apply runs from.
+            assert!(
+                text.contains("\nbinary: /home/a b/.headroom/bin/headroom (a copy of /opt/head room/headroom; apply and restart replace it)\n"),
+                "{text}"
+            );
+            assert!(
+                text.contains("\nlogs: /home/a b/.headroom/deploy/default/headroom.log (startup output: /home/a b/.headroom/deploy/default/startup.log)\n")
+                    || text.contains("\nlogs: journalctl --user-unit headroom-default.service\n"),
                 "{text}"
             );
             assert!(text.contains("$ systemctl --user daemon-reload"), "{text}");

@@ -76,9 +76,13 @@ impl ProfilePaths {
     pub fn journal(&self) -> PathBuf {
         self.state.journal(self.profile.as_str())
     }
-    /// Output of the proxy when it is started by `agent ensure` (cron) rather than a manager.
+    /// The proxy's own log file, rotated by size (`headroom proxy --log-file`).
     pub fn log(&self) -> PathBuf {
         self.state.proxy_log(self.profile.as_str())
+    }
+    /// The supervised process's stdout/stderr: what it printed before its logger was up.
+    pub fn startup_log(&self) -> PathBuf {
+        self.state.startup_log(self.profile.as_str())
     }
     /// PID of the proxy `agent ensure` started last.
     pub fn pid_file(&self) -> PathBuf {
@@ -107,6 +111,20 @@ impl ProfilePaths {
     pub fn lock_name(&self) -> String {
         format!("deployment {}", self.profile)
     }
+}
+
+/// The profiles installed under `state` (a directory with a manifest), sorted.
+pub fn installed(state: &StateDir) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(state.deploy_dir()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| ProfileName::new(n).is_ok() && state.manifest(n).is_file())
+        .collect();
+    out.sort();
+    out
 }
 
 #[cfg(test)]

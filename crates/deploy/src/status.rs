@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::deployment::Deployment;
 use crate::health::{self, PortOwner};
+use crate::logs::LogSource;
 use crate::manifest::InstallState;
 use crate::routing_state::Routing;
 use crate::supervisors::{self, SupervisorState};
@@ -88,6 +89,12 @@ pub struct Status {
     pub routing: Option<Routing>,
     /// `version` of the running proxy's `/health` (when one answers).
     pub proxy_version: Option<String>,
+    /// How long the running proxy has been up (its `/health` `uptime_seconds`).
+    pub uptime_seconds: Option<f64>,
+    /// Where the proxy's log is (`headroom logs` reads it).
+    pub logs: LogSource,
+    /// The binary the supervisor runs (`~/.headroom/bin/headroom`, the stable copy).
+    pub executable: String,
     /// The version of the headroom that asks (set by [`Status::compare_version`]).
     pub headroom_version: String,
     pub problems: Vec<String>,
@@ -104,6 +111,40 @@ impl Status {
             self.problems.push(format!(
                 "the running proxy is {running}, this headroom is {ours}: `headroom install restart --profile {}`",
                 self.profile
+            ));
+        }
+    }
+
+    /// Compare the binary the deployment runs with `ours` (the asking binary): a deployment
+    /// whose binary is missing, differs from this one (an upgrade not switched to yet), or was
+    /// replaced under the running proxy is a problem naming `install restart`.
+    pub fn compare_binary(&mut self, d: &Deployment, ours: &std::path::Path) {
+        let restart = format!("`headroom install restart --profile {}`", self.profile);
+        if d.manifest.supervisor_kind == crate::manifest::SupervisorKind::Docker {
+            return;
+        }
+        if !d.exe.exists() {
+            self.problems.push(format!(
+                "the binary the supervisor runs, {}, is missing: {restart} installs this one ({})",
+                d.exe.display(),
+                ours.display()
+            ));
+            return;
+        }
+        if d.exe != ours && !crate::binary::same_bytes(&d.exe, ours) {
+            self.problems.push(format!(
+                "this headroom ({}, {}) is not the binary the deployment runs ({}): {restart} switches it to this one",
+                ours.display(),
+                self.headroom_version,
+                d.exe.display()
+            ));
+        } else if let Some(pid) = self.supervisor_state.pid
+            && self.healthy
+            && crate::binary::replaced_since_start(pid)
+        {
+            self.problems.push(format!(
+                "the running proxy (pid {pid}) is older than {}, which was replaced since it started: {restart}",
+                d.exe.display()
             ));
         }
     }
@@ -191,6 +232,11 @@ impl Status {
                 None => format!("this headroom {} (no proxy answers)", self.headroom_version),
             },
         );
+        if let Some(up) = self.uptime_seconds {
+            row(&mut out, "uptime", &human_duration(up));
+        }
+        row(&mut out, "binary", &self.executable);
+        row(&mut out, "logs", &self.logs.describe());
         if let Some(r) = &self.routing {
             row(&mut out, "routing", &r.describe(&self.profile));
         }
@@ -204,6 +250,18 @@ impl Status {
             row(&mut out, "problem", p);
         }
         out
+    }
+}
+
+/// `3d 4h`, `2h 5m`, `4m 10s`, `12s`.
+fn human_duration(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {}s", s % 60),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
     }
 }
 
@@ -240,9 +298,10 @@ pub fn status(d: &Deployment) -> Status {
             m.profile
         ));
     }
-    let proxy_version = healthy
-        .then(|| health::proxy_version(d.probe_host(), m.port))
-        .flatten();
+    let info = healthy
+        .then(|| health::proxy_info(d.probe_host(), m.port))
+        .flatten()
+        .unwrap_or_default();
     Status {
         profile: m.profile.clone(),
         preset: m.preset.to_string(),
@@ -262,7 +321,10 @@ pub fn status(d: &Deployment) -> Status {
         network: vec![],
         usage: None,
         routing,
-        proxy_version,
+        proxy_version: info.version,
+        uptime_seconds: info.uptime_seconds,
+        logs: crate::logs::source(d),
+        executable: d.exe.display().to_string(),
         headroom_version: String::new(),
         problems,
     }
@@ -299,6 +361,12 @@ mod tests {
             usage: None,
             routing: None,
             proxy_version: Some("0.1.0".into()),
+            uptime_seconds: Some(3725.0),
+            logs: LogSource::Journal {
+                unit: "headroom-p.service".into(),
+                system: false,
+            },
+            executable: "/h/.headroom/bin/headroom".into(),
             headroom_version: String::new(),
             problems: vec![],
         }
@@ -313,6 +381,23 @@ mod tests {
             st.table()
         );
         assert_eq!(serde_json::to_value(&st).unwrap()["compress"], "full");
+        assert!(
+            st.table().contains("\nuptime       1h 2m\n"),
+            "{}",
+            st.table()
+        );
+        assert!(
+            st.table()
+                .contains("\nlogs         journalctl --user-unit headroom-p.service\n"),
+            "{}",
+            st.table()
+        );
+        assert_eq!(
+            serde_json::to_value(&st).unwrap()["logs"]["kind"],
+            "journal"
+        );
+        assert_eq!(human_duration(12.4), "12s");
+        assert_eq!(human_duration(3.0 * 86_400.0 + 7200.0), "3d 2h");
         // No targets: no routing row; no upstream or network rows until the host fills them.
         assert!(!st.table().contains("upstream"), "{}", st.table());
         assert!(!st.table().contains("routing"), "{}", st.table());

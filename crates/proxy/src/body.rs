@@ -14,7 +14,7 @@ use hyper::body::{Body as HttpBody, Frame, SizeHint};
 
 use headroom_usage::{ErrorKind, Record, Recorder, client};
 
-use crate::errors::Provider;
+use crate::errors::{Provider, broken_stream_event};
 use crate::metrics::{Metrics, Usage};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -39,9 +39,9 @@ pub struct Tapped<B> {
     scanner: Option<Usage>,
     bytes: u64,
     finished: bool,
-    /// For SSE responses: the event sent in place of a broken upstream stream, so the client's
-    /// parser reports an error instead of hanging on a truncated stream.
-    sse_error: Option<Bytes>,
+    /// For SSE responses: whose error event is sent in place of a broken upstream stream, so
+    /// the client's parser reports an error instead of hanging on a truncated stream.
+    sse_error: Option<Provider>,
     /// The usage-history row, sent when the body ends (history on).
     flight: Option<Flight>,
 }
@@ -75,9 +75,9 @@ impl<B> Tapped<B> {
         self
     }
 
-    /// End a broken upstream stream with this SSE event instead of an abrupt close.
-    pub fn with_sse_error(mut self, event: Bytes) -> Self {
-        self.sse_error = Some(event);
+    /// End a broken upstream stream with `provider`'s SSE error event instead of an abrupt close.
+    pub fn with_sse_error(mut self, provider: Provider) -> Self {
+        self.sse_error = Some(provider);
         self
     }
 
@@ -138,7 +138,9 @@ where
                 this.metrics.upstream_stream_error();
                 this.finish(End::Broken);
                 match this.sse_error.take() {
-                    Some(event) => Poll::Ready(Some(Ok(Frame::data(event)))),
+                    Some(provider) => {
+                        Poll::Ready(Some(Ok(Frame::data(broken_stream_event(provider)))))
+                    }
                     None => Poll::Ready(Some(Err(e.into()))),
                 }
             }

@@ -97,6 +97,12 @@ impl Stage {
         }
     }
 
+    /// Whether [`Stage::request`] may change a body sent to `path` (else it can be streamed
+    /// upstream without being held whole).
+    pub fn may_change(&self, path: &str) -> bool {
+        self.mode() != Mode::Off && Shape::of_path(path).is_some()
+    }
+
     /// The body to send upstream and what changed; `None` report when nothing did.
     pub async fn request(
         self: &Arc<Self>,

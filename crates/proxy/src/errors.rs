@@ -74,6 +74,24 @@ pub fn error_json(provider: Provider, fault: ProxyFault, message: &str) -> serde
     }
 }
 
+/// An error as one SSE event in the provider's stream format.
+fn sse_event(provider: Provider, json: &serde_json::Value) -> Bytes {
+    Bytes::from(match provider {
+        Provider::Anthropic => format!("event: error\ndata: {json}\n\n"),
+        Provider::OpenAi => format!("data: {json}\n\n"),
+    })
+}
+
+/// The event that ends an upstream stream which broke mid-way (built only when one does).
+pub fn broken_stream_event(provider: Provider) -> Bytes {
+    let json = error_json(
+        provider,
+        ProxyFault::Unreachable,
+        "the upstream connection broke in the middle of the stream",
+    );
+    sse_event(provider, &json)
+}
+
 /// An error response. For a streaming request the body is one SSE `error` event (what a streaming
 /// client's parser expects), otherwise JSON.
 pub fn error_response(
@@ -84,11 +102,7 @@ pub fn error_response(
 ) -> Response<Body> {
     let json = error_json(provider, fault, message);
     let (content_type, body) = if streaming {
-        let event = match provider {
-            Provider::Anthropic => format!("event: error\ndata: {json}\n\n"),
-            Provider::OpenAi => format!("data: {json}\n\n"),
-        };
-        ("text/event-stream", Bytes::from(event))
+        ("text/event-stream", sse_event(provider, &json))
     } else {
         ("application/json", Bytes::from(json.to_string()))
     };

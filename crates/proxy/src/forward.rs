@@ -1,12 +1,13 @@
 //! Forwarding one client request to its provider and relaying the answer as it arrives.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -16,15 +17,22 @@ use headroom_usage::ErrorKind;
 use crate::body::{Body, Flight, Tapped};
 use crate::compression::{self, Stage};
 use crate::config::{ProxyConfig, Upstream};
-use crate::errors::{Provider, ProxyFault, error_json, error_response};
+use crate::errors::{Provider, ProxyFault, error_response};
 use crate::headers;
 use crate::metrics::Metrics;
+use crate::upload::{Scan, Seen, Upload};
 
-/// Request bodies are read whole before forwarding (to know whether the client expects a stream,
-/// and so an unreachable upstream costs the client nothing); this bounds what one request may hold.
+/// What one request body may be: compression holds a body whole, a streamed one is cut here.
 pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
 
-type UpstreamClient = Client<crate::egress::Connector, Full<Bytes>>;
+/// A body that compression will not touch is read this far before going upstream (a typical
+/// request whole, so its `stream` flag and model are known and an unreachable upstream costs the
+/// client nothing), the rest streamed as it arrives.
+pub const PEEK: u64 = 64 * 1024;
+
+/// A body read whole, or streamed upstream as it arrives.
+type UpstreamBody = Either<Full<Bytes>, Upload>;
+type UpstreamClient = Client<crate::egress::Connector, UpstreamBody>;
 
 /// Upstream connection pools: one that may negotiate HTTP/2, and an HTTP/1.1-only one for
 /// WebSocket handshakes (an upgrade cannot happen on an HTTP/2 connection).
@@ -67,33 +75,14 @@ pub fn route(path: &str, headers: &http::HeaderMap) -> Option<Provider> {
 /// Whether a JSON request body asks for a streamed answer (`"stream": true`), found without
 /// parsing the whole body: a malformed body is the upstream's to judge, not ours.
 pub fn wants_stream(body: &[u8]) -> bool {
-    let needle = b"\"stream\"";
-    let mut from = 0;
-    while let Some(pos) = body[from..].windows(needle.len()).position(|w| w == needle) {
-        let mut i = from + pos + needle.len();
-        let skip_ws = |i: &mut usize| {
-            while *i < body.len() && body[*i].is_ascii_whitespace() {
-                *i += 1;
-            }
-        };
-        skip_ws(&mut i);
-        if body.get(i) == Some(&b':') {
-            i += 1;
-            skip_ws(&mut i);
-            if body[i..].starts_with(b"true") {
-                return true;
-            }
-        }
-        from = i.max(from + pos + 1);
-    }
-    false
+    Scan::of(body).stream()
 }
 
 /// The top-level `"model"` of a JSON request body, found without parsing the whole body (it is
 /// usually the first key): strings are skipped, so a `"model"` inside messages or tool inputs
 /// does not count. `None` for a body that is not a JSON object or has no such string.
 pub fn model_of(body: &[u8]) -> Option<String> {
-    top_level_str(body, "model")
+    Scan::of(body).model()
 }
 
 /// The top-level string `key` of a JSON object, found the same way as [`model_of`]; `None` also
@@ -194,42 +183,56 @@ impl Forward<'_> {
                 .await;
         }
         let (mut parts, body) = req.into_parts();
-        let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) => return self.body_error(provider, e, flight),
+        // An encoded request body is not JSON we can read: it goes as it came.
+        let may_compress = !parts.headers.contains_key(http::header::CONTENT_ENCODING)
+            && self.compression.may_change(parts.uri.path());
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
+            return self.body_error(provider, Box::new(TooLarge), flight);
+        }
+        let (body, scan, rest) = if may_compress {
+            match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+                Ok(collected) => {
+                    let body = collected.to_bytes();
+                    let scan = Scan::of(&body);
+                    (Read::Whole(body), scan, None)
+                }
+                Err(e) => return self.body_error(provider, e, flight),
+            }
+        } else {
+            match peek(body).await {
+                Ok(read) => read,
+                Err(e) => return self.body_error(provider, e, flight),
+            }
         };
         // From here on the time is headroom's own, until the request goes upstream.
         let body_read = Instant::now();
-        let streaming = wants_stream(&body);
-        if let Some(f) = flight.as_mut() {
-            f.model(model_of(&body));
+        // A streamed body's flag and model are read as it passes, and known by the answer.
+        let mut streaming = scan.stream();
+        let counted = scan.bytes();
+        if rest.is_none()
+            && let Some(f) = flight.as_mut()
+        {
+            f.model(scan.model());
         }
-        self.metrics.request_started(provider, body.len() as u64);
-        // An encoded request body is not JSON we can read: it goes as it came.
-        let (body, compressed) = if parts.headers.contains_key(http::header::CONTENT_ENCODING) {
-            (body, None)
-        } else {
-            let before = body.len();
-            let (body, report) = self
-                .compression
-                .request(parts.uri.path(), body, self.local, self.metrics)
-                .await;
-            // Counting runs beside the upstream call; the answer's headers wait for it.
-            let counting = report.map(|report| {
-                let stage = self.compression.clone();
-                let after = body.len();
-                tokio::task::spawn_blocking(move || {
-                    let saved = stage.count(&report, before, after);
-                    (report, saved)
-                })
-            });
-            if counting.is_some() {
-                parts.headers.insert(
-                    http::header::CONTENT_LENGTH,
-                    http::HeaderValue::from(body.len()),
-                );
+        self.metrics.request_started(provider, counted);
+        let (body, compressed, seen) = match (body, rest) {
+            (Read::Whole(body), _) => {
+                let (body, compressed) = self.compress(&mut parts, body).await;
+                (Either::Left(Full::new(body)), compressed, None)
             }
-            (body, counting)
+            (Read::Chunks(mut head), None) if head.len() <= 1 => {
+                let one = head.pop_front().unwrap_or_default();
+                (Either::Left(Full::new(one)), None, None)
+            }
+            (Read::Chunks(head), rest) => {
+                let (upload, seen) =
+                    Upload::new(head, rest, scan, MAX_REQUEST_BODY as u64, declared);
+                (Either::Right(upload), None, Some(seen))
+            }
         };
 
         let uri = match upstream_uri(upstream, &parts.uri) {
@@ -242,17 +245,31 @@ impl Forward<'_> {
         headers::sanitize_request(&mut parts.headers, false);
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
-        let upstream_req = Request::from_parts(parts, Full::new(body));
+        let upstream_req = Request::from_parts(parts, body);
         if let Some(f) = flight.as_mut() {
             f.added(body_read.elapsed());
         }
 
-        match tokio::time::timeout(
+        let answer = tokio::time::timeout(
             self.config.upstream_timeout,
             self.upstreams.client.request(upstream_req),
         )
-        .await
-        {
+        .await;
+        if let Some(seen) = &seen {
+            let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+            streaming = seen.scan.stream();
+            self.metrics
+                .request_bytes(seen.scan.bytes().saturating_sub(counted));
+            if let Some(f) = flight.as_mut() {
+                f.model(seen.scan.model());
+            }
+            if let Some(resp) = self.upload_failed(provider, &seen, &answer) {
+                drop(seen);
+                self.metrics.request_ended();
+                return self.answered(resp, flight);
+            }
+        }
+        match answer {
             Ok(Ok(mut resp)) => {
                 if let Some(counting) = compressed {
                     let waiting = Instant::now();
@@ -309,6 +326,66 @@ impl Forward<'_> {
         }
     }
 
+    /// Compress a whole body; the report's count runs beside the upstream call (the answer's
+    /// headers wait for it).
+    async fn compress(
+        &self,
+        parts: &mut http::request::Parts,
+        body: Bytes,
+    ) -> (
+        Bytes,
+        Option<tokio::task::JoinHandle<(headroom_compress::Report, compression::Saved)>>,
+    ) {
+        let before = body.len();
+        let (body, report) = self
+            .compression
+            .request(parts.uri.path(), body, self.local, self.metrics)
+            .await;
+        let counting = report.map(|report| {
+            let stage = self.compression.clone();
+            let after = body.len();
+            tokio::task::spawn_blocking(move || {
+                let saved = stage.count(&report, before, after);
+                (report, saved)
+            })
+        });
+        if counting.is_some() {
+            parts.headers.insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from(body.len()),
+            );
+        }
+        (body, counting)
+    }
+
+    /// A streamed upload that failed on the client's side: answered as a body read whole
+    /// would have been (413, or 400), not as an unreachable upstream.
+    fn upload_failed<T, E, X>(
+        &self,
+        provider: Provider,
+        seen: &Seen,
+        answer: &Result<Result<T, E>, X>,
+    ) -> Option<Response<Body>> {
+        if !matches!(answer, Ok(Err(_))) {
+            return None;
+        }
+        let (status, message) = if seen.too_large {
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {MAX_REQUEST_BODY} bytes"),
+            )
+        } else {
+            let e = seen.client_error.as_ref()?;
+            (
+                StatusCode::BAD_REQUEST,
+                format!("could not read the request body: {e}"),
+            )
+        };
+        let mut resp = error_response(provider, ProxyFault::NotFound, &message, false);
+        *resp.status_mut() = status;
+        Some(resp)
+    }
+
     fn relay(
         &self,
         provider: Provider,
@@ -325,16 +402,7 @@ impl Forward<'_> {
             .is_some_and(|v| v.starts_with("text/event-stream"));
         let mut tapped = Tapped::new(body, self.metrics.clone(), true).with_flight(flight);
         if is_sse || streaming {
-            let json = error_json(
-                provider,
-                ProxyFault::Unreachable,
-                "the upstream connection broke in the middle of the stream",
-            );
-            let event = match provider {
-                Provider::Anthropic => format!("event: error\ndata: {json}\n\n"),
-                Provider::OpenAi => format!("data: {json}\n\n"),
-            };
-            tapped = tapped.with_sse_error(Bytes::from(event));
+            tapped = tapped.with_sse_error(provider);
         }
         Response::from_parts(parts, BodyExt::boxed_unsync(tapped))
     }
@@ -390,7 +458,8 @@ impl Forward<'_> {
     ) -> Response<Body> {
         let too_large = e
             .downcast_ref::<http_body_util::LengthLimitError>()
-            .is_some();
+            .is_some()
+            || e.downcast_ref::<TooLarge>().is_some();
         let (status, message) = if too_large {
             (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -441,7 +510,7 @@ impl Forward<'_> {
         }
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
-        let upstream_req = Request::from_parts(parts, Full::new(Bytes::new()));
+        let upstream_req = Request::from_parts(parts, Either::Left(Full::new(Bytes::new())));
         let resp = match tokio::time::timeout(
             self.config.upstream_timeout,
             self.upstreams.upgrade_client.request(upstream_req),
@@ -521,6 +590,55 @@ impl Forward<'_> {
             metrics.request_ended();
         });
         Response::from_parts(parts, crate::body::empty())
+    }
+}
+
+/// A declared `content-length` over [`MAX_REQUEST_BODY`].
+#[derive(Debug)]
+struct TooLarge;
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "request body larger than {MAX_REQUEST_BODY} bytes")
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+/// A request body as read before forwarding.
+enum Read {
+    /// Whole and contiguous (compression reads it).
+    Whole(Bytes),
+    /// The chunks read so far, as they came (the whole body when no rest follows).
+    Chunks(VecDeque<Bytes>),
+}
+
+/// Read a body until it ends or [`PEEK`] bytes are in; the rest, if any, is returned unread.
+async fn peek(mut body: Incoming) -> Result<(Read, Scan, Option<Incoming>), crate::body::BoxError> {
+    let mut head = VecDeque::new();
+    let mut scan = Scan::default();
+    loop {
+        if hyper::body::Body::is_end_stream(&body) {
+            return Ok((Read::Chunks(head), scan, None));
+        }
+        if scan.bytes() >= PEEK {
+            return Ok((Read::Chunks(head), scan, Some(body)));
+        }
+        match body.frame().await {
+            None => return Ok((Read::Chunks(head), scan, None)),
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    scan.feed(&data);
+                    if scan.bytes() > MAX_REQUEST_BODY as u64 {
+                        return Err(Box::new(TooLarge));
+                    }
+                    if !data.is_empty() {
+                        head.push_back(data);
+                    }
+                }
+            }
+        }
     }
 }
 

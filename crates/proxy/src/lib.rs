@@ -5,6 +5,8 @@
 //! * [`forward`]: routing `/v1/...` to Anthropic or OpenAI, streaming relay, WebSocket splice.
 //! * [`compression`]: tool-output compression on the way upstream, and what it saved.
 //! * [`headers`]: hop-by-hop and never-forwarded headers.
+//! * [`upload`]: the request body on its way upstream: scanned as it passes, streamed when
+//!   compression will not touch it.
 //! * [`ws`]: the frame-aware WebSocket relay that lets client text messages be rewritten.
 //! * [`errors`]: errors in each provider's own shape (JSON or an SSE `error` event).
 //! * [`health`], [`metrics`]: `/livez` `/readyz` `/health`, `/metrics`.
@@ -26,6 +28,7 @@ pub mod probe;
 pub mod server;
 #[cfg(feature = "stub")]
 pub mod stub;
+pub mod upload;
 pub mod ws;
 
 pub use config::{DeploymentInfo, ProxyConfig, Upstream};

@@ -27,6 +27,7 @@ pub struct Metrics {
     response_bytes: AtomicU64,
     input_tokens: AtomicU64,
     output_tokens: AtomicU64,
+    /// Per bucket (not cumulative: one increment per response); summed up when rendered.
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -71,10 +72,9 @@ impl Metrics {
         let class = (status / 100).clamp(1, 5) as usize - 1;
         self.status_classes[class].fetch_add(1, Relaxed);
         let secs = elapsed.as_secs_f64();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                self.latency_buckets[i].fetch_add(1, Relaxed);
-            }
+        // Above the last bound a response counts in `+Inf` (the count) only.
+        if let Some(i) = BUCKETS.iter().position(|bound| secs <= *bound) {
+            self.latency_buckets[i].fetch_add(1, Relaxed);
         }
         self.latency_count.fetch_add(1, Relaxed);
         self.latency_sum_micros
@@ -90,6 +90,13 @@ impl Metrics {
         }
         if !complete {
             self.aborted.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Request body bytes counted after the request started (a streamed body's rest).
+    pub fn request_bytes(&self, n: u64) {
+        if n > 0 {
+            self.request_bytes.fetch_add(n, Relaxed);
         }
     }
 
@@ -248,12 +255,10 @@ impl Metrics {
             out,
             "# HELP {name} Time from request to upstream response headers.\n# TYPE {name} histogram"
         );
+        let mut cumulative = 0;
         for (i, bound) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{bound}\"}} {}",
-                l(&self.latency_buckets[i])
-            );
+            cumulative += l(&self.latency_buckets[i]);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
         }
         let count = l(&self.latency_count);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
@@ -303,12 +308,32 @@ const CARRY: usize = 64;
 
 impl Usage {
     pub fn feed(&mut self, chunk: &[u8]) {
-        // Scan the carried tail of the previous chunk plus this one, so a field split across
-        // chunks is still found; only the tail is ever kept.
-        let mut window = std::mem::take(&mut self.carry);
-        window.extend_from_slice(chunk);
+        // A field split across chunks is found in the carried tail of the previous chunk joined
+        // to this one's head; the chunk itself is scanned where it lies (never copied whole).
+        // A field seen in both is the same field: the last value still wins.
+        let mut carry = std::mem::take(&mut self.carry);
+        if !carry.is_empty() {
+            let old = carry.len();
+            carry.extend_from_slice(&chunk[..chunk.len().min(CARRY)]);
+            self.scan(&carry);
+            carry.truncate(old);
+        }
+        self.scan(chunk);
+        // The new tail: the last CARRY bytes of (old tail + chunk), in the same buffer.
+        if chunk.len() >= CARRY {
+            carry.clear();
+            carry.extend_from_slice(&chunk[chunk.len() - CARRY..]);
+        } else {
+            carry.extend_from_slice(chunk);
+            let excess = carry.len().saturating_sub(CARRY);
+            carry.drain(..excess);
+        }
+        self.carry = carry;
+    }
+
+    fn scan(&mut self, window: &[u8]) {
         let mut from = 0;
-        while let Some(pos) = find(&window[from..], SUFFIX) {
+        while let Some(pos) = memchr::memmem::find(&window[from..], SUFFIX) {
             let end = from + pos + SUFFIX.len();
             let named = FIELDS
                 .iter()
@@ -325,8 +350,6 @@ impl Usage {
             }
             from = end;
         }
-        let keep = window.len().min(CARRY);
-        self.carry = window[window.len() - keep..].to_vec();
     }
 
     /// `(input, output)` as the upstream reported them (the Prometheus counters).
@@ -339,10 +362,6 @@ impl Usage {
     pub fn cache(&self) -> (u64, u64) {
         (self.cache_read, self.cache_write)
     }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// `: 123` → 123; `None` when the number is not complete in this window (seen again later).

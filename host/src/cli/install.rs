@@ -1,6 +1,5 @@
 //! `headroom install …`: persistent deployments (see `docs/install.md`).
 use std::process::ExitCode;
-use std::str::FromStr;
 
 use headroom_compress::Mode;
 
@@ -82,19 +81,20 @@ pub struct ApplyArgs {
     profile: String,
     /// persistent-service (systemd/launchd/Windows service), persistent-task (cron/scheduled
     /// task) or persistent-docker. Default: persistent-service.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::one_of::<Preset>())]
     preset: Option<Preset>,
     /// native or docker (`python` is accepted as native).
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::one_of::<Runtime>())]
     runtime: Option<Runtime>,
     /// provider, user or system.
-    #[arg(long, default_value = "user")]
+    #[arg(long, default_value = "user", value_parser = super::values::one_of::<Scope>())]
     scope: Scope,
     /// Which tools to configure: auto, all, manual (with --target) or none.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = super::values::one_of::<ProviderMode>())]
     providers: ProviderMode,
-    /// A tool to configure with --providers manual (repeatable).
-    #[arg(long = "target")]
+    /// A tool to configure with --providers manual (repeatable): one the built-in adapters
+    /// configure, or one an installed adapter adds (`headroom plugins list`).
+    #[arg(long = "target", value_name = "TOOL", value_parser = super::values::tool())]
     targets: Vec<String>,
     /// Port of the proxy (1-65535).
     #[arg(long, env = "HEADROOM_PORT")]
@@ -132,12 +132,15 @@ pub struct ApplyArgs {
         long,
         value_name = "MODE",
         default_value_t = Mode::Lossless,
-        value_parser = Mode::from_str
+        value_parser = super::values::one_of::<Mode>()
     )]
     compress: Mode,
     /// Print the plan (files, unit/crontab text, commands) and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// With --dry-run: the plan as one JSON object.
+    #[arg(long, requires = "dry_run")]
+    json: bool,
     /// Never prompt (apply never prompts; accepted for scripts).
     #[arg(long, short = 'y')]
     yes: bool,
@@ -155,6 +158,7 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
             // Apply never prompts; --yes is accepted for scripts.
             let _ = a.yes;
             let profile_name = a.profile.clone();
+            let a_json = a.json;
             let req = install::Request {
                 deploy: ApplyRequest {
                     profile: a.profile,
@@ -183,10 +187,14 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
             let outcome = install::apply(req, &opts)?;
             let unrouted = outcome.unrouted();
             match outcome {
+                install::Outcome::DryRun { json, .. } if a_json => {
+                    println!("{}", serde_json::to_string_pretty(&json)?);
+                }
                 install::Outcome::DryRun {
                     notes,
                     network,
                     text,
+                    ..
                 } => {
                     print_notes(&notes);
                     for line in network {
@@ -225,9 +233,19 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         InstallCommand::Status { profile, json } => {
-            let st = install::status(&opts, &profile.profile, &exe)?;
+            let Some(st) = install::status(&opts, &profile.profile, &exe)? else {
+                // Nothing installed under that name: still an answer, in JSON when asked.
+                let none = install::not_installed(&opts, &profile.profile);
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&none.json())?);
+                    return Ok(ExitCode::FAILURE);
+                }
+                anyhow::bail!("{}", none.problems.join("; "));
+            };
             if json {
-                println!("{}", serde_json::to_string_pretty(&st)?);
+                let mut v = serde_json::to_value(&st)?;
+                v["installed"] = true.into();
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print!("{}", st.table());
             }
@@ -267,7 +285,12 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
         InstallCommand::Agent(AgentCommand::Ensure(p)) => {
             let d = agent_deployment(&opts, &p.profile, exe)?;
             let line = install::agent_ensure(&opts, &d)?;
-            println!("headroom {}: {line}", d.profile());
+            // Stamped like the proxy's own lines: `headroom logs` merges and filters by time.
+            println!(
+                "{} headroom {}: {line}",
+                crate::logs::stamp_now(),
+                d.profile()
+            );
             Ok(ExitCode::SUCCESS)
         }
         InstallCommand::Agent(AgentCommand::Reroute(p)) => {

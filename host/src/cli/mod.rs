@@ -4,13 +4,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod completions;
 mod dashboard;
 mod doctor;
 mod health;
 mod install;
+mod logs;
 mod plugins;
 mod proxy;
 mod stats;
+mod uninstall;
+mod values;
 mod wrap;
 
 #[derive(Debug, Parser)]
@@ -52,6 +56,17 @@ enum Command {
     Stats(stats::StatsArgs),
     /// Open the proxy's savings dashboard in the browser (or print its URL).
     Dashboard(dashboard::DashboardArgs),
+    /// Show a deployment's proxy log wherever its supervisor keeps it (journald, the container
+    /// engine, or headroom's rotated log file), with the same flags everywhere.
+    Logs(logs::LogsArgs),
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish
+    /// (docs/completions.md says where to put it).
+    Completions(completions::CompletionsArgs),
+    /// Write the man pages (headroom.1 and one per subcommand), or print headroom.1.
+    Man(completions::ManArgs),
+    /// Remove everything headroom set up: every deployment, every tool edit (reverted byte for
+    /// byte), installed plugins, and `~/.headroom` itself. Lists it first.
+    Uninstall(uninstall::UninstallArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -61,11 +76,22 @@ pub fn main() -> ExitCode {
     };
     // `plugins list -v` means "show the capability detail"; log output starts at -vv there.
     let detail = matches!(cli.command, Command::Plugins(ref c) if c.takes_verbose());
-    init_tracing(if detail {
+    let verbose = if detail {
         cli.verbose.saturating_sub(1)
     } else {
         cli.verbose
-    });
+    };
+    let log = match &cli.command {
+        Command::Proxy(args) => match args.log_target() {
+            Ok(log) => Some(log),
+            Err(err) => {
+                eprintln!("headroom: error: {}", one_line(&err));
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    init_tracing(verbose, log);
     let result = match cli.command {
         Command::Proxy(args) => proxy::run(args),
         Command::Install(cmd) => install::run(cmd),
@@ -76,6 +102,10 @@ pub fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(args),
         Command::Stats(args) => stats::run(args),
         Command::Dashboard(args) => dashboard::run(args),
+        Command::Logs(args) => logs::run(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
+        Command::Uninstall(args) => uninstall::run(args),
     };
     match result {
         Ok(code) => code,
@@ -132,8 +162,12 @@ fn one_line(err: &anyhow::Error) -> String {
         .collect()
 }
 
-fn init_tracing(verbose: u8) {
+/// Log output: stderr, or for `headroom proxy` (`log` is `Some`) its `--log-file` when given.
+/// The proxy logs at info by default (its start line, draining, housekeeping; never a request's
+/// content), so a healthy service's log is never empty; other commands only warn.
+fn init_tracing(verbose: u8, log: Option<Option<crate::logs::RotatingFile>>) {
     let default = match verbose {
+        0 if log.is_some() => "warn,headroom=info,headroom_proxy=info,headroom_usage=info",
         0 => "warn",
         1 => "info",
         2 => "debug",
@@ -141,12 +175,16 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("HEADROOM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match log.flatten() {
+        Some(file) => builder.with_writer(file).with_ansi(false).try_init(),
+        None => builder
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }
 
 #[cfg(test)]

@@ -4,13 +4,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
+use headroom_deploy::manifest::Scope as DeployScope;
 use headroom_plugins::candidate::Candidate;
 use headroom_plugins::consent::Capability;
 use headroom_plugins::grants::{EnvLookup, expand, expand_checked, leading_var};
 use headroom_plugins::runtime::sanitize;
-use headroom_plugins::{HostOptions, PluginEntry, Scope, Source};
+use headroom_plugins::{HostOptions, PluginEntry, Source};
 
-use crate::plugins::{self, Committed, Detected, GrantCheck, InstallCheck, Listed, Prepared};
+use crate::plugins::{
+    self, Committed, Detected, GrantCheck, Inspected, InstallCheck, Listed, Prepared,
+};
 use crate::tools;
 
 #[derive(Debug, clap::Subcommand)]
@@ -21,8 +24,12 @@ pub enum PluginsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show a .wasm file's manifest and capabilities without running it.
-    Inspect { file: PathBuf },
+    /// Show an adapter's manifest and capabilities without running it: a built-in or installed
+    /// adapter by its id (`headroom plugins list`), or a .wasm file.
+    Inspect {
+        #[arg(value_name = "ID|FILE")]
+        adapter: PathBuf,
+    },
     /// Install (or upgrade) an adapter from a .wasm file, after showing what it may touch.
     Install {
         file: PathBuf,
@@ -64,11 +71,11 @@ pub struct RunArgs {
     id: String,
     #[arg(long, env = "HEADROOM_PORT", default_value_t = 8787)]
     port: u16,
-    /// provider, user or system.
-    #[arg(long, default_value = "provider")]
-    scope: String,
+    /// Which configuration the adapter edits: provider (the tool's own settings), user or system.
+    #[arg(long, default_value = "provider", value_parser = super::values::one_of::<DeployScope>())]
+    scope: DeployScope,
     /// Targets handed to the adapter (for the shell-env adapter), comma separated.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_name = "TOOL", value_parser = super::values::tool())]
     targets: Vec<String>,
     /// Print the diff of every file; change nothing.
     #[arg(long)]
@@ -86,7 +93,7 @@ pub fn run(cmd: PluginsCommand, verbose: u8) -> anyhow::Result<ExitCode> {
     let opts = tools::host_options()?;
     match cmd {
         PluginsCommand::List { json } => list(&opts, json, verbose > 0)?,
-        PluginsCommand::Inspect { file } => inspect(&file)?,
+        PluginsCommand::Inspect { adapter } => inspect(&opts, &adapter)?,
         PluginsCommand::Install {
             file,
             yes,
@@ -233,8 +240,24 @@ fn ago(at: u64) -> String {
     }
 }
 
-fn inspect(file: &Path) -> anyhow::Result<()> {
-    let m = plugins::inspect(file)?;
+fn inspect(opts: &HostOptions, what: &Path) -> anyhow::Result<()> {
+    let m = match plugins::inspect(opts, what)? {
+        Inspected::File(m) => m,
+        Inspected::Adapter { manifest, entry } => {
+            let source = match (&entry.source, &entry.path) {
+                (Source::Builtin, _) => "built-in".to_owned(),
+                (Source::Installed, Some(p)) if entry.replaces_builtin => {
+                    format!("installed at {} (replaces the built-in)", p.display())
+                }
+                (Source::Installed, Some(p)) => format!("installed at {}", p.display()),
+                (Source::Installed, None) => "installed".to_owned(),
+            };
+            println!("source:      {}", sanitize(&source));
+            println!("status:      {}", sanitize(&entry.status.to_string()));
+            println!("sha256:      {}", entry.sha256);
+            manifest
+        }
+    };
     println!("id:          {}", sanitize(&m.id));
     println!("name:        {}", sanitize(&m.name));
     println!("version:     {}", sanitize(&m.version));
@@ -257,18 +280,9 @@ fn inspect(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_scope(s: &str) -> anyhow::Result<Scope> {
-    Ok(match s {
-        "provider" => Scope::Provider,
-        "user" => Scope::User,
-        "system" => Scope::System,
-        other => anyhow::bail!("unknown scope {other:?} (provider, user or system)"),
-    })
-}
-
 fn apply(opts: &HostOptions, args: RunArgs) -> anyhow::Result<()> {
     let req = plugins::RunRequest {
-        scope: parse_scope(&args.scope)?,
+        scope: tools::scope(args.scope),
         id: args.id,
         port: args.port,
         targets: args.targets,

@@ -2,7 +2,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -45,7 +44,7 @@ pub struct ProxyArgs {
         env = vars::COMPRESS,
         value_name = "MODE",
         default_value_t = Mode::Lossless,
-        value_parser = Mode::from_str
+        value_parser = super::values::one_of::<Mode>()
     )]
     compress: Mode,
     /// Where `full` keeps what it cut [default: ~/.headroom/retrieve].
@@ -88,6 +87,57 @@ pub struct ProxyArgs {
     /// Keep no usage history: no database is opened or written (wins over --usage-db).
     #[arg(long)]
     no_usage_history: bool,
+    /// Write the log to this file instead of stderr, rotated by size (`PATH` → `PATH.1` …).
+    /// Supervised deployments get `~/.headroom/deploy/<profile>/headroom.log`.
+    #[arg(long, value_name = "PATH", value_parser = log_file_path)]
+    log_file: Option<PathBuf>,
+    /// Rotate the log file when it would grow past this size (KB, MB, GB; KiB, MiB, GiB).
+    #[arg(long, value_name = "SIZE", default_value = "10MB", value_parser = crate::logs::parse_size)]
+    log_max_size: u64,
+    /// Rotated log files kept beside the current one (0: none).
+    #[arg(long, value_name = "N", default_value_t = headroom_deploy::logs::DEFAULT_KEEP)]
+    log_keep: usize,
+}
+
+impl ProxyArgs {
+    /// The log file to write (opened now, so a path that cannot be written is one line before
+    /// anything starts), or `None` for stderr.
+    pub fn log_target(&self) -> anyhow::Result<Option<crate::logs::RotatingFile>> {
+        self.log_file
+            .as_deref()
+            .map(|p| crate::logs::RotatingFile::open(p, self.log_max_size, self.log_keep))
+            .transpose()
+            .context("--log-file")
+    }
+}
+
+/// `headroom 0.1.0 proxy listening on http://…; upstreams …; compression …; usage history …`:
+/// where it listens and what it does, no secret (a password in an upstream URL is masked).
+fn start_line(config: &ProxyConfig, log_file: Option<&std::path::Path>) -> String {
+    let mut line = format!(
+        "headroom {} proxy listening on http://{}; upstreams anthropic {}, openai {}; compression {}; usage history {}",
+        env!("CARGO_PKG_VERSION"),
+        config.listen,
+        headroom_proxy::egress::outbound::masked(&config.anthropic.display()),
+        headroom_proxy::egress::outbound::masked(&config.openai.display()),
+        config.compress,
+        config
+            .usage
+            .db
+            .as_ref()
+            .map_or_else(|| "off".to_owned(), |p| p.display().to_string()),
+    );
+    if let Some(p) = log_file {
+        line.push_str(&format!("; log {}", p.display()));
+    }
+    line
+}
+
+fn log_file_path(text: &str) -> Result<PathBuf, String> {
+    if text.is_empty() {
+        return Err("expected a file path".to_owned());
+    }
+    std::path::absolute(text).map_err(|e| e.to_string())
 }
 
 fn usage_db_path(text: &str) -> Result<PathBuf, String> {
@@ -136,6 +186,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         },
     };
     config.check_exposure(args.allow_unauthenticated_remote)?;
+    let start_line = start_line(&config, args.log_file.as_deref());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -152,7 +203,11 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e.into()),
         };
-        tracing::info!("headroom proxy listening on http://{}", config.listen);
+        // The start line: what a supervised proxy's log begins with (never empty when healthy).
+        tracing::info!("{start_line}");
+        if args.log_file.is_some() && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!("{start_line}");
+        }
         headroom_proxy::serve(config, listener, headroom_proxy::shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)

@@ -14,7 +14,7 @@ pub struct StatsArgs {
     #[arg(long, value_name = "PERIOD", default_value = "7d", value_parser = Since::from_str)]
     since: Since,
     /// Split the totals by day, client, model or project.
-    #[arg(long, value_name = "KEY", value_parser = By::from_str)]
+    #[arg(long, value_name = "KEY", value_parser = super::values::one_of::<By>())]
     by: Option<By>,
     /// Print the numbers as JSON (the same document as the dashboard's /dashboard/api/summary).
     #[arg(long)]

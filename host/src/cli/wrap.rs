@@ -12,8 +12,9 @@ use crate::{tools, wrap};
 
 #[derive(Debug, clap::Args)]
 pub struct WrapArgs {
-    /// A tool an adapter knows (`headroom plugins list`): claude, codex, copilot, aider, cursor,
-    /// opencode, openclaw, or one a third-party adapter adds.
+    /// A tool an adapter knows: a built-in adapter's (the values below), or one an installed
+    /// adapter adds (`headroom plugins list`).
+    #[arg(value_parser = super::values::tool())]
     tool: String,
     #[arg(long, env = "HEADROOM_PORT", default_value_t = 8787)]
     port: u16,
@@ -28,6 +29,8 @@ pub struct WrapArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct UnwrapArgs {
+    /// The tool `wrap` routed persistently (openclaw, or one a third-party adapter persists).
+    #[arg(value_parser = super::values::tool())]
     tool: String,
 }
 

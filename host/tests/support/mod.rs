@@ -604,3 +604,82 @@ impl Drop for RestoreCrontab {
         crontab_set(self.0.as_deref());
     }
 }
+
+/// A `headroom proxy` child, killed (SIGKILL through its own handle) and reaped when dropped, so
+/// a failing test leaves no proxy behind.
+pub struct ProxyChild {
+    pub child: Child,
+    pub port: u16,
+}
+
+/// `headroom proxy --port PORT` with both upstreams at `upstream`, then `extra`, in a cleared
+/// environment with `HOME=home` (so a usage history that is on is `home`'s, never the runner's),
+/// output discarded. Callers add variables (`HEADROOM_PROXY_TOKEN`, …) before
+/// [`ProxyChild::spawn`].
+pub fn proxy_command(home: &Path, port: u16, upstream: &str, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(headroom());
+    isolate(&mut cmd, home)
+        .args(["proxy", "--port", &port.to_string()])
+        .args([
+            "--anthropic-api-url",
+            upstream,
+            "--openai-api-url",
+            upstream,
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+impl ProxyChild {
+    /// [`proxy_command`] on a free port, ready (or the test fails) within 15 s.
+    pub fn start(home: &Path, upstream: &str, extra: &[&str]) -> ProxyChild {
+        let port = free_port();
+        Self::spawn(proxy_command(home, port, upstream, extra), port)
+    }
+
+    /// Spawn `cmd`, a proxy that will serve `port`; fails the test unless ready within 15 s.
+    pub fn spawn(mut cmd: Command, port: u16) -> ProxyChild {
+        let proxy = ProxyChild {
+            child: cmd.spawn().unwrap(),
+            port,
+        };
+        assert!(
+            wait_until(Duration::from_secs(15), || proxy_ready(port)),
+            "the proxy on {port} did not become ready"
+        );
+        proxy
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn sigterm(&self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+    }
+
+    /// SIGTERM (the proxy drains, the usage recorder writes its last batch), then a bounded wait
+    /// for the exit, which must be a success.
+    pub fn stop(mut self) {
+        self.sigterm();
+        let mut status = None;
+        wait_until(Duration::from_secs(20), || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        let status = status.expect("the proxy did not stop on SIGTERM");
+        assert!(
+            status.success(),
+            "the proxy exited with {status} on SIGTERM"
+        );
+    }
+}
+
+impl Drop for ProxyChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

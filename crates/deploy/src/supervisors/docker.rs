@@ -42,12 +42,17 @@ impl Docker {
             &format!("io.headroom.port={}", d.manifest.port),
             "--label",
             "io.headroom.preset=persistent-docker",
+            // The engine keeps the proxy's log (`headroom logs`): bounded, like headroom's own
+            // files (json-file keeps one such file by default; podman's k8s-file the same).
+            "--log-opt",
+            "max-size=10m",
         ]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
         if cfg!(target_os = "linux") {
             argv.extend(["--network".to_owned(), "host".to_owned()]);
+            argv.extend(Self::state_mount(d));
         } else {
             // Docker Desktop has no host network: publish the port on loopback only.
             let port = d.manifest.port;
@@ -64,6 +69,31 @@ impl Docker {
         }
         argv.push(Self::image(d).to_owned());
         argv.extend(d.proxy_args());
+        argv
+    }
+
+    /// The host's state dir at the same path inside, and the container running as its owner:
+    /// `proxy_args` gives the proxy the host paths of the usage history and the retrieve dir, so
+    /// `headroom stats` on the host reads what the container records and the agent reads back
+    /// what `--compress full` dropped. It is the same access a native deployment's proxy has (it
+    /// runs as the user). A path `--volume` cannot carry (`:` or `,`) is not mounted: the history
+    /// is then "unavailable" in `/health`, as before.
+    fn state_mount(d: &Deployment) -> Vec<String> {
+        let root = d.paths.state.root();
+        let Some(text) = root.to_str().filter(|t| !t.contains([':', ','])) else {
+            return Vec::new();
+        };
+        let mut argv = vec!["--volume".to_owned(), format!("{text}:{text}")];
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if let Ok(meta) = std::fs::metadata(root) {
+                argv.extend([
+                    "--user".to_owned(),
+                    format!("{}:{}", meta.uid(), meta.gid()),
+                ]);
+            }
+        }
         argv
     }
 
@@ -278,6 +308,12 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(
                 argv.windows(2).any(|w| w == ["--network", "host"]),
+                "{joined}"
+            );
+            // The state dir, at the same path: the history and retrieve paths below are its.
+            assert!(
+                argv.windows(2)
+                    .any(|w| w == ["--volume", "/home/a b/.headroom:/home/a b/.headroom"]),
                 "{joined}"
             );
         }

@@ -50,7 +50,7 @@ impl Launchd {
         } else {
             "  <key>StartInterval</key>\n  <integer>300</integer>\n".to_owned()
         };
-        let log = xml(&d.paths.log().to_string_lossy());
+        let log = xml(&d.paths.startup_log().to_string_lossy());
         Ok(format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
 <!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n\

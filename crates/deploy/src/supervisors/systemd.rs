@@ -152,13 +152,12 @@ impl Systemd {
              Restart=on-failure\n\
              RestartSec=1\n\
              TimeoutStopSec=15\n\
-             StandardOutput=append:{log}\n\
-             StandardError=inherit\n\
+             {output}\
              \n\
              [Install]\n\
              WantedBy={wanted_by}\n",
             env = quote::systemd_env("HOME", &home),
-            log = quote::systemd_path(&log),
+            output = Self::output_lines(d, &log),
             unroute = Self::unroute_unit_name(d),
         ))
     }
@@ -185,11 +184,25 @@ impl Systemd {
              Type=oneshot\n\
              Environment={env}\n\
              ExecStart={exec}\n\
-             StandardOutput=append:{log}\n\
-             StandardError=inherit\n",
+             {output}",
             env = quote::systemd_env("HOME", &home),
-            log = quote::systemd_path(&log),
+            output = Self::output_lines(d, &log),
         ))
+    }
+
+    /// Where the unit's stdout/stderr go: the journal when journald runs and the proxy has no
+    /// file of its own (it rotates), else the small startup file (the proxy logs to its own
+    /// rotated file; this holds only what comes before its logger, and panics).
+    fn output_lines(d: &Deployment, startup: &str) -> String {
+        match crate::logs::source(d) {
+            crate::logs::LogSource::Journal { .. } => {
+                "StandardOutput=journal\nStandardError=inherit\n".to_owned()
+            }
+            _ => format!(
+                "StandardOutput=append:{}\nStandardError=inherit\n",
+                quote::systemd_path(startup)
+            ),
+        }
     }
 
     /// Whether logind keeps this user's manager running after logout (lingering); `None` when
@@ -482,6 +495,15 @@ mod tests {
         let d = test_deployment(Preset::Service, Scope::User);
         let unit = Systemd { system: false }.render_unit(&d).unwrap();
         assert!(unit.contains("WantedBy=default.target\n"), "{unit}");
+        // The proxy logs to its own rotated file; the unit's output is only the startup file.
+        let mut with_file = d.clone();
+        with_file.manifest.log_file = Some(d.paths.log());
+        let unit = Systemd { system: false }.render_unit(&with_file).unwrap();
+        assert!(
+            unit.contains("StandardOutput=append:/home/a b/.headroom/deploy/dev.1/startup.log\nStandardError=inherit\n")
+                || unit.contains("StandardOutput=append:\"/home/a b/.headroom/deploy/dev.1/startup.log\"\nStandardError=inherit\n"),
+            "{unit}"
+        );
         assert!(!unit.contains("After="), "{unit}");
     }
 
