@@ -171,12 +171,12 @@ impl Since {
 
     /// As journalctl takes it (`… UTC`).
     fn journal(&self) -> String {
-        format!("{} UTC", format_utc(self.at(), ' '))
+        format!("{} UTC", headroom_core::time::utc(self.at(), ' '))
     }
 
     /// As `docker logs --since` takes it (RFC 3339).
     fn docker(&self) -> String {
-        format!("{}Z", format_utc(self.at(), 'T'))
+        format!("{}Z", headroom_core::time::utc(self.at(), 'T'))
     }
 }
 
@@ -206,14 +206,7 @@ fn parse_timestamp(text: &str) -> Option<SystemTime> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
-    // Howard Hinnant's days-from-civil.
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = headroom_core::time::days_from_civil(y, mo as u32, d as u32);
     let secs = days * 86_400 + h * 3600 + mi * 60 + s;
     let mut t = UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?);
     if b.get(19) == Some(&b'.') {
@@ -227,35 +220,6 @@ fn parse_timestamp(text: &str) -> Option<SystemTime> {
         }
     }
     Some(t)
-}
-
-/// `YYYY-MM-DD<sep>HH:MM:SS` in UTC.
-fn format_utc(t: SystemTime, sep: char) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}{sep}{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// The time a line of ours starts with (tracing's RFC 3339 stamp, `agent ensure`'s), rendered
-/// for a line the startup output carries.
-pub fn stamp_now() -> String {
-    format!("{}Z", format_utc(SystemTime::now(), 'T'))
 }
 
 #[derive(Debug, Clone, Default)]
@@ -604,7 +568,7 @@ mod tests {
             Some(UNIX_EPOCH + Duration::from_millis(1_796_234_400_500))
         );
         assert_eq!(parse_timestamp("thread 'main' panicked at"), None);
-        assert!(parse_timestamp(&stamp_now()).is_some());
+        assert!(parse_timestamp(&headroom_core::time::now_rfc3339()).is_some());
     }
 
     #[test]

@@ -9,13 +9,6 @@ use std::time::Duration;
 
 use support::*;
 
-fn cron_running() -> bool {
-    std::fs::read_to_string("/run/crond.pid")
-        .ok()
-        .and_then(|p| p.trim().parse::<u32>().ok())
-        .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
-}
-
 fn proxy_pid(home: &Home, profile: &str) -> Option<u32> {
     home.status_json(profile).1["supervisor_state"]["pid"]
         .as_u64()
@@ -45,27 +38,9 @@ fn cron_line_succeeds(line: &str) -> bool {
         .success()
 }
 
-fn preconditions() -> Option<SupervisorLock> {
-    if !Command::new("sh")
-        .args(["-c", "command -v crontab"])
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
-        skip("crontab is not installed (run ../shared/ci/cron-up.sh)");
-        return None;
-    }
-    if !cron_running() {
-        skip("cron is not running (run ../shared/ci/cron-up.sh)");
-        return None;
-    }
-    lock_with_serving_proxy("cron")
-}
-
 #[test]
 fn task_lifecycle_keeps_the_users_crontab_byte_for_byte() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_cron() else { return };
     let _restore = RestoreCrontab(crontab_l());
     let users = "MAILTO=\"\"\n# the user's own   comment\t\n17 3 * * * /bin/true  # keep 100%\n";
     crontab_set(Some(users));
@@ -191,7 +166,7 @@ fn task_lifecycle_keeps_the_users_crontab_byte_for_byte() {
 
 #[test]
 fn system_scope_task_uses_cron_d_and_leaves_etc_identical() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_cron() else { return };
     if !Command::new("id")
         .arg("-u")
         .output()
@@ -298,7 +273,7 @@ fn a_proxy_that_cannot_start_leaves_the_crontab_untouched() {
 
 #[test]
 fn a_task_with_a_corrupt_manifest_is_still_removed_completely() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_cron() else { return };
     let _restore = RestoreCrontab(crontab_l());
     let users = "# mine\n";
     crontab_set(Some(users));
@@ -336,7 +311,7 @@ fn a_task_with_a_corrupt_manifest_is_still_removed_completely() {
 
 #[test]
 fn three_failed_ensures_unroute_the_tools_and_the_next_success_routes_them_again() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_cron() else { return };
     let _restore = RestoreCrontab(crontab_l());
     let users = "# mine\n";
     crontab_set(Some(users));
@@ -448,27 +423,6 @@ fn wait_for_bind(port: u16) -> std::net::TcpListener {
     held.unwrap()
 }
 
-/// A request with a secret-looking key and body, sent raw to the proxy on `port`; its status.
-fn post_secret(port: u16) -> u16 {
-    use std::io::{Read, Write};
-    let body = r#"{"model":"claude-x","max_tokens":1,"messages":[{"role":"user","content":"TOPSECRETBODY"}]}"#;
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-api03-SECRETKEY\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
 /// `/proc/PID/exe` of the proxy.
 fn exe_of(pid: u32) -> String {
     std::fs::read_link(format!("/proc/{pid}/exe"))
@@ -479,7 +433,7 @@ fn exe_of(pid: u32) -> String {
 
 #[test]
 fn a_task_logs_to_its_own_file_survives_its_deleted_binary_and_upgrades_on_restart() {
-    let Some(_lock) = preconditions() else { return };
+    let Some(_lock) = lock_cron() else { return };
     let _restore = RestoreCrontab(crontab_l());
     let home = Home::new();
     // `apply` runs from a downloaded copy that is deleted afterwards.
@@ -542,7 +496,7 @@ fn a_task_logs_to_its_own_file_survives_its_deleted_binary_and_upgrades_on_resta
         "{table}"
     );
     assert!(table.contains("\nuptime       "), "{table}");
-    assert_eq!(post_secret(port), 502);
+    assert_eq!(post_secret(port, 0), 502);
     let logs = home.ok(&["logs", "--profile", &profile]);
     assert!(
         logs.contains(&format!("proxy listening on http://127.0.0.1:{port}")),

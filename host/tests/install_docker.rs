@@ -223,13 +223,6 @@ fn docker_lifecycle_restarts_after_kill_and_removes_the_container() {
     let _ = docker(&["rmi", "--force", &tag]);
 }
 
-fn cron_running() -> bool {
-    std::fs::read_to_string("/run/crond.pid")
-        .ok()
-        .and_then(|p| p.trim().parse::<u32>().ok())
-        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
-}
-
 /// One crontab line's command as cron runs it (`/bin/sh -c`, a sparse environment; the docker
 /// CLI is wherever this machine has it, as `/usr/bin` has it on a distribution's machine).
 fn cron_line_succeeds(line: &str) -> bool {

@@ -5,34 +5,11 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
 use support::*;
-
-/// A request carrying a secret-looking key and body, sent raw; the answer's status.
-fn post_secret(port: u16, n: usize) -> u16 {
-    let body = format!(
-        r#"{{"model":"claude-x","max_tokens":1,"messages":[{{"role":"user","content":"TOPSECRETBODY-{n}"}}]}}"#
-    );
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-api03-SECRETKEY{n}\r\nauthorization: Bearer SECRETBEARER\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
 
 /// Every file in `dir` whose name starts with `stem`, with its bytes.
 fn files_named(dir: &Path, stem: &str) -> Vec<(String, Vec<u8>)> {

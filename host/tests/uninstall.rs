@@ -364,28 +364,6 @@ fn a_read_only_dot_headroom_is_one_line_and_the_tools_are_still_restored() {
 
 // ---- real supervisors ----
 
-fn cron_running() -> bool {
-    fs::read_to_string("/run/crond.pid")
-        .ok()
-        .and_then(|p| p.trim().parse::<u32>().ok())
-        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
-}
-
-fn cron_lock() -> Option<SupervisorLock> {
-    if !Command::new("sh")
-        .args(["-c", "command -v crontab"])
-        .output()
-        .unwrap()
-        .status
-        .success()
-        || !cron_running()
-    {
-        skip("cron is not running (run ../shared/ci/cron-up.sh)");
-        return None;
-    }
-    lock_with_serving_proxy("cron")
-}
-
 /// Apply `profile` routing Claude Code at provider scope, check it serves, then build the
 /// compile cache and run records (`plugins list`).
 fn deploy(h: &Home, profile: &str, port: &str, extra: &[&str]) {
@@ -404,7 +382,7 @@ fn deploy(h: &Home, profile: &str, port: &str, extra: &[&str]) {
 
 #[test]
 fn a_cron_profile_is_uninstalled_with_its_crontab_block_and_its_tools() {
-    let Some(_lock) = cron_lock() else { return };
+    let Some(_lock) = lock_cron() else { return };
     let _restore = RestoreCrontab(crontab_l());
     let users = "MAILTO=\"\"\n# the user's own   comment\t\n17 3 * * * /bin/true  # keep 100%\n";
     crontab_set(Some(users));
@@ -439,7 +417,7 @@ fn a_cron_profile_is_uninstalled_with_its_crontab_block_and_its_tools() {
 
 #[test]
 fn install_remove_of_the_last_profile_leaves_only_the_usage_history() {
-    let Some(_lock) = cron_lock() else { return };
+    let Some(_lock) = lock_cron() else { return };
     let _restore = RestoreCrontab(crontab_l());
     let h = user_home();
     let before = user_files(h.path());

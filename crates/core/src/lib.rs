@@ -9,6 +9,7 @@
 //! * [`deny`]: the deny-list of paths no adapter may touch.
 //! * [`block`]: the marker lines that frame every block headroom writes into someone else's file.
 //! * [`env`]: environment variable names shared by the deploy crate and the proxy.
+//! * [`time`]: UTC calendar arithmetic (dates of a `SystemTime` and back).
 
 pub mod block;
 pub mod deny;
@@ -17,6 +18,7 @@ pub mod fs;
 pub mod lock;
 pub mod quote;
 pub mod state;
+pub mod time;
 pub mod which;
 
 pub use lock::{FileLock, LockError};

@@ -1,4 +1,4 @@
-//! Unix milliseconds and their UTC calendar forms (RFC 3339, days, hours) without a date crate.
+//! Unix milliseconds and their UTC calendar forms (RFC 3339, days, hours), on `headroom_core::time`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,22 +10,9 @@ pub(crate) fn unix_ms(t: SystemTime) -> i64 {
     }
 }
 
-/// (year, month, day) of a day number since 1970-01-01 (Howard Hinnant's civil_from_days).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// `2026-12-02`
 pub(crate) fn day(ms: i64) -> String {
-    let (y, m, d) = civil(ms.div_euclid(86_400_000));
+    let (y, m, d) = headroom_core::time::civil_from_days(ms.div_euclid(86_400_000));
     format!("{y:04}-{m:02}-{d:02}")
 }
 

@@ -288,7 +288,7 @@ pub fn run(cmd: InstallCommand) -> anyhow::Result<ExitCode> {
             // Stamped like the proxy's own lines: `headroom logs` merges and filters by time.
             println!(
                 "{} headroom {}: {line}",
-                crate::logs::stamp_now(),
+                headroom_core::time::now_rfc3339(),
                 d.profile()
             );
             Ok(ExitCode::SUCCESS)

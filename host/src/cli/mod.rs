@@ -153,6 +153,33 @@ fn absolute_path(text: &str) -> Result<std::path::PathBuf, String> {
     std::path::absolute(text).map_err(|e| e.to_string())
 }
 
+/// How a yes/no question was answered.
+enum Answer {
+    Yes,
+    No,
+    /// No terminal to ask on (and no `--yes`): the caller refuses and names the flag.
+    NoTerminal,
+}
+
+/// `--yes`, else what is typed on the terminal after `question [y/N]`; never a guess.
+fn ask(question: &str, yes: bool) -> std::io::Result<Answer> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(Answer::Yes);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Ok(Answer::NoTerminal);
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Answer::Yes,
+        _ => Answer::No,
+    })
+}
+
 /// The whole context chain of an error on one line, control characters removed, so a hostile
 /// file name or plugin message cannot draw on the terminal.
 fn one_line(err: &anyhow::Error) -> String {

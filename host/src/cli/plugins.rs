@@ -1,5 +1,4 @@
 //! `headroom plugins list|inspect|install|remove|grant|revoke|enable|disable|apply|revert`
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -330,20 +329,12 @@ fn revert(opts: &HostOptions, args: &RunArgs) -> anyhow::Result<()> {
 /// Ask on the terminal; never guess. `--yes` approves; without a terminal, fail with the exact
 /// command that approves.
 fn confirm(question: &str, yes: bool, approve_cmd: &str) -> anyhow::Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!("not approved: no terminal to ask on; to approve, run: {approve_cmd}");
-    }
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-        Ok(())
-    } else {
-        bail!("not approved; nothing changed")
+    match super::ask(question, yes)? {
+        super::Answer::Yes => Ok(()),
+        super::Answer::NoTerminal => {
+            bail!("not approved: no terminal to ask on; to approve, run: {approve_cmd}")
+        }
+        super::Answer::No => bail!("not approved; nothing changed"),
     }
 }
 

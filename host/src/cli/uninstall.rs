@@ -1,6 +1,5 @@
 //! `headroom uninstall`: list what will be undone, ask (or take `--yes`), do it, print.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::bail;
@@ -69,19 +68,11 @@ pub fn run(args: UninstallArgs) -> anyhow::Result<ExitCode> {
 
 /// `--yes`, or a yes typed on the terminal; no terminal and no `--yes` is a refusal.
 fn confirm(yes: bool) -> anyhow::Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!("not uninstalled: no terminal to ask on; run `headroom uninstall --yes` to proceed");
-    }
-    eprint!("Proceed? [y/N] ");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-        Ok(())
-    } else {
-        bail!("not uninstalled; nothing was changed")
+    match super::ask("Proceed?", yes)? {
+        super::Answer::Yes => Ok(()),
+        super::Answer::NoTerminal => bail!(
+            "not uninstalled: no terminal to ask on; run `headroom uninstall --yes` to proceed"
+        ),
+        super::Answer::No => bail!("not uninstalled; nothing was changed"),
     }
 }

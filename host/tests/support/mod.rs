@@ -683,3 +683,54 @@ impl Drop for ProxyChild {
         let _ = self.child.wait();
     }
 }
+
+/// Whether a cron daemon runs (`../shared/ci/cron-up.sh` writes `/run/crond.pid`).
+pub fn cron_running() -> bool {
+    fs::read_to_string("/run/crond.pid")
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// The cron suites' lock, once crontab is installed and cron runs (else a skip with the reason).
+pub fn lock_cron() -> Option<SupervisorLock> {
+    if !Command::new("sh")
+        .args(["-c", "command -v crontab"])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        skip("crontab is not installed (run ../shared/ci/cron-up.sh)");
+        return None;
+    }
+    if !cron_running() {
+        skip("cron is not running (run ../shared/ci/cron-up.sh)");
+        return None;
+    }
+    lock_with_serving_proxy("cron")
+}
+
+/// A request carrying a secret-looking key, bearer token and body (each marked with `n`), sent
+/// raw to the proxy on `port`; the answer's status (0 if none). What a log must never hold.
+pub fn post_secret(port: u16, n: usize) -> u16 {
+    use std::io::{Read, Write};
+    let body = format!(
+        r#"{{"model":"claude-x","max_tokens":1,"messages":[{{"role":"user","content":"TOPSECRETBODY-{n}"}}]}}"#
+    );
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: sk-ant-api03-SECRETKEY{n}\r\nauthorization: Bearer SECRETBEARER\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
