@@ -167,6 +167,25 @@ fn docker_lifecycle_restarts_after_kill_and_removes_the_container() {
     assert_eq!(history["state"], "ok", "{history}");
     let db = home.path().join(".headroom/usage.db");
     assert_eq!(history["path"], db.to_str().unwrap(), "{history}");
+    let pid = container_pid(&name).expect("container pid");
+    let env = environ(pid);
+    assert_eq!(env["HEADROOM_DEPLOYMENT_SUPERVISOR"], "docker");
+    assert_eq!(env["HEADROOM_TEST_VALUE"], "a\"b $(id) `x`\nline2");
+    assert!(
+        !env.contains_key("HEADROOM_TEST_CALLER_SECRET"),
+        "the caller's environment was forwarded: {env:?}"
+    );
+
+    kill9(pid);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            container_pid(&name).is_some_and(|p| p != pid) && home.status_json(&profile).0
+        }),
+        "not healthy again after kill -9"
+    );
+
+    // Sent after the kill -9 (which loses the recorder's unwritten queue by design), before the
+    // stop that flushes it.
     let sent = Command::new("curl")
         .args([
             "-s",
@@ -185,23 +204,6 @@ fn docker_lifecycle_restarts_after_kill_and_removes_the_container() {
         .status()
         .unwrap();
     assert!(sent.success(), "curl could not reach the container's proxy");
-    let pid = container_pid(&name).expect("container pid");
-    let env = environ(pid);
-    assert_eq!(env["HEADROOM_DEPLOYMENT_SUPERVISOR"], "docker");
-    assert_eq!(env["HEADROOM_TEST_VALUE"], "a\"b $(id) `x`\nline2");
-    assert!(
-        !env.contains_key("HEADROOM_TEST_CALLER_SECRET"),
-        "the caller's environment was forwarded: {env:?}"
-    );
-
-    kill9(pid);
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            container_pid(&name).is_some_and(|p| p != pid) && home.status_json(&profile).0
-        }),
-        "not healthy again after kill -9"
-    );
-
     home.ok(&["install", "stop", "--profile", &profile]);
     std::thread::sleep(Duration::from_secs(3));
     // The stop flushed the recorder: the row is in the host's file.
