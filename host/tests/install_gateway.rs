@@ -392,18 +392,6 @@ fn network_options_are_checked_before_anything_is_written() {
 
 // ---- a real deployment under cron ----
 
-fn cron_lock() -> Option<SupervisorLock> {
-    let running = fs::read_to_string("/run/crond.pid")
-        .ok()
-        .and_then(|p| p.trim().parse::<u32>().ok())
-        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-    if !running {
-        skip("cron is not running (run ../shared/ci/cron-up.sh)");
-        return None;
-    }
-    lock_with_serving_proxy("cron")
-}
-
 /// `POST path` with a JSON body to the loopback `port`; the status code.
 fn post(port: u16, path: &str, body: &str) -> Option<u16> {
     use std::io::{Read, Write};
@@ -425,7 +413,7 @@ fn post(port: u16, path: &str, body: &str) -> Option<u16> {
 /// is in the manifest only; `remove` puts settings.json back byte for byte (at the gateway).
 #[test]
 fn a_real_apply_forwards_to_the_kept_gateway_and_remove_restores_the_config() {
-    let Some(_lock) = cron_lock() else { return };
+    let Some(_lock) = lock_cron() else { return };
     let _restore = RestoreCrontab(crontab_l());
     let gateway = Stub::start().unwrap();
     let home = Home::new();

@@ -684,12 +684,15 @@ impl Drop for ProxyChild {
     }
 }
 
-/// Whether a cron daemon runs (`../shared/ci/cron-up.sh` writes `/run/crond.pid`).
+/// Whether a cron daemon runs, judged as `install apply` judges it (a process named cron):
+/// a `/run/crond.pid` left behind by a machine image, or naming a reused PID, is no daemon.
 pub fn cron_running() -> bool {
-    fs::read_to_string("/run/crond.pid")
-        .ok()
-        .and_then(|p| p.trim().parse::<u32>().ok())
-        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    fs::read_dir("/proc").is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            fs::read_to_string(e.path().join("comm"))
+                .is_ok_and(|c| matches!(c.trim(), "cron" | "crond"))
+        })
+    })
 }
 
 /// The cron suites' lock, once crontab is installed and cron runs (else a skip with the reason).

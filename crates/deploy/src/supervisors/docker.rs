@@ -84,17 +84,26 @@ impl Docker {
             return Vec::new();
         };
         let mut argv = vec!["--volume".to_owned(), format!("{text}:{text}")];
+        argv.extend(Self::owner(root));
+        argv
+    }
+
+    /// `--user uid:gid` of the state dir's owner, so the container writes files the user owns
+    /// (Unix only: Docker Desktop on Windows maps ownership itself).
+    fn owner(root: &std::path::Path) -> Vec<String> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
             if let Ok(meta) = std::fs::metadata(root) {
-                argv.extend([
+                return vec![
                     "--user".to_owned(),
                     format!("{}:{}", meta.uid(), meta.gid()),
-                ]);
+                ];
             }
         }
-        argv
+        #[cfg(not(unix))]
+        let _ = root;
+        Vec::new()
     }
 
     /// The cron watchdog of this deployment, when it routes tools (keeping them honest is its
