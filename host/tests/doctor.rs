@@ -8,7 +8,7 @@ mod support;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use headroom_proxy::stub::Stub;
 use serde_json::{Value, json};

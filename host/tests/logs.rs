@@ -77,6 +77,7 @@ fn the_proxy_log_file_starts_with_a_start_line_rotates_by_size_and_holds_no_requ
             "headroom {} proxy listening on http://127.0.0.1:{port}",
             env!("CARGO_PKG_VERSION")
         ),
+        " worker threads); ".to_owned(),
         format!("upstreams anthropic {dead}"),
         "compression lossless".to_owned(),
         "usage history ".to_owned(),

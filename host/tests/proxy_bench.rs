@@ -730,7 +730,7 @@ fn proxy_vs_nginx() {
     let dir = tempfile::tempdir().unwrap();
     let (hr, hr_port, _) = start_headroom_with(&stub.url(), None, &extra);
     let hr_pid = hr.0.id();
-    // headroom's runtime has one worker thread per core; nginx gets as many worker processes.
+    // headroom: one worker thread (event loop) per core; nginx gets as many worker processes.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let nginx = start_nginx(stub.addr, workers);
     if let Err(why) = &nginx {
@@ -748,7 +748,7 @@ fn proxy_vs_nginx() {
         "\nproxy vs nginx: wrk -t1, {secs} s per cell, loopback stub upstream (in the bench process: its CPU is the \"direct\" column)"
     );
     println!(
-        "headroom: `headroom proxy --no-usage-history {proxy_args}`, {workers} runtime worker threads; nginx: {} worker process(es) + master, proxy_pass with an upstream keepalive pool, proxy_buffering off",
+        "headroom: `headroom proxy --no-usage-history {proxy_args}`, {workers} worker threads (one event loop each); nginx: {} worker process(es) + master, proxy_pass with an upstream keepalive pool, proxy_buffering off",
         nginx.as_ref().map_or(0, |n| n.workers)
     );
     println!(

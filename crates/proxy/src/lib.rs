@@ -1,7 +1,7 @@
 //! headroom-proxy: the local reverse proxy AI coding tools talk to.
 //!
 //! * [`config`]: listen address, upstreams, token, deployment identity.
-//! * [`server`]: listener, dispatch, graceful shutdown ([`serve`], [`run`]).
+//! * [`server`]: listener, dispatch, graceful shutdown ([`serve`], [`serve_on`] with per-core [`Workers`], [`run`]).
 //! * [`forward`]: routing `/v1/...` to Anthropic or OpenAI, streaming relay, WebSocket splice.
 //! * [`compression`]: tool-output compression on the way upstream, and what it saved.
 //! * [`headers`]: hop-by-hop and never-forwarded headers.
@@ -32,4 +32,4 @@ pub mod upload;
 pub mod ws;
 
 pub use config::{DeploymentInfo, ProxyConfig, Upstream};
-pub use server::{BindError, bind, run, serve, shutdown_signal};
+pub use server::{BindError, Workers, bind, run, serve, serve_on, shutdown_signal};

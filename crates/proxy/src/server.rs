@@ -38,7 +38,9 @@ pub struct State {
     pub compression: Arc<Stage>,
     /// The usage history (disabled when `config.usage.db` is `None`).
     pub usage: headroom_usage::Recorder,
-    upstreams: Upstreams,
+    /// One upstream connection pool per worker: a pooled connection is driven by the runtime
+    /// that opened it, so a request never crosses threads to reach it.
+    upstreams: Vec<Upstreams>,
 }
 
 #[derive(Debug, Error)]
@@ -68,16 +70,28 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
 }
 
 /// Serve until `shutdown` resolves, then stop accepting, let in-flight requests finish within
-/// the configured drain bound, and return.
+/// the configured drain bound, and return. Connections are served on the calling runtime.
 pub async fn serve(
     config: ProxyConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    serve_on(config, listener, shutdown, Workers::calling()).await
+}
+
+/// [`serve`], with connections dealt round-robin to `workers`.
+pub async fn serve_on(
+    config: ProxyConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    workers: Workers,
+) -> anyhow::Result<()> {
     let drain = config.drain_timeout;
     let compression = Arc::new(Stage::new(&config));
     compression.warm();
-    let upstreams = Upstreams::new(&config.egress);
+    let upstreams = (0..workers.handles.len().max(1))
+        .map(|_| Upstreams::new(&config.egress))
+        .collect();
     let usage = open_usage(&config.usage).await;
     let metrics = match config.usage.db {
         Some(_) => Metrics::with_history(usage.clone()),
@@ -100,6 +114,7 @@ pub async fn serve(
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
+    let mut next = 0usize;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -114,20 +129,45 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let worker = next % state.upstreams.len();
+        next = next.wrapping_add(1);
+        let handle = workers.handles.get(worker);
+        // A worker's connection is registered with that worker's reactor, so its I/O, timers
+        // and the upstream connections it opens all stay on that one thread.
+        let stream = match handle {
+            None => stream,
+            Some(handle) => {
+                let moved = stream.into_std().and_then(|std| {
+                    let _entered = handle.enter();
+                    tokio::net::TcpStream::from_std(std)
+                });
+                match moved {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!("connection from {peer} dropped: {e}");
+                        continue;
+                    }
+                }
+            }
+        };
         let state = state.clone();
         let service = service_fn(move |req| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(dispatch(&state, peer, req).await) }
+            async move { Ok::<_, Infallible>(dispatch(&state, worker, peer, req).await) }
         });
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+        let task = async move {
             if let Err(e) = conn.await {
                 tracing::debug!("connection from {peer} ended: {e}");
             }
-        });
+        };
+        match handle {
+            None => drop(tokio::spawn(task)),
+            Some(handle) => drop(handle.spawn(task)),
+        }
     }
     state.ready.store(false, Ordering::SeqCst);
     drop(listener);
@@ -146,7 +186,65 @@ pub async fn serve(
     let usage = state.usage.clone();
     let left = drain.saturating_sub(draining.elapsed());
     let _ = tokio::task::spawn_blocking(move || usage.flush(left)).await;
+    drop(workers);
     Ok(())
+}
+
+/// The runtimes connections are served on.
+pub struct Workers {
+    /// Empty: the calling runtime serves them all.
+    handles: Vec<tokio::runtime::Handle>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Dropped to stop the workers.
+    stop: Option<tokio::sync::watch::Sender<()>>,
+}
+
+impl Workers {
+    /// Every connection on the runtime that calls [`serve_on`].
+    pub fn calling() -> Self {
+        Self {
+            handles: Vec::new(),
+            threads: Vec::new(),
+            stop: None,
+        }
+    }
+
+    /// `n` threads, each with its own single-threaded runtime, the way nginx runs one worker
+    /// process per core: a connection, its upstream connections and every wake-up between them
+    /// stay on one thread. A work-stealing runtime on a small machine instead spent a third of
+    /// a lone request's CPU waking its idle second worker (see docs/proxy.md, Performance).
+    pub fn per_core(n: usize) -> std::io::Result<Self> {
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        let mut workers = Self {
+            handles: Vec::with_capacity(n),
+            threads: Vec::with_capacity(n),
+            stop: Some(stop),
+        };
+        for i in 0..n.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            workers.handles.push(runtime.handle().clone());
+            let mut stopped = stopped.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("headroom-worker-{i}"))
+                .spawn(move || {
+                    // Resolves when the sender is dropped; the runtime then drops what is left.
+                    runtime.block_on(async move { while stopped.changed().await.is_ok() {} });
+                })?;
+            workers.threads.push(thread);
+        }
+        Ok(workers)
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// The usage history's recorder: opening a database is file I/O, kept off the async workers.
@@ -197,7 +295,12 @@ pub async fn shutdown_signal() {
     }
 }
 
-async fn dispatch(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+async fn dispatch(
+    state: &State,
+    worker: usize,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let local = is_loopback(peer.ip());
     let path = req.uri().path();
     match (req.method(), path) {
@@ -243,7 +346,7 @@ async fn dispatch(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Re
                 Some(provider) => {
                     Forward {
                         config: &state.config,
-                        upstreams: &state.upstreams,
+                        upstreams: &state.upstreams[worker],
                         metrics: &state.metrics,
                         compression: &state.compression,
                         local,

@@ -32,6 +32,10 @@ pub struct ProxyArgs {
     /// Seconds in-flight requests may keep running after SIGTERM/SIGINT.
     #[arg(long, default_value_t = 10)]
     drain_timeout: u64,
+    /// Worker threads serving connections, each with its own event loop (default: one per CPU
+    /// core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
     /// Listen beyond loopback without HEADROOM_PROXY_TOKEN (anyone who reaches the port can use
     /// your credentials' upstream).
     #[arg(long)]
@@ -113,9 +117,9 @@ impl ProxyArgs {
 
 /// `headroom 0.1.0 proxy listening on http://…; upstreams …; compression …; usage history …`:
 /// where it listens and what it does, no secret (a password in an upstream URL is masked).
-fn start_line(config: &ProxyConfig, log_file: Option<&std::path::Path>) -> String {
+fn start_line(config: &ProxyConfig, workers: usize, log_file: Option<&std::path::Path>) -> String {
     let mut line = format!(
-        "headroom {} proxy listening on http://{}; upstreams anthropic {}, openai {}; compression {}; usage history {}",
+        "headroom {} proxy listening on http://{} ({workers} worker threads); upstreams anthropic {}, openai {}; compression {}; usage history {}",
         env!("CARGO_PKG_VERSION"),
         config.listen,
         headroom_proxy::egress::outbound::masked(&config.anthropic.display()),
@@ -186,11 +190,18 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         },
     };
     config.check_exposure(args.allow_unauthenticated_remote)?;
-    let start_line = start_line(&config, args.log_file.as_deref());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // This thread accepts and handles signals; the workers serve the connections.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let workers = args.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
+    let start_line = start_line(&config, workers, args.log_file.as_deref());
+    let workers =
+        headroom_proxy::Workers::per_core(workers).context("starting the worker threads")?;
     runtime.block_on(async {
         let listener = match headroom_proxy::bind(config.listen).await {
             Ok(l) => l,
@@ -208,7 +219,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         if args.log_file.is_some() && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             eprintln!("{start_line}");
         }
-        headroom_proxy::serve(config, listener, headroom_proxy::shutdown_signal()).await
+        headroom_proxy::serve_on(config, listener, headroom_proxy::shutdown_signal(), workers).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

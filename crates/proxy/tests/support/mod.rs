@@ -33,9 +33,17 @@ impl Proxy {
         let listener = headroom_proxy::bind(config.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(headroom_proxy::serve(config, listener, async {
-            let _ = stopped.await;
-        }));
+        // Two per-core workers, as `headroom proxy` serves: every test crosses from the
+        // accepting runtime to a worker's.
+        let workers = headroom_proxy::Workers::per_core(2).unwrap();
+        let done = tokio::spawn(headroom_proxy::serve_on(
+            config,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            workers,
+        ));
         Self {
             addr,
             stop: Some(stop),
