@@ -565,9 +565,18 @@ mod gather_tests {
 
     use super::*;
 
-    /// An upstream body scripted poll by poll: `Some(frame)` is ready, `None` is not yet.
+    /// One poll of a scripted upstream body: a frame is ready, nothing is yet, or it broke.
+    #[derive(Clone, Copy)]
+    enum Step {
+        Sends(&'static str),
+        NotYet,
+        Breaks,
+    }
+    use Step::{Breaks, NotYet, Sends};
+
+    /// An upstream body scripted poll by poll.
     struct Scripted {
-        polls: VecDeque<Option<&'static str>>,
+        polls: VecDeque<Step>,
         end_after_last: bool,
     }
 
@@ -579,8 +588,9 @@ mod gather_tests {
             _cx: &mut Context<'_>,
         ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
             match self.polls.pop_front() {
-                Some(Some(text)) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(text))))),
-                Some(None) => Poll::Pending,
+                Some(Sends(text)) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(text))))),
+                Some(NotYet) => Poll::Pending,
+                Some(Breaks) => Poll::Ready(Some(Err("reset".into()))),
                 None if self.end_after_last => Poll::Ready(None),
                 None => Poll::Pending,
             }
@@ -614,7 +624,7 @@ mod gather_tests {
             .collect()
     }
 
-    fn tapped(polls: &[Option<&'static str>], end_after_last: bool) -> Tapped<Scripted> {
+    fn tapped(polls: &[Step], end_after_last: bool) -> Tapped<Scripted> {
         let inner = Scripted {
             polls: polls.iter().copied().collect(),
             end_after_last,
@@ -626,7 +636,7 @@ mod gather_tests {
     fn frames_already_received_go_out_together_in_order() {
         let wakes = Arc::new(Count::default());
         // Two frames, a turn with nothing, a third, then the end.
-        let mut body = tapped(&[Some("a"), Some("b"), None, Some("c")], true);
+        let mut body = tapped(&[Sends("a"), Sends("b"), NotYet, Sends("c")], true);
         // Gathering yields to the scheduler (waking itself, so it is polled again) while the
         // upstream connection's task hands frames over; they go out back to back.
         let got = polls(&mut body, 9, &wakes);
@@ -647,7 +657,7 @@ mod gather_tests {
     fn a_frame_is_never_held_for_data_still_on_the_network() {
         let wakes = Arc::new(Count::default());
         // The upstream sends one event and then nothing for a while.
-        let mut body = tapped(&[Some("event")], false);
+        let mut body = tapped(&[Sends("event")], false);
         let turns = GATHER_IDLE_TURNS as usize;
         let mut want = vec!["pending"; 1 + turns];
         want.extend(["event", "pending"]);
@@ -659,7 +669,7 @@ mod gather_tests {
     #[test]
     fn gathering_stops_at_its_frame_bound() {
         let wakes = Arc::new(Count::default());
-        let frames: Vec<Option<&'static str>> = vec![Some("x"); GATHER_FRAMES + 2];
+        let frames = vec![Sends("x"); GATHER_FRAMES + 2];
         let mut body = tapped(&frames, true);
         let got = polls(&mut body, 2 * GATHER_FRAMES + 4, &wakes);
         let first_out = got.iter().position(|g| g == "x").unwrap();
@@ -674,36 +684,12 @@ mod gather_tests {
 
     #[test]
     fn a_broken_stream_after_gathered_frames_sends_them_then_the_error_event() {
-        struct Breaks(u8);
-        impl HttpBody for Breaks {
-            type Data = Bytes;
-            type Error = BoxError;
-            fn poll_frame(
-                mut self: Pin<&mut Self>,
-                _cx: &mut Context<'_>,
-            ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-                self.0 += 1;
-                Poll::Ready(Some(match self.0 {
-                    1 => Ok(Frame::data(Bytes::from_static(b"data: 1\n\n"))),
-                    _ => Err("reset".into()),
-                }))
-            }
-        }
-        let mut body = Tapped::new(Breaks(0), Arc::new(Metrics::default()), true)
-            .with_sse_error(Provider::Anthropic);
-        let waker = Waker::from(Arc::new(Count::default()));
-        let mut cx = Context::from_waker(&waker);
-        let mut out = Vec::new();
-        for _ in 0..5 {
-            match Pin::new(&mut body).poll_frame(&mut cx) {
-                Poll::Ready(Some(Ok(f))) => out.push(f.into_data().unwrap()),
-                Poll::Ready(None) => break,
-                Poll::Pending => {}
-                Poll::Ready(Some(Err(e))) => panic!("{e}"),
-            }
-        }
-        assert_eq!(out.len(), 2, "the event, then the error event");
-        assert_eq!(&out[0][..], b"data: 1\n\n");
-        assert!(String::from_utf8_lossy(&out[1]).contains("error"));
+        let wakes = Arc::new(Count::default());
+        let mut body =
+            tapped(&[Sends("data: 1\n\n"), Breaks], true).with_sse_error(Provider::Anthropic);
+        let got = polls(&mut body, 4, &wakes);
+        assert_eq!(got[..2], ["pending", "data: 1\n\n"], "{got:?}");
+        assert!(got[2].contains("error"), "the error event: {got:?}");
+        assert_eq!(got[3], "end");
     }
 }
