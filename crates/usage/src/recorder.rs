@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{
+    Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
+};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -15,6 +17,10 @@ use crate::{Options, Record, UsageError, client, schema, time};
 
 /// A batch is written at the latest this long after its first row arrived.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// While a batch fills, the writer naps this long between looks at the queue instead of waiting
+/// on it: a writer blocked on the channel is woken by every row, a futex wake and a context switch
+/// per request that cost the proxy ~10 % of its throughput on two busy cores.
+const NAP: Duration = Duration::from_millis(20);
 /// How long the writer waits for another process's lock before it gives up on a batch.
 const BUSY: Duration = Duration::from_secs(1);
 
@@ -242,30 +248,56 @@ impl Writer {
                     .prune_every
                     .saturating_sub(last_prune.elapsed()),
             };
-            match rx.recv_timeout(wait) {
-                Ok(Msg::Row(r)) => {
-                    first_pending.get_or_insert_with(Instant::now);
-                    pending.push(r);
-                    if pending.len() >= batch {
-                        self.write(&mut pending, shared);
-                        first_pending = None;
-                    }
-                }
-                Ok(Msg::Flush(ack)) => {
-                    self.write(&mut pending, shared);
-                    first_pending = None;
-                    // A flush ends a run (shutdown, a test's read): fold the write-ahead log
-                    // back so the file left behind is the whole history, not a 4 KB stub.
-                    let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
-                    let _ = ack.try_send(());
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    self.write(&mut pending, shared);
-                    first_pending = None;
-                }
+            let mut next = match rx.recv_timeout(wait) {
+                Ok(msg) => Some(msg),
+                Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => {
                     self.write(&mut pending, shared);
                     return;
+                }
+            };
+            // Once a row is in, the rest of its batch is collected without blocking on the
+            // channel (see NAP); a quiet queue sends the writer back to waiting.
+            loop {
+                if let Some(msg) = next.take() {
+                    match msg {
+                        Msg::Row(r) => {
+                            first_pending.get_or_insert_with(Instant::now);
+                            pending.push(r);
+                            if pending.len() >= batch {
+                                self.write(&mut pending, shared);
+                                first_pending = None;
+                            }
+                        }
+                        Msg::Flush(ack) => {
+                            self.write(&mut pending, shared);
+                            first_pending = None;
+                            // A flush ends a run (shutdown, a test's read): fold the write-ahead
+                            // log back so the file left behind is the whole history, not a stub.
+                            let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+                            let _ = ack.try_send(());
+                        }
+                    }
+                }
+                match rx.try_recv() {
+                    Ok(msg) => {
+                        next = Some(msg);
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => {
+                        self.write(&mut pending, shared);
+                        return;
+                    }
+                    Err(TryRecvError::Empty) => {}
+                }
+                match first_pending {
+                    None => break,
+                    Some(t) if t.elapsed() >= FLUSH_EVERY => {
+                        self.write(&mut pending, shared);
+                        first_pending = None;
+                        break;
+                    }
+                    Some(_) => std::thread::sleep(NAP),
                 }
             }
             if last_prune.elapsed() >= self.options.prune_every {

@@ -361,3 +361,50 @@ fn hostile_strings_are_stored_capped_and_clean() {
     assert_eq!(model, "m".repeat(100));
     assert_eq!(got.error.as_deref(), Some("bad_request"));
 }
+
+/// The writer thread's voluntary context switches so far (Linux), found by its name.
+fn writer_switches() -> Option<u64> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .find_map(|t| {
+            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            if comm.trim() != "headroom-usage" {
+                return None;
+            }
+            let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
+                .trim()
+                .parse()
+                .ok()
+        })
+}
+
+#[test]
+fn rows_arriving_one_by_one_do_not_wake_the_writer_for_each() {
+    // A request hands its row over and goes on; a writer blocked on the queue would be woken
+    // (a futex wake and a context switch) by every one of them.
+    let tmp = tempfile::tempdir().unwrap();
+    let rec = Recorder::open(&tmp.path().join("usage.db"), Options::default());
+    rec.record(row(SystemTime::now()));
+    rec.flush(FLUSH);
+    let Some(before) = writer_switches() else {
+        eprintln!("skipped: no /proc/self/task/*/status here");
+        return;
+    };
+    let sent = 400;
+    for _ in 0..sent {
+        rec.record(row(SystemTime::now()));
+        // Slower than the writer: each row would find it waiting.
+        std::thread::sleep(Duration::from_micros(250));
+    }
+    rec.flush(FLUSH);
+    let woken = writer_switches().unwrap() - before;
+    assert_eq!(rec.health()["written"], sent + 1);
+    assert!(
+        woken < sent / 4,
+        "the writer was switched to {woken} times for {sent} rows"
+    );
+}
