@@ -237,17 +237,14 @@ impl Writer {
     fn run(mut self, rx: Receiver<Msg>, shared: &Shared) {
         let batch = self.options.batch.max(1);
         let mut pending: Vec<Record> = Vec::with_capacity(batch);
-        let mut first_pending: Option<Instant> = None;
         // Instant, not SystemTime: a wall clock jumping back cannot stall or rush the prune.
         let mut last_prune = Instant::now();
         loop {
-            let wait = match first_pending {
-                Some(t) => FLUSH_EVERY.saturating_sub(t.elapsed()),
-                None => self
-                    .options
-                    .prune_every
-                    .saturating_sub(last_prune.elapsed()),
-            };
+            // A batch never outlives the inner loop below, so the only deadline here is the prune.
+            let wait = self
+                .options
+                .prune_every
+                .saturating_sub(last_prune.elapsed());
             let mut next = match rx.recv_timeout(wait) {
                 Ok(msg) => Some(msg),
                 Err(RecvTimeoutError::Timeout) => None,
@@ -258,6 +255,7 @@ impl Writer {
             };
             // Once a row is in, the rest of its batch is collected without blocking on the
             // channel (see NAP); a quiet queue sends the writer back to waiting.
+            let mut first_pending: Option<Instant> = None;
             loop {
                 if let Some(msg) = next.take() {
                     match msg {
@@ -294,7 +292,6 @@ impl Writer {
                     None => break,
                     Some(t) if t.elapsed() >= FLUSH_EVERY => {
                         self.write(&mut pending, shared);
-                        first_pending = None;
                         break;
                     }
                     Some(_) => std::thread::sleep(NAP),
