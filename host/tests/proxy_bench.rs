@@ -313,62 +313,139 @@ fn proxy_side_by_side() {
 }
 
 /// The same proxy with the usage history off and on: added latency (vs. the stub directly),
-/// throughput at 64 clients, and the database's size per recorded request.
+/// throughput and CPU per request at 64 clients, and the database's size per recorded request.
+///
+/// The two proxies share two cores with the load generator, so one cell of each is mostly noise:
+/// ±10 % between back-to-back runs, and as much between two processes of the same binary (where
+/// their threads and memory happen to land). The throughput cells are therefore
+/// `HEADROOM_BENCH_ROUNDS` (default 5) rounds, each with a fresh pair of proxies measured off/on,
+/// then on/off, and the table shows their medians; the CPU µs each proxy process spent per
+/// request, read from /proc, is the cost the history adds, with its writer thread's share.
 fn usage_history_on_and_off(stub: &Stub, n: u64, secs: u64) {
+    let rounds = env_num("HEADROOM_BENCH_ROUNDS", 5).max(1) as usize;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("usage.db");
     let (off, off_port, _) = start_headroom(&stub.url(), None);
     let (on, on_port, _) = start_headroom(&stub.url(), Some(&db));
+    let rounds_db = dir.path().join("rounds.db");
+    let base = |port: u16| format!("http://127.0.0.1:{port}");
+    let urls = [base(off_port), base(on_port)];
     let direct = stub.url();
+    let with_wrk = wrk_installed();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    let scripts = tempfile::tempdir().unwrap();
+    let loads = loads();
+    println!(
+        "\nusage history: the same requests through a proxy with it off and on ({rounds} rounds of {secs} s at 64 clients, a fresh pair of proxies each, by {}; medians)",
+        if with_wrk {
+            "wrk"
+        } else {
+            "this process (wrk is not installed)"
+        }
+    );
+    println!(
+        "{:<15} {:>9} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>6} | {:>7} {:>7} {:>6} {:>7}",
+        "request",
+        "off p50+",
+        "on p50+",
+        "off p99+",
+        "on p99+",
+        "off r/s",
+        "on r/s",
+        "ratio",
+        "off cpu",
+        "on cpu",
+        "ratio",
+        "writer"
+    );
+    for (i, kind) in [KINDS[0], KINDS[1]].into_iter().enumerate() {
+        let latency = rt.block_on(async {
+            let client: HttpClient =
+                Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+            let (_, d) = sequential(&client, &direct, kind, n).await;
+            let (_, v_off) = sequential(&client, &urls[0], kind, n).await;
+            let (_, v_on) = sequential(&client, &urls[1], kind, n).await;
+            let added = |v: &[Duration], p| percentile(v, p).saturating_sub(percentile(&d, p));
+            [
+                added(&v_off, 0.5),
+                added(&v_on, 0.5),
+                added(&v_off, 0.99),
+                added(&v_on, 0.99),
+            ]
+        });
+        let script = wrk_script(scripts.path(), i, &loads[i]);
+        let mut cells: [Vec<Cell>; 2] = [Vec::new(), Vec::new()];
+        // The history's writer thread's share of the "on" proxy's CPU.
+        let (mut writer_ticks, mut on_requests) = (0u64, 0f64);
+        for round in 0..rounds {
+            let (p_off, port_off, _) = start_headroom(&stub.url(), None);
+            let (p_on, port_on, _) = start_headroom(&stub.url(), Some(&rounds_db));
+            let pids = [p_off.0.id(), p_on.0.id()];
+            let urls = [base(port_off), base(port_on)];
+            if with_wrk {
+                for url in &urls {
+                    wrk(url, &script, 64, 1, &[]); // warm the pools
+                }
+            }
+            // Alternate who goes first, so a drift in the machine's load favours neither.
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for which in order {
+                let writer_before = thread_ticks(pids[1], "headroom-usage");
+                let cell = if with_wrk {
+                    wrk(&urls[which], &script, 64, secs, &[pids[which]])
+                } else {
+                    let before = cpu_ticks(&[pids[which]]);
+                    let rps = rt.block_on(throughput(&urls[which], kind, 64, secs));
+                    let ticks = (cpu_ticks(&[pids[which]]) - before) as f64;
+                    Cell {
+                        rps,
+                        cpu_us: ticks / ticks_per_sec() * 1e6 / (rps * secs as f64).max(1.0),
+                        ..Cell::default()
+                    }
+                };
+                assert_eq!(cell.errors, 0, "{} failed requests", cell.errors);
+                if which == 1 {
+                    writer_ticks += thread_ticks(pids[1], "headroom-usage") - writer_before;
+                    on_requests += cell.rps * secs as f64;
+                }
+                cells[which].push(cell);
+            }
+            stub.clear_requests();
+            drop((p_off, p_on));
+        }
+        let median = |which: usize, f: fn(&Cell) -> f64| {
+            let mut v: Vec<f64> = cells[which].iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (rps_off, rps_on) = (median(0, |c| c.rps), median(1, |c| c.rps));
+        let (cpu_off, cpu_on) = (median(0, |c| c.cpu_us), median(1, |c| c.cpu_us));
+        let writer_us = writer_ticks as f64 / ticks_per_sec() * 1e6 / on_requests.max(1.0);
+        println!(
+            "{:<15} {:>9} {:>9} {:>9} {:>9} | {:>8.0} {:>8.0} {:>6.3} | {:>7.1} {:>7.1} {:>6.3} {:>7.1}",
+            kind.name,
+            ms(latency[0]),
+            ms(latency[1]),
+            ms(latency[2]),
+            ms(latency[3]),
+            rps_off,
+            rps_on,
+            rps_on / rps_off,
+            cpu_off,
+            cpu_on,
+            cpu_on / cpu_off,
+            writer_us
+        );
+    }
+    // Enough rows that the file's fixed pages (schema, name table) hardly count.
     rt.block_on(async {
         let client: HttpClient = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-        println!("\nusage history: the same requests through a proxy with it off and on");
-        println!(
-            "{:<15} {:>13} {:>13} {:>13} {:>13} {:>12} {:>12} {:>7}",
-            "request",
-            "off added p50",
-            "on added p50",
-            "off added p99",
-            "on added p99",
-            "off r/s (64)",
-            "on r/s (64)",
-            "ratio"
-        );
-        for kind in [KINDS[0], KINDS[1]] {
-            let (_, d) = sequential(&client, &direct, kind, n).await;
-            let base = |port: u16| format!("http://127.0.0.1:{port}");
-            let (_, v_off) = sequential(&client, &base(off_port), kind, n).await;
-            let (_, v_on) = sequential(&client, &base(on_port), kind, n).await;
-            let added = |v: &[Duration], p| percentile(v, p).saturating_sub(percentile(&d, p));
-            let t_off = throughput(&base(off_port), kind, 64, secs).await;
-            let t_on = throughput(&base(on_port), kind, 64, secs).await;
-            println!(
-                "{:<15} {:>13} {:>13} {:>13} {:>13} {:>12.0} {:>12.0} {:>7.2}",
-                kind.name,
-                ms(added(&v_off, 0.5)),
-                ms(added(&v_on, 0.5)),
-                ms(added(&v_off, 0.99)),
-                ms(added(&v_on, 0.99)),
-                t_off,
-                t_on,
-                t_on / t_off
-            );
-        }
-        // Enough rows that the file's fixed pages (schema, name table) hardly count.
-        let mut sent = 0u64;
-        while sent < 5_000 {
-            one(
-                &client,
-                &format!("http://127.0.0.1:{on_port}"),
-                KINDS[(sent % 4) as usize],
-            )
-            .await;
-            sent += 1;
+        for sent in 0..5_000 {
+            one(&client, &urls[1], KINDS[sent % 4]).await;
         }
     });
     // SIGTERM: the proxy flushes its queue and checkpoints, so the file size is settled.
@@ -388,13 +465,24 @@ fn usage_history_on_and_off(stub: &Stub, n: u64, secs: u64) {
         .is_ok_and(|o| o.status.success());
     let settled = db_bytes(&db);
     println!(
-        "(milliseconds; r/s at 64 clients; target: on within 5 % of off)\nhistory database: {rows} rows, WAL {wal} bytes at exit; {} {settled} bytes = {:.0} bytes per request (target <= 100)",
+        "(p50+/p99+: milliseconds added to the stub's own, {n} sequential requests; cpu: CPU µs of the proxy process per request, writer: of that, the history's writer thread; target: on within 5 % of off)\nhistory database: {rows} rows, WAL {wal} bytes at exit; {} {settled} bytes = {:.0} bytes per request (target <= 100)",
         if checkpointed {
             "after a checkpoint"
         } else {
             "no sqlite3 shell to checkpoint, file + WAL"
         },
         settled as f64 / rows.max(1) as f64
+    );
+}
+
+#[test]
+#[ignore = "benchmark: run with --ignored --nocapture (release build; wrk for the throughput cells)"]
+fn usage_history_side_by_side() {
+    let stub = Stub::start().unwrap();
+    usage_history_on_and_off(
+        &stub,
+        env_num("HEADROOM_BENCH_N", 1000),
+        env_num("HEADROOM_BENCH_SECS", 2),
     );
 }
 
@@ -520,12 +608,28 @@ struct Cell {
 fn cpu_ticks(pids: &[u32]) -> u64 {
     pids.iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .map(|s| {
-            // Fields after the parenthesised command name; utime and stime are 14 and 15.
-            let rest = &s[s.rfind(')').unwrap() + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
-        })
+        .map(|s| stat_ticks(&s))
+        .sum()
+}
+
+/// utime + stime from a /proc `stat` line: fields 14 and 15, counted after the parenthesised
+/// command name (which may hold spaces).
+fn stat_ticks(stat: &str) -> u64 {
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// utime + stime of the threads of `pid` named `name`, in clock ticks.
+fn thread_ticks(pid: u32, name: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .map(|s| stat_ticks(&s))
         .sum()
 }
 

@@ -286,7 +286,7 @@ impl Flight {
             },
             model: None,
             project: text(crate::headers::PROJECT_HEADER)
-                .map(|p| client::cap(&p))
+                .map(|p| client::cap(&p).into_owned())
                 .filter(|p| !p.is_empty()),
             status: 0,
             error: None,
@@ -316,7 +316,7 @@ impl Flight {
     }
 
     pub fn model(&mut self, model: Option<String>) {
-        self.row().model = model.map(|m| client::cap(&m));
+        self.row().model = model.map(capped);
     }
 
     /// Time headroom itself spent on the request (compression, waiting for its count).
@@ -409,6 +409,14 @@ impl Flight {
     }
 }
 
+/// `s` capped ([`client::cap`]), reusing its allocation when it is already clean.
+fn capped(s: String) -> String {
+    match client::cap(&s) {
+        std::borrow::Cow::Borrowed(_) => s,
+        std::borrow::Cow::Owned(c) => c,
+    }
+}
+
 /// The upstream's `usage` into a row. The history keeps uncached input apart from cache reads, as
 /// Anthropic reports it; OpenAI's input count includes its cached tokens.
 fn put_usage(row: &mut Record, usage: &Usage) {
@@ -451,7 +459,7 @@ impl SessionRows {
     pub fn record(&self, r: WsResponse) {
         let mut row = self.template.clone();
         row.at = r.at;
-        row.model = r.model.map(|m| client::cap(&m));
+        row.model = r.model.map(capped);
         row.added = r.added;
         row.ttfb = r.ttfb;
         row.total = r.total;

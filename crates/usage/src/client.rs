@@ -1,5 +1,7 @@
 //! Which tool sent a request, from its User-Agent, and the length cap for client-supplied strings.
 
+use std::borrow::Cow;
+
 /// The tool behind a request. The codes are stored in the database: never renumber them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Client {
@@ -39,24 +41,30 @@ impl Client {
     /// (external, cli)`, `codex_exec/0.46.0`, `codex_cli_rs/0.46.0`, `opencode/0.15.2`,
     /// `Anthropic/Python 0.69.0`, `AsyncOpenAI/Python 1.109.1`, `OpenAI/JS 5.23.0`.
     pub fn from_user_agent(ua: &str) -> Client {
-        // Only the head matters; a hostile 10 KB header costs no more than this.
-        let head: String = ua
-            .chars()
-            .take(256)
-            .collect::<String>()
-            .to_ascii_lowercase();
+        // Only the head matters; a hostile 10 KB header costs no more than this. Compared
+        // without copying (it runs per request): the needles are lowercase ASCII, which no byte
+        // of a multi-byte character can match.
+        let head = &ua.as_bytes()[..ua.len().min(256)];
+        let starts = |needle: &str| {
+            head.len() >= needle.len()
+                && head[..needle.len()].eq_ignore_ascii_case(needle.as_bytes())
+        };
+        let contains = |needle: &str| {
+            head.windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+        };
         // Tools before SDKs: a tool built on an SDK may name both, and the tool is the answer.
-        if head.starts_with("claude-cli/") || head.contains("claude-code") {
+        if starts("claude-cli/") || contains("claude-code") {
             Client::ClaudeCode
-        } else if head.starts_with("codex_") || head.starts_with("codex/") {
+        } else if starts("codex_") || starts("codex/") {
             Client::Codex
-        } else if head.contains("openclaw") {
+        } else if contains("openclaw") {
             Client::OpenClaw
-        } else if head.starts_with("opencode") {
+        } else if starts("opencode") {
             Client::OpenCode
-        } else if head.contains("anthropic/") {
+        } else if contains("anthropic/") {
             Client::AnthropicSdk
-        } else if head.contains("openai/") {
+        } else if contains("openai/") {
             Client::OpenAiSdk
         } else {
             Client::Other
@@ -75,9 +83,14 @@ impl Client {
 pub const CAP: usize = 100;
 
 /// Strips control characters (terminal escapes, newlines) and keeps at most [`CAP`] chars, so a
-/// hostile header can neither garble `headroom stats` nor grow the database.
-pub fn cap(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(CAP).collect()
+/// hostile header can neither garble `headroom stats` nor grow the database. A string that is
+/// already clean (every one a proxy sees from a well-behaved client) is returned as it is.
+pub fn cap(s: &str) -> Cow<'_, str> {
+    // Bytes bound chars, so a short string has at most CAP chars.
+    if s.len() <= CAP && !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(s.chars().filter(|c| !c.is_control()).take(CAP).collect())
 }
 
 #[cfg(test)]
@@ -129,6 +142,10 @@ mod tests {
     #[test]
     fn cap_strips_controls_and_cuts_on_a_char_boundary() {
         assert_eq!(cap("my\x1b[2Jproj\nect\u{7f}"), "my[2Jproject");
+        // Clean strings up to the cap are not copied; one char more is cut.
+        assert!(matches!(cap("claude-sonnet-4-5"), Cow::Borrowed(_)));
+        assert!(matches!(cap(&"a".repeat(CAP)), Cow::Borrowed(_)));
+        assert_eq!(cap(&"a".repeat(CAP + 1)), "a".repeat(CAP));
         let long = "é".repeat(300);
         let capped = cap(&long);
         assert_eq!(capped.chars().count(), CAP);

@@ -124,7 +124,7 @@ pub struct Options {
     /// Rows written per transaction at most. Default 256.
     pub batch: usize,
     /// The oldest rows beyond this count are deleted with the retention prune, so a busy proxy's
-    /// file stays bounded whatever the retention (default 5 million rows, about 500 MB).
+    /// file stays bounded whatever the retention (default 5 million rows, about 200 MB).
     pub max_rows: u64,
     /// How often the writer prunes while running. Default 1 hour.
     pub prune_every: Duration,

@@ -207,8 +207,9 @@ pub struct Point {
 pub struct Reader {
     conn: Connection,
     path: PathBuf,
-    /// A file the proxy created but has not given tables yet reads as empty.
-    empty: bool,
+    /// The file's layout (`schema::VERSION`); 0, a file the proxy created but has not given
+    /// tables yet, reads as empty. A v1 file, not yet opened by a newer proxy, is read as it is.
+    version: i64,
 }
 
 /// How long a read waits for a writer that holds the file exclusively.
@@ -233,8 +234,9 @@ struct Row {
     saved: u64,
 }
 
-const COLUMNS: &str = "at, client, provider, model, project, status, error, ttfb, total, added,
-    input, output, cache_read, cache_write, before, after";
+/// Every column after the row's time.
+const COLUMNS: &str = "client, provider, model, project, status, error, ttfb, total, added, input,
+    output, cache_read, cache_write, before, after";
 
 impl Reader {
     pub fn open(path: &Path) -> Result<Reader, UsageError> {
@@ -250,11 +252,11 @@ impl Reader {
         )
         .map_err(sqlite)?;
         conn.busy_timeout(BUSY).map_err(sqlite)?;
-        let empty = schema::version(&conn, path)? == 0;
+        let version = schema::version(&conn, path)?;
         Ok(Reader {
             conn,
             path: path.to_path_buf(),
-            empty,
+            version,
         })
     }
 
@@ -265,26 +267,37 @@ impl Reader {
     /// Every row from `cutoff` on (rows stamped in the future by a clock that went back are
     /// included), or the newest `limit` rows; ordered by time, then id.
     fn rows(&self, cutoff: Option<i64>, newest: Option<usize>) -> Result<Vec<Row>, UsageError> {
-        if self.empty {
+        if self.version == 0 {
             return Ok(Vec::new());
         }
         let names = self.names()?;
         let name = |id: Option<i64>| id.and_then(|id| names.get(&id).cloned());
-        let sql = match newest {
-            Some(_) => format!(
-                "SELECT {COLUMNS} FROM requests WHERE at >= ?1 ORDER BY at DESC, id DESC LIMIT ?2"
-            ),
-            None => {
-                format!("SELECT {COLUMNS} FROM requests WHERE at >= ?1 ORDER BY at, id LIMIT ?2")
-            }
+        let order = if newest.is_some() { "DESC" } else { "" };
+        // v2: the key is the time (see `schema::key`); v1: an indexed `at` column.
+        let (sql, cutoff, at): (_, _, fn(i64) -> i64) = if self.version >= 2 {
+            (
+                format!(
+                    "SELECT id, {COLUMNS} FROM requests WHERE id >= ?1 ORDER BY id {order} LIMIT ?2"
+                ),
+                cutoff.map_or(i64::MIN, schema::first_key),
+                schema::key_ms,
+            )
+        } else {
+            (
+                format!(
+                    "SELECT at, {COLUMNS} FROM requests WHERE at >= ?1 ORDER BY at {order}, id {order} LIMIT ?2"
+                ),
+                cutoff.unwrap_or(i64::MIN),
+                |at| at,
+            )
         };
         let limit = newest.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.sqlite(e))?;
         let rows = stmt
-            .query_map((cutoff.unwrap_or(i64::MIN), limit), |r| {
+            .query_map((cutoff, limit), |r| {
                 let count = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
                 Ok(Row {
-                    at: r.get(0)?,
+                    at: at(r.get(0)?),
                     client: Client::from_code(r.get(1)?),
                     provider: Provider::from_code(r.get(2)?),
                     model: name(r.get(3)?),

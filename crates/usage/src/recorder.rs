@@ -183,12 +183,50 @@ struct Writer {
     conn: Connection,
     path: PathBuf,
     options: Options,
-    /// (kind, name) → id in `names`; cleared whenever ids may have changed (rollback, prune).
-    names: HashMap<(i64, String), i64>,
+    /// Per kind (model, project, transforms): name → id in `names`; cleared whenever ids may
+    /// have changed (rollback, prune).
+    names: Names,
+    /// The last key's sequence number, counting on across milliseconds so rows of one rarely
+    /// meet a taken key.
+    seq: u64,
 }
 
-/// Names cached at most; past it the cache starts over (hostile projects cannot grow memory).
+/// Names cached at most per kind; past it the cache starts over (hostile projects cannot grow
+/// memory).
 const NAMES_CACHED: usize = 4096;
+
+/// The writer's cache of `names` ids, one map per kind so a lookup needs no key of its own, and
+/// each kind's last hit in front of it: consecutive rows mostly name the same model and project,
+/// and comparing two short strings is cheaper than hashing one.
+#[derive(Default)]
+struct Names {
+    maps: [HashMap<String, i64>; 3],
+    last: [Option<(String, i64)>; 3],
+}
+
+impl Names {
+    fn get(&mut self, kind: i64, name: &str) -> Option<i64> {
+        let k = (kind - schema::MODEL) as usize;
+        if let Some((last, id)) = &self.last[k]
+            && last == name
+        {
+            return Some(*id);
+        }
+        let id = *self.maps[k].get(name)?;
+        self.last[k] = Some((name.to_owned(), id));
+        Some(id)
+    }
+    fn insert(&mut self, kind: i64, name: String, id: i64) {
+        let map = &mut self.maps[(kind - schema::MODEL) as usize];
+        if map.len() >= NAMES_CACHED {
+            map.clear();
+        }
+        map.insert(name, id);
+    }
+    fn clear(&mut self) {
+        *self = Names::default();
+    }
+}
 
 impl Writer {
     fn open(path: &Path, options: Options) -> Result<Writer, UsageError> {
@@ -228,7 +266,8 @@ impl Writer {
             conn,
             path: path.to_path_buf(),
             options,
-            names: HashMap::new(),
+            names: Names::default(),
+            seq: 0,
         };
         writer.prune(SystemTime::now()).map_err(sqlite)?;
         Ok(writer)
@@ -314,8 +353,9 @@ impl Writer {
         }
         let n = pending.len() as u64;
         match self.insert(pending) {
-            Ok(()) => {
-                shared.written.fetch_add(n, Ordering::Relaxed);
+            Ok(keyless) => {
+                shared.written.fetch_add(n - keyless, Ordering::Relaxed);
+                shared.dropped.fetch_add(keyless, Ordering::Relaxed);
                 shared.set_trouble(None);
             }
             Err(e) => {
@@ -328,44 +368,71 @@ impl Writer {
         pending.clear();
     }
 
-    fn insert(&mut self, rows: &[Record]) -> rusqlite::Result<()> {
+    /// Returns how many rows found no free key (see below) and were not written.
+    fn insert(&mut self, rows: &[Record]) -> rusqlite::Result<u64> {
         let tx = self.conn.transaction()?;
-        for r in rows {
-            let model = name_id(&tx, &mut self.names, schema::MODEL, r.model.as_deref())?;
-            let project = name_id(&tx, &mut self.names, schema::PROJECT, r.project.as_deref())?;
-            let transforms = (!r.transforms.is_empty()).then(|| r.transforms.join(","));
-            let transforms = name_id(
-                &tx,
-                &mut self.names,
-                schema::TRANSFORMS,
-                transforms.as_deref(),
-            )?;
-            tx.prepare_cached(
-                "INSERT INTO requests (at, client, provider, model, project, status, error, ttfb,
-                 total, added, input, output, cache_read, cache_write, before, after, transforms)
+        let mut keyless = 0;
+        {
+            // OR IGNORE: a key already taken (a row of the same millisecond whose sequence
+            // number came round, e.g. a long stream's row written after 1024 newer ones) makes
+            // no change, and the row tries the millisecond's next number.
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO requests (id, client, provider, model, project, status,
+                 error, ttfb, total, added, input, output, cache_read, cache_write, before, after,
+                 transforms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-            )?
-            .execute(params![
-                time::unix_ms(r.at),
-                r.client as i64,
-                r.provider as i64,
-                model,
-                project,
-                r.status,
-                r.error.map(|e| e as i64),
-                r.ttfb.map(millis),
-                r.total.map(millis),
-                i64::try_from(r.added.as_micros()).unwrap_or(i64::MAX),
-                sql_u64(r.input_tokens),
-                sql_u64(r.output_tokens),
-                sql_u64(r.cache_read_tokens),
-                sql_u64(r.cache_write_tokens),
-                sql_u64(r.tokens_before),
-                sql_u64(r.tokens_after),
-                transforms,
-            ])?;
+            )?;
+            let mut joined = String::new();
+            for r in rows {
+                let model = name_id(&tx, &mut self.names, schema::MODEL, r.model.as_deref())?;
+                let project = name_id(&tx, &mut self.names, schema::PROJECT, r.project.as_deref())?;
+                joined.clear();
+                for (i, t) in r.transforms.iter().enumerate() {
+                    if i > 0 {
+                        joined.push(',');
+                    }
+                    joined.push_str(t);
+                }
+                let transforms = name_id(
+                    &tx,
+                    &mut self.names,
+                    schema::TRANSFORMS,
+                    (!joined.is_empty()).then_some(joined.as_str()),
+                )?;
+                let ms = time::unix_ms(r.at);
+                let mut written = false;
+                for _ in 0..schema::SEQS {
+                    self.seq = self.seq.wrapping_add(1);
+                    let changed = insert.execute(params![
+                        schema::key(ms, self.seq),
+                        r.client as i64,
+                        r.provider as i64,
+                        model,
+                        project,
+                        r.status,
+                        r.error.map(|e| e as i64),
+                        r.ttfb.map(millis),
+                        r.total.map(millis),
+                        i64::try_from(r.added.as_micros()).unwrap_or(i64::MAX),
+                        sql_u64(r.input_tokens),
+                        sql_u64(r.output_tokens),
+                        sql_u64(r.cache_read_tokens),
+                        sql_u64(r.cache_write_tokens),
+                        sql_u64(r.tokens_before),
+                        sql_u64(r.tokens_after),
+                        transforms,
+                    ])?;
+                    if changed == 1 {
+                        written = true;
+                        break;
+                    }
+                }
+                // A millisecond with every key taken keeps its first 1024 rows.
+                keyless += u64::from(!written);
+            }
         }
-        tx.commit()
+        tx.commit()?;
+        Ok(keyless)
     }
 
     /// Deletes rows older than the retention (rows stamped after `now`, from a clock that went
@@ -374,9 +441,10 @@ impl Writer {
     fn prune(&mut self, now: SystemTime) -> rusqlite::Result<()> {
         let retention = i64::try_from(self.options.retention.as_millis()).unwrap_or(i64::MAX);
         let cutoff = time::unix_ms(now).saturating_sub(retention);
-        let mut deleted = self
-            .conn
-            .execute("DELETE FROM requests WHERE at < ?1", [cutoff])?;
+        let mut deleted = self.conn.execute(
+            "DELETE FROM requests WHERE id < ?1",
+            [schema::first_key(cutoff)],
+        )?;
         let count: i64 = self
             .conn
             .query_row("SELECT count(*) FROM requests", [], |r| r.get(0))?;
@@ -384,7 +452,7 @@ impl Writer {
         if excess > 0 {
             deleted += self.conn.execute(
                 "DELETE FROM requests WHERE id IN
-                 (SELECT id FROM requests ORDER BY at, id LIMIT ?1)",
+                 (SELECT id FROM requests ORDER BY id LIMIT ?1)",
                 [excess],
             )?;
         }
@@ -407,24 +475,21 @@ impl Writer {
 /// writer thread, whatever the caller did.
 fn name_id(
     conn: &Connection,
-    cache: &mut HashMap<(i64, String), i64>,
+    names: &mut Names,
     kind: i64,
     name: Option<&str>,
 ) -> rusqlite::Result<Option<i64>> {
     let Some(name) = name else { return Ok(None) };
     let name = client::cap(name);
-    if let Some(id) = cache.get(&(kind, name.clone())) {
-        return Ok(Some(*id));
+    if let Some(id) = names.get(kind, &name) {
+        return Ok(Some(id));
     }
     conn.prepare_cached("INSERT OR IGNORE INTO names (kind, name) VALUES (?1, ?2)")?
         .execute(params![kind, name])?;
     let id: i64 = conn
         .prepare_cached("SELECT id FROM names WHERE kind = ?1 AND name = ?2")?
         .query_row(params![kind, name], |r| r.get(0))?;
-    if cache.len() >= NAMES_CACHED {
-        cache.clear();
-    }
-    cache.insert((kind, name), id);
+    names.insert(kind, name.into_owned(), id);
     Ok(Some(id))
 }
 

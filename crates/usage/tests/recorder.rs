@@ -33,7 +33,7 @@ fn creates_a_private_versioned_wal_file() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let journal: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -407,4 +407,129 @@ fn rows_arriving_one_by_one_do_not_wake_the_writer_for_each() {
         woken < sent / 4,
         "the writer was switched to {woken} times for {sent} rows"
     );
+}
+
+/// The first layout (schema v1), as headroom 0.1 wrote it: the time in an indexed `at` column.
+const V1: &str = "
+PRAGMA auto_vacuum = INCREMENTAL;
+CREATE TABLE requests (
+    id INTEGER PRIMARY KEY, at INTEGER NOT NULL, client INTEGER NOT NULL,
+    provider INTEGER NOT NULL, model INTEGER, project INTEGER, status INTEGER NOT NULL,
+    error INTEGER, ttfb INTEGER, total INTEGER, added INTEGER NOT NULL, input INTEGER NOT NULL,
+    output INTEGER NOT NULL, cache_read INTEGER NOT NULL, cache_write INTEGER NOT NULL,
+    before INTEGER NOT NULL, after INTEGER NOT NULL, transforms INTEGER
+);
+CREATE INDEX requests_at ON requests(at);
+CREATE TABLE names (
+    id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, name TEXT NOT NULL, UNIQUE (kind, name)
+);
+PRAGMA user_version = 1;
+";
+
+#[test]
+fn a_v1_file_is_read_as_it_is_and_moved_to_v2_without_losing_a_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("usage.db");
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch(V1).unwrap();
+    conn.execute_batch(
+        "INSERT INTO names VALUES (1, 1, 'claude-sonnet-4-5-20250929'), (2, 2, 'headroom');",
+    )
+    .unwrap();
+    // Two rows share a millisecond; one is 2 days old; one was stamped before a clock went back.
+    for (i, at) in [
+        now_ms - 2 * 86_400_000,
+        now_ms - 5_000,
+        now_ms - 5_000,
+        now_ms + 3_600_000,
+        now_ms - 1_000,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        conn.execute(
+            "INSERT INTO requests (at, client, provider, model, project, status, ttfb, total,
+             added, input, output, cache_read, cache_write, before, after)
+             VALUES (?1, 1, 1, 1, 2, 200, 400, 3000, 180, ?2, 10, 0, 0, 600, 100)",
+            rusqlite::params![at, 100 + i as i64],
+        )
+        .unwrap();
+    }
+    drop(conn);
+
+    let read = |db: &std::path::Path| {
+        let reader = Reader::open(db).unwrap();
+        let day = reader
+            .stats(Since::Hours(24), None, SystemTime::now())
+            .unwrap();
+        let all = reader.stats(Since::All, None, SystemTime::now()).unwrap();
+        let recent: Vec<(u64, String)> = reader
+            .recent(10)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.input_tokens, r.at))
+            .collect();
+        (day.requests, day.tokens_saved, all.requests, recent)
+    };
+    let before = read(&db);
+    assert_eq!((before.0, before.1, before.2), (4, 2_000, 5));
+    assert_eq!(
+        before.3.iter().map(|r| r.0).collect::<Vec<_>>(),
+        [103, 104, 102, 101, 100]
+    );
+
+    let rec = Recorder::open(&db, Options::default());
+    assert_eq!(rec.health()["state"], "ok", "{}", rec.health());
+    drop(rec);
+    assert_eq!(read(&db), before, "the move to v2 changed what stats shows");
+    let conn = Connection::open(&db).unwrap();
+    let (version, index, check): (i64, i64, String) = (
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap(),
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'requests_at'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap(),
+        conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap(),
+    );
+    assert_eq!((version, index, check.as_str()), (2, 0, "ok"));
+}
+
+#[test]
+fn rows_of_one_millisecond_keep_their_own_keys_up_to_1024() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("usage.db");
+    let rec = Recorder::open(
+        &db,
+        Options {
+            batch: 64,
+            ..Options::default()
+        },
+    );
+    let at = SystemTime::now();
+    // A long stream's row, written after 1,500 newer ones have taken the sequence round past
+    // its number: it still finds a free key.
+    rec.record(row(at - HOUR));
+    for i in 0..1_500u64 {
+        rec.record(row(at - Duration::from_millis(i % 7)));
+    }
+    rec.record(row(at - HOUR));
+    rec.flush(FLUSH);
+    assert_eq!(rec.health()["written"], 1_502);
+    assert_eq!(rec.health()["dropped"], 0);
+    // One millisecond has room for 1,024 rows; the rest are counted, not silently lost.
+    for _ in 0..1_030 {
+        rec.record(row(at + DAY));
+    }
+    rec.flush(FLUSH);
+    assert_eq!(rec.health()["written"], 1_502 + 1_024);
+    assert_eq!(rec.health()["dropped"], 6);
+    assert_eq!(count(&db), 1_502 + 1_024);
 }
