@@ -684,15 +684,9 @@ impl Drop for ProxyChild {
     }
 }
 
-/// Whether a cron daemon runs, judged as `install apply` judges it (a process named cron):
-/// a `/run/crond.pid` left behind by a machine image, or naming a reused PID, is no daemon.
+/// Whether a cron daemon runs, judged as `install apply` judges it.
 pub fn cron_running() -> bool {
-    fs::read_dir("/proc").is_ok_and(|entries| {
-        entries.flatten().any(|e| {
-            fs::read_to_string(e.path().join("comm"))
-                .is_ok_and(|c| matches!(c.trim(), "cron" | "crond"))
-        })
-    })
+    headroom_deploy::supervisors::cron::daemon_running()
 }
 
 /// The cron suites' lock, once crontab is installed and cron runs (else a skip with the reason).

@@ -159,7 +159,9 @@ pub fn splice_block(
     })
 }
 
-fn cron_daemon_running() -> bool {
+/// Whether a cron daemon runs: a process named like one. A PID file is no proof (a machine image
+/// may leave `/run/crond.pid` behind, or name a PID reused since).
+pub fn daemon_running() -> bool {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return false;
     };
@@ -187,7 +189,7 @@ impl Supervisor for Cron {
         } else if !command::on_path("crontab") {
             return Err(unusable("the `crontab` command is not installed"));
         }
-        if !cron_daemon_running() {
+        if !daemon_running() {
             return Err(unusable("no cron daemon is running"));
         }
         Ok(())
