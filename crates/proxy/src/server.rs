@@ -92,7 +92,7 @@ pub async fn serve_on(
     let upstreams = (0..workers.handles.len().max(1))
         .map(|_| Upstreams::new(&config.egress))
         .collect();
-    let usage = open_usage(&config.usage).await;
+    let usage = open_usage(&config.usage);
     let metrics = match config.usage.db {
         Some(_) => Metrics::with_history(usage.clone()),
         None => Metrics::default(),
@@ -247,9 +247,11 @@ impl Drop for Workers {
     }
 }
 
-/// The usage history's recorder: opening a database is file I/O, kept off the async workers.
-/// Never fails: an unusable database gives a recorder that says why in `/health`.
-async fn open_usage(settings: &crate::config::UsageSettings) -> headroom_usage::Recorder {
+/// The usage history's recorder. The file is checked and opened by its writer thread, so the
+/// proxy serves at once even when a large history takes seconds to open (its `/health` says
+/// `opening` meanwhile); rows recorded until then wait in its queue. Never fails: an unusable
+/// database gives a recorder that says why in `/health`, and in the log once it is known.
+fn open_usage(settings: &crate::config::UsageSettings) -> headroom_usage::Recorder {
     let Some(path) = settings.db.clone() else {
         return headroom_usage::Recorder::disabled();
     };
@@ -257,17 +259,22 @@ async fn open_usage(settings: &crate::config::UsageSettings) -> headroom_usage::
         retention: settings.retention,
         ..headroom_usage::Options::default()
     };
-    let recorder =
-        tokio::task::spawn_blocking(move || headroom_usage::Recorder::open(&path, options))
-            .await
-            .unwrap_or_else(|_| headroom_usage::Recorder::disabled());
-    let health = recorder.health();
-    if health["state"] != "ok" {
-        tracing::warn!(
-            "usage history unavailable: {}",
-            health["reason"].as_str().unwrap_or("unknown reason")
-        );
-    }
+    let recorder = headroom_usage::Recorder::start(&path, options);
+    let watch = recorder.clone();
+    // A thread of its own, not a blocking task: the runtime's shutdown must not wait for a slow
+    // open just to log it.
+    let _ = std::thread::Builder::new()
+        .name("headroom-usage-open".into())
+        .spawn(move || {
+            watch.wait_opened();
+            let health = watch.health();
+            if health["state"] != "ok" {
+                tracing::warn!(
+                    "usage history unavailable: {}",
+                    health["reason"].as_str().unwrap_or("unknown reason")
+                );
+            }
+        });
     recorder
 }
 

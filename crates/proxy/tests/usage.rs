@@ -469,9 +469,18 @@ async fn a_corrupt_history_leaves_the_proxy_serving_and_health_says_why() {
     let body = json!({"model": "m", "max_tokens": 5, "messages": []}).to_string();
     assert_eq!(post(&c, &proxy.url("/v1/messages"), &h, body).await.0, 200);
 
-    let (status, _, health) = send(&c, "GET", &proxy.url("/health"), &[], "").await;
-    assert_eq!(status, 200);
-    let history = &json(&health)["usage_history"];
+    // The file is checked off the start path: health says `opening` until it is known, and the
+    // row recorded meanwhile is counted once the writer knows it cannot keep it.
+    let mut history = serde_json::Value::Null;
+    for _ in 0..200 {
+        let (status, _, health) = send(&c, "GET", &proxy.url("/health"), &[], "").await;
+        assert_eq!(status, 200);
+        history = json(&health)["usage_history"].clone();
+        if history["state"] != "opening" && history["dropped"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     assert_eq!(history["state"], "unavailable", "{history}");
     let reason = history["reason"].as_str().unwrap();
     assert!(

@@ -128,6 +128,9 @@ pub struct Options {
     pub max_rows: u64,
     /// How often the writer prunes while running. Default 1 hour.
     pub prune_every: Duration,
+    /// How long the writer waits for another process's lock (at open, or for a batch) before it
+    /// gives up. Default 1 s.
+    pub busy: Duration,
 }
 
 impl Default for Options {
@@ -138,6 +141,7 @@ impl Default for Options {
             batch: 256,
             max_rows: 5_000_000,
             prune_every: Duration::from_secs(3600),
+            busy: Duration::from_secs(1),
         }
     }
 }

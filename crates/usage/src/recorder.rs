@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{
     Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError, sync_channel,
 };
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, OpenFlags, params};
@@ -21,8 +21,6 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// on it: a writer blocked on the channel is woken by every row, a futex wake and a context switch
 /// per request that cost the proxy ~10 % of its throughput on two busy cores.
 const NAP: Duration = Duration::from_millis(20);
-/// How long the writer waits for another process's lock before it gives up on a batch.
-const BUSY: Duration = Duration::from_secs(1);
 
 enum Msg {
     Row(Record),
@@ -35,12 +33,43 @@ struct Shared {
     trouble: Mutex<Option<String>>,
     written: AtomicU64,
     dropped: AtomicU64,
+    /// True until the writer thread has checked and opened the file; `opened` is signalled then.
+    opening: Mutex<bool>,
+    opened: Condvar,
+    /// The file could not be opened: rows are counted as dropped instead of queued.
+    refusing: AtomicBool,
 }
 
 impl Shared {
+    fn new(path: Option<PathBuf>) -> Shared {
+        Shared {
+            path,
+            trouble: Mutex::new(None),
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            opening: Mutex::new(false),
+            opened: Condvar::new(),
+            refusing: AtomicBool::new(false),
+        }
+    }
+
     fn set_trouble(&self, reason: Option<String>) {
         // A poisoned lock only means a panic elsewhere mid-assignment; the value is still usable.
         *self.trouble.lock().unwrap_or_else(|p| p.into_inner()) = reason;
+    }
+
+    /// The open is over: `Err` is why the file cannot be used.
+    fn set_opened(&self, result: Result<(), String>) {
+        if let Err(reason) = result {
+            self.refusing.store(true, Ordering::Relaxed);
+            self.set_trouble(Some(reason));
+        }
+        *self.opening.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.opened.notify_all();
+    }
+
+    fn is_opening(&self) -> bool {
+        *self.opening.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -57,32 +86,45 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Opens (creating it, its directory 0700 and the file 0600) the history at `path`. Never
-    /// fails: a corrupt, locked or unwritable file gives a recorder whose [`health`](Self::health)
-    /// says why, and whose rows are counted as dropped, so the proxy keeps serving.
+    /// Opens (creating it, its directory 0700 and the file 0600) the history at `path`, and
+    /// returns once it is checked. Never fails: a corrupt, locked or unwritable file gives a
+    /// recorder whose [`health`](Self::health) says why, and whose rows are counted as dropped,
+    /// so the proxy keeps serving.
     pub fn open(path: &Path, options: Options) -> Recorder {
-        let shared = Arc::new(Shared {
-            path: Some(path.to_path_buf()),
-            trouble: Mutex::new(None),
-            written: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-        });
-        let started = Writer::open(path, options).and_then(|writer| {
-            let (tx, rx) = sync_channel(writer.options.queue.max(1));
-            let for_thread = shared.clone();
-            std::thread::Builder::new()
-                .name("headroom-usage".into())
-                .spawn(move || writer.run(rx, &for_thread))
-                .map(|_| tx)
-                .map_err(|e| UsageError::Other {
+        let recorder = Recorder::start(path, options);
+        recorder.wait_opened();
+        recorder
+    }
+
+    /// As [`open`](Self::open), but returns at once: the writer thread checks and opens the file
+    /// (a full-size history's integrity check, a layout move and the retention prune take
+    /// seconds, which a proxy's start must not wait for). Until then health says `opening` and
+    /// rows queue as usual.
+    pub fn start(path: &Path, options: Options) -> Recorder {
+        let shared = Arc::new(Shared::new(Some(path.to_path_buf())));
+        *shared.opening.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        let (tx, rx) = sync_channel(options.queue.max(1));
+        let (for_thread, path_buf) = (shared.clone(), path.to_path_buf());
+        let spawned = std::thread::Builder::new()
+            .name("headroom-usage".into())
+            .spawn(move || match Writer::open(&path_buf, options) {
+                Ok(writer) => {
+                    for_thread.set_opened(Ok(()));
+                    writer.run(rx, &for_thread);
+                }
+                Err(e) => {
+                    for_thread.set_opened(Err(e.to_string()));
+                    refuse(rx, &for_thread);
+                }
+            });
+        let tx = match spawned {
+            Ok(_) => Some(tx),
+            Err(e) => {
+                let e = UsageError::Other {
                     path: path.to_path_buf(),
                     reason: format!("cannot start its writer thread ({e})"),
-                })
-        });
-        let tx = match started {
-            Ok(tx) => Some(tx),
-            Err(e) => {
-                shared.set_trouble(Some(e.to_string()));
+                };
+                shared.set_opened(Err(e.to_string()));
                 None
             }
         };
@@ -91,17 +133,24 @@ impl Recorder {
         }
     }
 
+    /// Waits until the file is open or known to be unusable ([`start`](Self::start)).
+    pub fn wait_opened(&self) {
+        let shared = &self.inner.shared;
+        let mut opening = shared.opening.lock().unwrap_or_else(|p| p.into_inner());
+        while *opening {
+            opening = shared
+                .opened
+                .wait(opening)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
     /// A recorder that keeps nothing (`--no-usage-history`).
     pub fn disabled() -> Recorder {
         Recorder {
             inner: Arc::new(Inner {
                 tx: None,
-                shared: Arc::new(Shared {
-                    path: None,
-                    trouble: Mutex::new(None),
-                    written: AtomicU64::new(0),
-                    dropped: AtomicU64::new(0),
-                }),
+                shared: Arc::new(Shared::new(None)),
             }),
         }
     }
@@ -110,6 +159,10 @@ impl Recorder {
     /// drops the row and counts it.
     pub fn record(&self, r: Record) {
         let shared = &self.inner.shared;
+        if shared.refusing.load(Ordering::Relaxed) {
+            shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         match &self.inner.tx {
             Some(tx) => match tx.try_send(Msg::Row(r)) {
                 Ok(()) => {}
@@ -143,6 +196,7 @@ impl Recorder {
         let state = match (&shared.path, &reason) {
             (None, _) => "disabled",
             (Some(_), Some(_)) => "unavailable",
+            (Some(_), None) if shared.is_opening() => "opening",
             (Some(_), None) => "ok",
         };
         json!({
@@ -176,6 +230,21 @@ impl Recorder {
             }
         }
         let _ = ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+    }
+}
+
+/// The writer thread of a file that could not be opened: what was queued before that was known
+/// is counted as dropped, and flushes are answered, until the last recorder is gone.
+fn refuse(rx: Receiver<Msg>, shared: &Shared) {
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            Msg::Row(_) => {
+                shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Msg::Flush(ack) => {
+                let _ = ack.try_send(());
+            }
+        }
     }
 }
 
@@ -237,7 +306,7 @@ impl Writer {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sqlite)?;
-        conn.busy_timeout(BUSY).map_err(sqlite)?;
+        conn.busy_timeout(options.busy).map_err(sqlite)?;
         let check: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(sqlite)?;
@@ -529,12 +598,7 @@ mod tests {
     use super::*;
 
     fn shared() -> Shared {
-        Shared {
-            path: None,
-            trouble: Mutex::new(None),
-            written: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-        }
+        Shared::new(None)
     }
 
     fn rows(n: usize) -> Vec<Record> {

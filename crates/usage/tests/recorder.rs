@@ -534,3 +534,43 @@ fn rows_of_one_millisecond_keep_their_own_keys_up_to_1024() {
     assert_eq!(rec.health()["dropped"], 6);
     assert_eq!(count(&db), 1_025 + 1_024);
 }
+
+#[test]
+fn a_slow_open_does_not_hold_up_the_caller_and_keeps_what_was_recorded_meanwhile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("usage.db");
+    let rec = Recorder::open(&db, Options::default());
+    rec.record(row(SystemTime::now()));
+    rec.flush(FLUSH);
+    drop(rec);
+    // Another process holds the file: the open waits for it (as it would on a large file's
+    // integrity check), for as long as the test needs.
+    let holder = Connection::open(&db).unwrap();
+    holder
+        .execute_batch(
+            "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; DELETE FROM names WHERE 0;",
+        )
+        .unwrap();
+
+    let rec = Recorder::start(
+        &db,
+        Options {
+            busy: Duration::from_secs(600),
+            ..Options::default()
+        },
+    );
+    assert_eq!(rec.health()["state"], "opening", "{}", rec.health());
+    rec.record(row(SystemTime::now()));
+    assert_eq!(rec.health()["dropped"], 0);
+    drop(holder);
+
+    rec.wait_opened();
+    rec.flush(FLUSH);
+    let health = rec.health();
+    assert_eq!(
+        (&health["state"], &health["written"], &health["dropped"]),
+        (&"ok".into(), &1.into(), &0.into()),
+        "{health}"
+    );
+    assert_eq!(count(&db), 2);
+}
