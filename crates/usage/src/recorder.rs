@@ -107,14 +107,20 @@ impl Recorder {
         let (for_thread, path_buf) = (shared.clone(), path.to_path_buf());
         let spawned = std::thread::Builder::new()
             .name("headroom-usage".into())
-            .spawn(move || match Writer::open(&path_buf, options) {
-                Ok(writer) => {
-                    for_thread.set_opened(Ok(()));
-                    writer.run(rx, &for_thread);
-                }
-                Err(e) => {
-                    for_thread.set_opened(Err(e.to_string()));
-                    refuse(rx, &for_thread);
+            .spawn(move || {
+                // Should the open panic, waiters are released with the reason, never left hanging.
+                let guard = OpenGuard(&for_thread);
+                let opened = Writer::open(&path_buf, options);
+                std::mem::forget(guard);
+                match opened {
+                    Ok(writer) => {
+                        for_thread.set_opened(Ok(()));
+                        writer.run(rx, &for_thread);
+                    }
+                    Err(e) => {
+                        for_thread.set_opened(Err(e.to_string()));
+                        refuse(rx, &for_thread);
+                    }
                 }
             });
         let tx = match spawned {
@@ -230,6 +236,19 @@ impl Recorder {
             }
         }
         let _ = ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+    }
+}
+
+/// Releases [`Recorder::wait_opened`] if the open unwinds.
+struct OpenGuard<'a>(&'a Shared);
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        let e = UsageError::Other {
+            path: self.0.path.clone().unwrap_or_default(),
+            reason: "its writer thread stopped while opening it; restart the proxy".into(),
+        };
+        self.0.set_opened(Err(e.to_string()));
     }
 }
 
