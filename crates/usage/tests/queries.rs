@@ -309,11 +309,7 @@ fn stats_read_while_the_proxy_writes() {
 #[test]
 fn stats_work_after_the_proxy_stopped() {
     let tmp = tempfile::tempdir().unwrap();
-    let db = tmp.path().join("usage.db");
-    let rec = Recorder::open(&db, Options::default());
-    rec.record(row(SystemTime::now()));
-    rec.flush(FLUSH);
-    drop(rec);
+    let db = common::one_row_history(tmp.path());
     // The writer's last close folds the WAL into the file and removes it.
     let wal = db.with_extension("db-wal");
     assert!(common::eventually(Duration::from_secs(10), || !wal.exists()));

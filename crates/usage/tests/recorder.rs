@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{DAY, HOUR, Rng, count, eventually, row};
+use common::{DAY, HOUR, Rng, count, eventually, hold_exclusively, one_row_history, row};
 use headroom_usage::query::{Reader, Since};
 use headroom_usage::{Client, ErrorKind, Options, Provider, Record, Recorder, UsageError};
 use rusqlite::Connection;
@@ -283,18 +283,8 @@ fn a_corrupt_file_is_reported_and_left_alone() {
 #[test]
 fn a_file_locked_by_another_process_is_reported() {
     let tmp = tempfile::tempdir().unwrap();
-    let db = tmp.path().join("usage.db");
-    let rec = Recorder::open(&db, Options::default());
-    rec.record(row(SystemTime::now()));
-    rec.flush(FLUSH);
-    drop(rec);
-
-    let holder = Connection::open(&db).unwrap();
-    holder
-        .execute_batch(
-            "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; DELETE FROM names WHERE 0;",
-        )
-        .unwrap();
+    let db = one_row_history(tmp.path());
+    let _holder = hold_exclusively(&db);
 
     let err = Reader::open(&db)
         .and_then(|r| r.stats(Since::All, None, SystemTime::now()).map(drop))
@@ -538,19 +528,10 @@ fn rows_of_one_millisecond_keep_their_own_keys_up_to_1024() {
 #[test]
 fn a_slow_open_does_not_hold_up_the_caller_and_keeps_what_was_recorded_meanwhile() {
     let tmp = tempfile::tempdir().unwrap();
-    let db = tmp.path().join("usage.db");
-    let rec = Recorder::open(&db, Options::default());
-    rec.record(row(SystemTime::now()));
-    rec.flush(FLUSH);
-    drop(rec);
+    let db = one_row_history(tmp.path());
     // Another process holds the file: the open waits for it (as it would on a large file's
     // integrity check), for as long as the test needs.
-    let holder = Connection::open(&db).unwrap();
-    holder
-        .execute_batch(
-            "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; DELETE FROM names WHERE 0;",
-        )
-        .unwrap();
+    let holder = hold_exclusively(&db);
 
     let rec = Recorder::start(
         &db,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use headroom_usage::query::{Reader, Since};
-use headroom_usage::{Client, Provider, Record};
+use headroom_usage::{Client, Options, Provider, Record, Recorder};
 
 pub const HOUR: Duration = Duration::from_secs(3600);
 pub const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -71,4 +71,24 @@ pub fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A history at `dir/usage.db` holding one row, its recorder closed (as a stopped proxy leaves it).
+pub fn one_row_history(dir: &Path) -> std::path::PathBuf {
+    let db = dir.join("usage.db");
+    let rec = Recorder::open(&db, Options::default());
+    rec.record(row(SystemTime::now()));
+    rec.flush(Duration::from_secs(10));
+    db
+}
+
+/// A connection holding `db` exclusively, as another process would, until it is dropped.
+pub fn hold_exclusively(db: &Path) -> rusqlite::Connection {
+    let holder = rusqlite::Connection::open(db).unwrap();
+    holder
+        .execute_batch(
+            "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; DELETE FROM names WHERE 0;",
+        )
+        .unwrap();
+    holder
 }
