@@ -470,22 +470,15 @@ impl Writer {
                  transforms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             )?;
-            let mut joined = String::new();
             for r in rows {
                 let model = name_id(&tx, &mut self.names, schema::MODEL, r.model.as_deref())?;
                 let project = name_id(&tx, &mut self.names, schema::PROJECT, r.project.as_deref())?;
-                joined.clear();
-                for (i, t) in r.transforms.iter().enumerate() {
-                    if i > 0 {
-                        joined.push(',');
-                    }
-                    joined.push_str(t);
-                }
+                let transforms = (!r.transforms.is_empty()).then(|| r.transforms.join(","));
                 let transforms = name_id(
                     &tx,
                     &mut self.names,
                     schema::TRANSFORMS,
-                    (!joined.is_empty()).then_some(joined.as_str()),
+                    transforms.as_deref(),
                 )?;
                 let ms = time::unix_ms(r.at);
                 let mut written = false;
